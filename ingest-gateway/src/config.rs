@@ -1,0 +1,51 @@
+//! Gateway configuration, read once from `AV_*` environment variables.
+
+use agentvista_shared::config::{self, CommonConfig, ConfigError};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    pub listen: SocketAddr,
+    /// Largest request body accepted, compressed or not.
+    pub max_body_bytes: usize,
+    /// Requests processed at once; beyond this the gateway sheds load.
+    pub max_inflight: usize,
+    /// How long to wait for Kafka to confirm a batch before answering 503.
+    pub produce_timeout: Duration,
+    /// How long a key lookup is cached in process (bounds revocation delay).
+    pub key_cache_ttl: Duration,
+    /// Deadline for draining in-flight requests on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let c = Config {
+            common: CommonConfig::from_env()?,
+            listen: config::parse("AV_GATEWAY_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
+            max_body_bytes: config::parse("AV_GATEWAY_MAX_BODY_BYTES", 4 * 1024 * 1024)?,
+            max_inflight: config::parse("AV_GATEWAY_MAX_INFLIGHT", 2048)?,
+            produce_timeout: Duration::from_millis(config::parse(
+                "AV_GATEWAY_PRODUCE_TIMEOUT_MS",
+                5_000u64,
+            )?),
+            key_cache_ttl: Duration::from_millis(config::parse(
+                "AV_GATEWAY_KEY_CACHE_MS",
+                2_000u64,
+            )?),
+            shutdown_grace: Duration::from_secs(config::parse(
+                "AV_SHUTDOWN_GRACE_SECS",
+                20u64,
+            )?),
+        };
+        if c.max_body_bytes == 0 || c.max_inflight == 0 {
+            return Err(ConfigError {
+                var: "AV_GATEWAY_MAX_BODY_BYTES/AV_GATEWAY_MAX_INFLIGHT".into(),
+                message: "must be positive".into(),
+            });
+        }
+        Ok(c)
+    }
+}

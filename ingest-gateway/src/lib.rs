@@ -1,0 +1,309 @@
+//! The ingestion gateway: a lean hyper server.
+//!
+//! For each request it authenticates the API key, validates and normalizes
+//! the payload, reserves the spans against the monthly quota in Redis and
+//! produces one message to Kafka with acks=all. It answers 200 only after
+//! the broker confirmed the message, and 503 with `Retry-After` when it could
+//! not hand the data over: accepted data is never dropped.
+
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod producer;
+pub mod quota;
+pub mod sdk;
+
+use crate::auth::KeyStore;
+use crate::config::Config;
+use crate::producer::Queue;
+use crate::quota::{Quota, Reservation};
+use agentvista_shared::error::{ApiError, ErrorKind};
+use agentvista_shared::keys::{KeyRecord, SCOPE_WRITE};
+use agentvista_shared::queue::{IngestMessage, FORMAT_VERSION};
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::postgres::PgPoolOptions;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub const BATCH_PATH: &str = "/api/v1/traces/batch";
+
+/// Shared state of one gateway process.
+pub struct App {
+    pub config: Config,
+    pub keys: KeyStore,
+    pub quota: Quota,
+    pub queue: Queue,
+    pub redis: ConnectionManager,
+    pub pg: sqlx::PgPool,
+    inflight: Semaphore,
+}
+
+/// A gateway with its listener bound, ready to [`Gateway::run`].
+pub struct Gateway {
+    listener: TcpListener,
+    app: Arc<App>,
+}
+
+/// Bind the listener and create the clients. Fails fast when Redis cannot
+/// be reached at start; later outages are survived.
+pub async fn build(config: Config) -> anyhow::Result<Gateway> {
+    let redis_client = redis::Client::open(config.common.redis_url.as_str())
+        .context("AV_REDIS_URL is not a valid redis url")?;
+    let redis = ConnectionManager::new_with_config(
+        redis_client,
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(2),
+    )
+    .await
+    .context("connecting to redis")?;
+    let pg = PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy(config.common.database_url.expose())
+        .context("AV_DATABASE_URL is not a valid postgres url")?;
+    let queue = Queue::new(
+        &config.common.kafka_brokers,
+        &config.common.kafka_topic,
+        config.produce_timeout,
+    )
+    .context("creating the kafka producer")?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let app = Arc::new(App {
+        keys: KeyStore::new(redis.clone(), pg.clone(), config.key_cache_ttl),
+        quota: Quota::new(redis.clone()),
+        queue,
+        redis,
+        pg,
+        inflight: Semaphore::new(config.max_inflight),
+        config,
+    });
+    Ok(Gateway { listener, app })
+}
+
+impl Gateway {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn app(&self) -> Arc<App> {
+        self.app.clone()
+    }
+
+    /// Serve until `shutdown` resolves, then stop accepting, drain in-flight
+    /// requests (bounded by the grace period) and flush the producer.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Gateway { listener, app } = self;
+        let graceful = GracefulShutdown::new();
+        let builder = auto::Builder::new(TokioExecutor::new());
+        let flusher = tokio::spawn({
+            let app = app.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(30));
+                loop {
+                    tick.tick().await;
+                    app.keys.flush_last_used().await;
+                }
+            }
+        });
+        tokio::pin!(shutdown);
+        tracing::info!(addr = %listener.local_addr()?, "gateway listening");
+        loop {
+            tokio::select! {
+                conn = listener.accept() => {
+                    let (stream, _) = match conn {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let app = app.clone();
+                    let service = hyper::service::service_fn(move |req| {
+                        let app = app.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(app, req).await) }
+                    });
+                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection ended with error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        tracing::info!("gateway draining in-flight requests");
+        let grace = app.config.shutdown_grace;
+        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!("in-flight requests did not finish within the grace period");
+        }
+        flusher.abort();
+        app.keys.flush_last_used().await;
+        let app2 = app.clone();
+        tokio::task::spawn_blocking(move || app2.queue.flush(Duration::from_secs(5))).await?;
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn json(status: StatusCode, body: Vec<u8>) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// Render an error as `{"detail": ...}` with its status (and `Retry-After`
+/// for 503s, which are always worth retrying).
+pub fn error_response(e: &ApiError) -> Resp {
+    let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = json(status, e.body());
+    if e.kind == ErrorKind::Unavailable {
+        r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    r
+}
+
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path();
+    match (req.method(), path) {
+        (&Method::GET, "/healthz") => json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+        (&Method::GET, "/readyz") => readyz(&app).await,
+        (&Method::POST, BATCH_PATH) => {
+            let started = Instant::now();
+            let result = ingest_batch(&app, req).await;
+            match result {
+                Ok(resp) => resp,
+                Err(e) => {
+                    if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal {
+                        tracing::warn!(status = e.status_code(), detail = %e.detail, elapsed_ms = started.elapsed().as_millis() as u64, "batch refused");
+                    }
+                    error_response(&e)
+                }
+            }
+        }
+        (_, BATCH_PATH) => {
+            let mut r = error_response(&ApiError::bad_request("Method not allowed; use POST."));
+            *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            r
+        }
+        _ => error_response(&ApiError::not_found("Route")),
+    }
+}
+
+async fn readyz(app: &App) -> Resp {
+    let mut redis = app.redis.clone();
+    let redis_ok = redis::cmd("PING")
+        .query_async::<String>(&mut redis)
+        .await
+        .is_ok();
+    let pg_ok = sqlx::query("SELECT 1").execute(&app.pg).await.is_ok();
+    let kafka_ok = app.queue.ready().await;
+    let body = serde_json::json!({
+        "status": if redis_ok && pg_ok && kafka_ok { "ok" } else { "unavailable" },
+        "redis": redis_ok, "postgres": pg_ok, "kafka": kafka_ok,
+    });
+    let status = if redis_ok && pg_ok && kafka_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(status, body.to_string().into_bytes())
+}
+
+/// Authenticate with the `write` scope.
+pub async fn authorize_write(app: &App, req: &Request<Incoming>) -> Result<KeyRecord, ApiError> {
+    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let key = app.keys.authenticate(header).await?;
+    if !key.has_scope(SCOPE_WRITE) {
+        return Err(ApiError::forbidden_scope(SCOPE_WRITE));
+    }
+    Ok(key)
+}
+
+async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let _permit = app.inflight.try_acquire().map_err(|_| {
+        ApiError::unavailable("The gateway is at capacity; retry shortly.")
+    })?;
+    let key = authorize_write(app, &req).await?;
+    let (parts, body) = req.into_parts();
+    let limit = app.config.max_body_bytes;
+    let raw = body::read_limited(&parts.headers, body, limit).await?;
+    let bytes = body::decode(&parts.headers, raw, limit)?;
+    let mut batch = sdk::parse(&bytes)?;
+    sdk::assign_agent_ids(&mut batch, key.org_id);
+    let message = IngestMessage {
+        format: FORMAT_VERSION,
+        org_id: key.org_id,
+        version: now_nanos(),
+        retention_days: key.retention_days,
+        traces: batch.traces,
+        spans: batch.spans,
+    };
+    let accepted_traces = message.traces.len();
+    let accepted_spans = message.spans.len();
+    publish(app, &key, &message).await?;
+    tracing::debug!(org_id = %key.org_id, traces = accepted_traces, spans = accepted_spans, "batch accepted");
+    let body = serde_json::json!({
+        "accepted_traces": accepted_traces,
+        "accepted_spans": accepted_spans,
+    });
+    Ok(json(StatusCode::OK, body.to_string().into_bytes()))
+}
+
+/// Reserve quota for the message's spans, then hand it to Kafka; give the
+/// reservation back when Kafka did not confirm.
+pub async fn publish(app: &App, key: &KeyRecord, message: &IngestMessage) -> Result<(), ApiError> {
+    let spans = message.span_count() as u64;
+    let reservation = app
+        .quota
+        .reserve(key.org_id, spans, key.monthly_span_limit)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "quota store unavailable");
+            ApiError::unavailable("The quota service is temporarily unavailable; retry shortly.")
+        })?;
+    let Reservation::Granted { key: counter, spans } = reservation else {
+        return Err(ApiError::quota_exceeded());
+    };
+    let payload = message.encode();
+    if let Err(e) = app.queue.send(key.org_id.as_bytes(), &payload).await {
+        tracing::error!(error = %e, org_id = %key.org_id, "kafka did not confirm the batch");
+        app.quota.release(&counter, spans).await;
+        return Err(ApiError::unavailable(
+            "The ingestion queue is temporarily unavailable; the batch was not accepted, retry shortly.",
+        ));
+    }
+    Ok(())
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}

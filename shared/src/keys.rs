@@ -1,0 +1,115 @@
+//! API keys: generation, hashing and the shape of a cached key record.
+//!
+//! A raw key is `av_` followed by 64 lowercase hex characters (32 random
+//! bytes). Only its SHA-256 (hex) and a display prefix are ever stored.
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+pub const KEY_PREFIX: &str = "av_";
+/// How many characters of the raw key are kept for display (`av_` + 8 hex).
+pub const DISPLAY_PREFIX_LEN: usize = 11;
+
+/// A freshly generated key. `raw` is shown to the user once and then dropped.
+pub struct NewKey {
+    pub raw: String,
+    pub hash: String,
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn generate() -> NewKey {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let raw = format!("{KEY_PREFIX}{}", hex::encode(bytes));
+    NewKey {
+        hash: hash(&raw),
+        prefix: raw[..DISPLAY_PREFIX_LEN].to_string(),
+        raw,
+    }
+}
+
+/// The stored form of a key: lowercase hex SHA-256.
+pub fn hash(raw: &str) -> String {
+    hex::encode(Sha256::digest(raw.as_bytes()))
+}
+
+/// Whether `raw` has the shape of an AgentVista key.
+pub fn is_well_formed(raw: &str) -> bool {
+    raw.len() == KEY_PREFIX.len() + 64
+        && raw.starts_with(KEY_PREFIX)
+        && raw[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Constant-time comparison of two hashes.
+pub fn hashes_equal(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// The Redis key under which a key record is cached.
+pub fn redis_key(hash: &str) -> String {
+    format!("av:apikey:{hash}")
+}
+
+/// What the ingestion path needs to know about a key, cached in Redis as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub key_id: Uuid,
+    pub org_id: Uuid,
+    /// The stored hash, compared again in constant time after lookup.
+    pub hash: String,
+    pub scopes: Vec<String>,
+    pub monthly_span_limit: u64,
+    pub retention_days: u16,
+}
+
+impl KeyRecord {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+pub const SCOPE_READ: &str = "read";
+pub const SCOPE_WRITE: &str = "write";
+pub const ALL_SCOPES: [&str; 2] = [SCOPE_READ, SCOPE_WRITE];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_are_well_formed() {
+        let k = generate();
+        assert!(is_well_formed(&k.raw));
+        assert_eq!(k.prefix.len(), 11);
+        assert!(k.raw.starts_with(&k.prefix));
+        assert_eq!(k.hash, hash(&k.raw));
+        assert_eq!(k.hash.len(), 64);
+        assert!(!format!("{k:?}").contains(&k.raw));
+    }
+
+    #[test]
+    fn malformed_keys_are_refused() {
+        for bad in [
+            "",
+            "av_",
+            "sk_0000000000000000000000000000000000000000000000000000000000000000",
+            "av_000000000000000000000000000000000000000000000000000000000000000G",
+            "av_00000000000000000000000000000000000000000000000000000000000000",
+        ] {
+            assert!(!is_well_formed(bad), "{bad}");
+        }
+    }
+}

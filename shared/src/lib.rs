@@ -1,0 +1,19 @@
+//! The AgentVista contract crate.
+//!
+//! Everything the three services must agree on lives here: the domain types
+//! (traces, spans), the Kafka message format, id derivation, API-key hashing,
+//! the error taxonomy, plans, and config and telemetry helpers.
+//!
+//! Invariant: this crate knows nothing of HTTP frameworks (no hyper, no
+//! axum). Services map [`error::ErrorKind`] to status codes themselves.
+
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod model;
+pub mod money;
+pub mod plan;
+pub mod queue;
+pub mod telemetry;
+pub mod time_fmt;

@@ -1,0 +1,96 @@
+//! ClickHouse schema migrations, embedded in the binary and applied in
+//! order. Every statement is idempotent (`IF NOT EXISTS`), so concurrent
+//! migrators and re-runs are harmless; `schema_migrations` records what ran.
+
+use anyhow::Context;
+use clickhouse::Client;
+
+/// (version, name, sql) in the order they apply.
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../migrations/0001_initial.sql"),
+)];
+
+/// Create the database if needed and apply pending migrations.
+pub async fn migrate(server: &Client, database: &str) -> anyhow::Result<()> {
+    if !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        anyhow::bail!("AV_CLICKHOUSE_DATABASE must be alphanumeric or underscore, got {database:?}");
+    }
+    server
+        .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
+        .execute()
+        .await
+        .context("creating the clickhouse database")?;
+    let db = server.clone().with_database(database);
+    db.query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations \
+         (version UInt32, name String, applied_at DateTime DEFAULT now()) \
+         ENGINE = ReplacingMergeTree ORDER BY version",
+    )
+    .execute()
+    .await
+    .context("creating schema_migrations")?;
+    let applied: Vec<u32> = db
+        .query("SELECT version FROM schema_migrations FINAL")
+        .fetch_all()
+        .await
+        .context("reading schema_migrations")?;
+    for (version, name, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        for statement in split_statements(sql) {
+            db.query(&statement)
+                .execute()
+                .await
+                .with_context(|| format!("clickhouse migration {version} ({name})"))?;
+        }
+        db.query("INSERT INTO schema_migrations (version, name) VALUES (?, ?)")
+            .bind(*version)
+            .bind(*name)
+            .execute()
+            .await
+            .context("recording a migration")?;
+        tracing::info!(version, name, "applied clickhouse migration");
+    }
+    Ok(())
+}
+
+/// Split a migration file into statements: `;` at the end of a line ends
+/// one; `--` comment lines are dropped.
+fn split_statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in sql.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("--") || trimmed.is_empty() {
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if trimmed.ends_with(';') {
+            let stmt = cur.trim().trim_end_matches(';').to_string();
+            if !stmt.is_empty() {
+                out.push(stmt);
+            }
+            cur.clear();
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_split_into_statements() {
+        let stmts = split_statements(MIGRATIONS[0].2);
+        assert_eq!(stmts.len(), 3);
+        assert!(stmts.iter().all(|s| s.starts_with("CREATE TABLE")));
+    }
+}

@@ -1,1 +1,163 @@
-//! placeholder
+//! The query API: an axum server for every dashboard, key and auth route.
+//!
+//! Telemetry is read from ClickHouse; the control plane (users,
+//! organizations, memberships, API keys, sessions) lives in PostgreSQL.
+
+pub mod admin;
+pub mod auth;
+pub mod control;
+pub mod error;
+pub mod router;
+pub mod routes;
+pub mod telemetry_store;
+
+use agentvista_shared::config::{self, CommonConfig, ConfigError, Secret};
+use anyhow::Context;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    pub listen: SocketAddr,
+    /// HS256 secret for JWTs; shared by every replica.
+    pub jwt_secret: Option<Secret>,
+    pub jwt_ttl: Duration,
+    pub session_ttl: time::Duration,
+    /// Mark the session cookie `Secure` (set behind HTTPS).
+    pub cookie_secure: bool,
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let secret = config::string("AV_JWT_SECRET", "");
+        if !secret.is_empty() && secret.len() < 32 {
+            return Err(ConfigError {
+                var: "AV_JWT_SECRET".into(),
+                message: "must be at least 32 characters".into(),
+            });
+        }
+        Ok(Config {
+            common: CommonConfig::from_env()?,
+            listen: config::parse("AV_QUERY_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8082)))?,
+            jwt_secret: (!secret.is_empty()).then(|| Secret::new(secret)),
+            jwt_ttl: Duration::from_secs(config::parse("AV_JWT_TTL_SECS", 900u64)?),
+            session_ttl: time::Duration::days(config::parse("AV_SESSION_TTL_DAYS", 14i64)?),
+            cookie_secure: config::parse("AV_COOKIE_SECURE", false)?,
+            shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
+        })
+    }
+}
+
+pub struct App {
+    pub config: Config,
+    pub pg: PgPool,
+    pub ch: clickhouse::Client,
+    pub redis: ConnectionManager,
+    pub jwt: auth::JwtKeys,
+    /// A real Argon2id hash to verify against for unknown users.
+    pub dummy_hash: String,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+/// Connect to PostgreSQL and run its migrations.
+pub async fn connect_pg(common: &CommonConfig) -> anyhow::Result<PgPool> {
+    let pg = PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(common.database_url.expose())
+        .await
+        .context("connecting to postgres (AV_DATABASE_URL)")?;
+    MIGRATOR.run(&pg).await.context("running postgres migrations")?;
+    Ok(pg)
+}
+
+pub async fn connect_redis(common: &CommonConfig) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(common.redis_url.as_str()).context("AV_REDIS_URL is not a valid redis url")?;
+    ConnectionManager::new_with_config(
+        client,
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(2),
+    )
+    .await
+    .context("connecting to redis (AV_REDIS_URL)")
+}
+
+pub fn clickhouse(common: &CommonConfig) -> clickhouse::Client {
+    clickhouse::Client::default()
+        .with_url(&common.clickhouse_url)
+        .with_user(&common.clickhouse_user)
+        .with_password(common.clickhouse_password.expose())
+        .with_database(&common.clickhouse_database)
+}
+
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let pg = connect_pg(&config.common).await?;
+    let redis = connect_redis(&config.common).await?;
+    let ch = clickhouse(&config.common);
+    let secret = match &config.jwt_secret {
+        Some(s) => s.expose().as_bytes().to_vec(),
+        None => {
+            tracing::warn!("AV_JWT_SECRET is not set: using a random secret; JWTs will not survive a restart or work across replicas");
+            let mut b = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+            b.to_vec()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let dummy_hash = tokio::task::spawn_blocking(|| auth::hash_password("not a real password"))
+        .await
+        .context("hashing")?;
+    let app = App {
+        jwt: auth::JwtKeys::new(&secret),
+        config,
+        pg,
+        ch,
+        redis,
+        dummy_hash,
+    };
+    Ok(Server {
+        listener,
+        state: AppState(Arc::new(app)),
+    })
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound")
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr(), "query api listening");
+        let app = router::router(self.state.clone());
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving")?;
+        tracing::info!("query api stopped");
+        Ok(())
+    }
+}

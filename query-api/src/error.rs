@@ -1,0 +1,125 @@
+//! One error type for every handler, rendered as `{"detail": ...}` with the
+//! status of its [`ErrorKind`]. Extractor rejections go through the same
+//! envelope via [`Json`] and [`Query`].
+
+use agentvista_shared::error::{ApiError, ErrorKind};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+/// The error every handler returns.
+#[derive(Debug)]
+pub struct AppError(pub ApiError);
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl From<ApiError> for AppError {
+    fn from(e: ApiError) -> Self {
+        AppError(e)
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "postgres error");
+        AppError(match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+                ApiError::unavailable("The database is temporarily unavailable; retry shortly.")
+            }
+            _ => ApiError::internal(),
+        })
+    }
+}
+
+impl From<clickhouse::error::Error> for AppError {
+    fn from(e: clickhouse::error::Error) -> Self {
+        tracing::error!(error = %e, "clickhouse error");
+        AppError(match e {
+            clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
+                ApiError::unavailable("The telemetry store is temporarily unavailable; retry shortly.")
+            }
+            _ => ApiError::internal(),
+        })
+    }
+}
+
+impl From<redis::RedisError> for AppError {
+    fn from(e: redis::RedisError) -> Self {
+        tracing::error!(error = %e, "redis error");
+        AppError(ApiError::unavailable(
+            "The key cache is temporarily unavailable; retry shortly.",
+        ))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, self.0.body()).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if self.0.kind == ErrorKind::Unavailable {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        resp
+    }
+}
+
+/// `axum::Json` with rejections rendered in the error envelope.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(AppError(match rejection {
+                JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                    ErrorKind::UnsupportedMediaType,
+                    "Expected Content-Type: application/json.",
+                ),
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::bad_request(format!("Malformed JSON body: {}", e.body_text()))
+                }
+                JsonRejection::JsonDataError(e) => {
+                    ApiError::bad_request(format!("Invalid request body: {}", e.body_text()))
+                }
+                JsonRejection::BytesRejection(_) => ApiError::new(
+                    ErrorKind::PayloadTooLarge,
+                    "The request body is too large or could not be read.",
+                ),
+                other => ApiError::bad_request(other.body_text()),
+            })),
+        }
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Query` with rejections rendered in the error envelope.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|e: QueryRejection| {
+                AppError(ApiError::bad_request(format!(
+                    "Invalid query parameters: {}",
+                    e.body_text()
+                )))
+            })
+    }
+}

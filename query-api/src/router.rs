@@ -1,0 +1,47 @@
+//! Every route of the query API, in one place. Paths that the contract
+//! writes with a trailing slash answer with and without it.
+
+use crate::routes::{agents, api_keys, auth, health};
+use crate::AppState;
+use agentvista_shared::error::ApiError;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use crate::error::AppError;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/signup", post(auth::signup))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/me/api-keys/", get(api_keys::list).post(api_keys::create))
+        .route("/me/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/me/api-keys/ping/", get(api_keys::ping))
+        .route("/me/api-keys/ping", get(api_keys::ping))
+        .route("/me/api-keys/{key_id}/", delete(api_keys::revoke))
+        .route("/me/api-keys/{key_id}", delete(api_keys::revoke))
+        .route("/agents", get(agents::list))
+        .route("/agents/", get(agents::list))
+        .route("/agents/{agent_id}", get(agents::detail))
+        .route("/agents/{agent_id}/stats", get(agents::stats))
+        .route("/agents/{agent_id}/runs", get(agents::runs));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    ApiError::not_found("Route").into()
+}
+
+async fn method_not_allowed() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut r = AppError(ApiError::bad_request("Method not allowed for this route.")).into_response();
+    *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    r
+}

@@ -1,5 +1,7 @@
 -- Traces (runs): one row per version of a trace header; reads use FINAL so
--- that re-sent batches and Kafka redelivery never show twice.
+-- that re-sent batches and Kafka redelivery never show twice. Retention
+-- counts from ingestion (`ingested_at`), not from the event's own time, so
+-- back-filled or replayed data is kept for the organization's full period.
 CREATE TABLE IF NOT EXISTS traces
 (
     org_id UUID,
@@ -17,13 +19,14 @@ CREATE TABLE IF NOT EXISTS traces
     metadata Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     retention_days UInt16,
     version UInt64,
+    ingested_at DateTime DEFAULT now(),
     INDEX idx_agent agent_id TYPE bloom_filter(0.01) GRANULARITY 4,
     INDEX idx_started started_at TYPE minmax GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (org_id, trace_id)
-TTL toDateTime(started_at) + toIntervalDay(retention_days);
+TTL ingested_at + toIntervalDay(retention_days);
 
 CREATE TABLE IF NOT EXISTS spans
 (
@@ -50,13 +53,14 @@ CREATE TABLE IF NOT EXISTS spans
     attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
     retention_days UInt16,
     version UInt64,
+    ingested_at DateTime DEFAULT now(),
     INDEX idx_started started_at TYPE minmax GRANULARITY 1,
     INDEX idx_model model TYPE set(256) GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (org_id, trace_id, span_id)
-TTL toDateTime(started_at) + toIntervalDay(retention_days);
+TTL ingested_at + toIntervalDay(retention_days);
 
 -- Agents: one row per (agent, flush); reads take min(created_at).
 CREATE TABLE IF NOT EXISTS agents

@@ -19,25 +19,25 @@ struct AgentSummaryRow {
     #[serde(with = "clickhouse::serde::uuid")]
     agent_id: Uuid,
     name: String,
-    created_at: i64,
+    created_us: i64,
     total_runs: u64,
     successful: u64,
     unsuccessful: u64,
     with_signal: u64,
     cost_known: u64,
-    total_cost: i64,
+    cost_total_nanos: i64,
     completed_cost_runs: u64,
-    completed_cost: i64,
-    last_run_at: i64,
-    p95_duration_ms: f64,
+    cost_completed_nanos: i64,
+    last_run_us: i64,
+    p95_ms: f64,
 }
 
 const SUMMARY_SQL: &str = "
-SELECT a.agent_id, a.name, a.created_at,
+SELECT a.agent_id, a.name, a.created_us,
        s.total_runs, s.successful, s.unsuccessful, s.with_signal, s.cost_known,
-       s.total_cost, s.completed_cost_runs, s.completed_cost, s.last_run_at, s.p95_duration_ms
+       s.cost_total_nanos, s.completed_cost_runs, s.cost_completed_nanos, s.last_run_us, s.p95_ms
 FROM (
-    SELECT agent_id, argMin(name, created_at) AS name, toInt64(toUnixTimestamp64Micro(min(created_at))) AS created_at
+    SELECT agent_id, argMin(name, created_at) AS name, toInt64(toUnixTimestamp64Micro(min(created_at))) AS created_us
     FROM agents WHERE org_id = toUUID(?) {agent_filter} GROUP BY agent_id
 ) AS a
 LEFT JOIN (
@@ -47,11 +47,11 @@ LEFT JOIN (
            countIf(success = false) AS unsuccessful,
            countIf(isNotNull(success)) AS with_signal,
            countIf(isNotNull(total_cost)) AS cost_known,
-           toInt64(sum(ifNull(total_cost, 0)) * 1000000000) AS total_cost,
+           toInt64(sum(ifNull(total_cost, 0)) * 1000000000) AS cost_total_nanos,
            countIf(status = 'completed' AND isNotNull(total_cost)) AS completed_cost_runs,
-           toInt64(sumIf(ifNull(total_cost, 0), status = 'completed') * 1000000000) AS completed_cost,
-           toInt64(toUnixTimestamp64Micro(max(started_at))) AS last_run_at,
-           toFloat64(ifNull(quantileIf(0.95)(duration_ms, status = 'completed'), nan)) AS p95_duration_ms
+           toInt64(sumIf(ifNull(total_cost, 0), status = 'completed') * 1000000000) AS cost_completed_nanos,
+           toInt64(toUnixTimestamp64Micro(max(started_at))) AS last_run_us,
+           toFloat64(ifNull(quantileIf(0.95)(duration_ms, status = 'completed'), nan)) AS p95_ms
     FROM traces FINAL WHERE org_id = toUUID(?) {agent_filter} GROUP BY agent_id
 ) AS s ON s.agent_id = a.agent_id
 ORDER BY a.name
@@ -71,12 +71,12 @@ fn summary_json(r: &AgentSummaryRow) -> Value {
         "name": r.name,
         "total_runs": r.total_runs,
         "success_rate": percent(r.successful, r.with_signal),
-        "total_cost": if r.cost_known > 0 { usd_number(r.total_cost) } else { Value::Null },
+        "total_cost": if r.cost_known > 0 { usd_number(r.cost_total_nanos) } else { Value::Null },
         "avg_cost_per_run": if r.completed_cost_runs > 0 {
-            usd_number(r.completed_cost / r.completed_cost_runs as i64)
+            usd_number(r.cost_completed_nanos / r.completed_cost_runs as i64)
         } else { Value::Null },
-        "last_run_at": if has_runs { json!(fmt_us(r.last_run_at)) } else { Value::Null },
-        "created_at": fmt_us(r.created_at),
+        "last_run_at": if has_runs { json!(fmt_us(r.last_run_us)) } else { Value::Null },
+        "created_at": fmt_us(r.created_us),
     })
 }
 
@@ -136,8 +136,8 @@ pub async fn detail(
     body["successful_runs"] = json!(row.successful);
     body["failed_runs"] = json!(row.unsuccessful);
     body["runs_without_signal"] = json!(row.total_runs - row.with_signal);
-    body["p95_duration_ms"] = if row.p95_duration_ms.is_finite() {
-        json!(row.p95_duration_ms.round() as i64)
+    body["p95_duration_ms"] = if row.p95_ms.is_finite() {
+        json!(row.p95_ms.round() as i64)
     } else {
         Value::Null
     };
@@ -158,10 +158,10 @@ struct DayRow {
     unsuccessful: u64,
     with_signal: u64,
     failed_status: u64,
-    total_cost: i64,
-    total_tokens: i64,
-    avg_duration_ms: f64,
-    p95_duration_ms: f64,
+    cost_nanos: i64,
+    tokens: i64,
+    avg_ms: f64,
+    p95_ms: f64,
 }
 
 /// `GET /agents/{agent_id}/stats?days=7|30|90`: one entry per UTC day of the
@@ -190,10 +190,10 @@ pub async fn stats(
             "SELECT toUInt16(toDate(started_at)) AS day, count() AS runs, \
                     countIf(success = true) AS successful, countIf(success = false) AS unsuccessful, \
                     countIf(isNotNull(success)) AS with_signal, countIf(status = 'failed') AS failed_status, \
-                    toInt64(sum(ifNull(total_cost, 0)) * 1000000000) AS total_cost, \
-                    toInt64(sum(ifNull(total_tokens, 0))) AS total_tokens, \
-                    toFloat64(ifNull(avg(duration_ms), nan)) AS avg_duration_ms, \
-                    toFloat64(ifNull(quantile(0.95)(duration_ms), nan)) AS p95_duration_ms \
+                    toInt64(sum(ifNull(total_cost, 0)) * 1000000000) AS cost_nanos, \
+                    toInt64(sum(ifNull(total_tokens, 0))) AS tokens, \
+                    toFloat64(ifNull(avg(duration_ms), nan)) AS avg_ms, \
+                    toFloat64(ifNull(quantile(0.95)(duration_ms), nan)) AS p95_ms \
              FROM traces FINAL \
              WHERE org_id = toUUID(?) AND agent_id = toUUID(?) AND started_at >= fromUnixTimestamp64Micro(?) \
              GROUP BY day ORDER BY day",
@@ -217,10 +217,10 @@ pub async fn stats(
                 "failed_runs": r.map_or(0, |r| r.unsuccessful),
                 "error_runs": r.map_or(0, |r| r.failed_status),
                 "success_rate": r.map_or(Value::Null, |r| percent(r.successful, r.with_signal)),
-                "total_cost": usd_number(r.map_or(0, |r| r.total_cost)),
-                "total_tokens": r.map_or(0, |r| r.total_tokens),
-                "avg_duration_ms": r.map_or(Value::Null, |r| num(r.avg_duration_ms)),
-                "p95_duration_ms": r.map_or(Value::Null, |r| num(r.p95_duration_ms)),
+                "total_cost": usd_number(r.map_or(0, |r| r.cost_nanos)),
+                "total_tokens": r.map_or(0, |r| r.tokens),
+                "avg_duration_ms": r.map_or(Value::Null, |r| num(r.avg_ms)),
+                "p95_duration_ms": r.map_or(Value::Null, |r| num(r.p95_ms)),
             })
         })
         .collect();
@@ -244,8 +244,8 @@ pub struct RunRow {
     pub trace_id: Uuid,
     pub agent_name: String,
     pub status: String,
-    pub started_at: i64,
-    pub ended_at: Option<i64>,
+    pub started_us: i64,
+    pub ended_us: Option<i64>,
     pub duration_ms: Option<i64>,
     pub success: Option<bool>,
     pub outcome: Option<String>,
@@ -253,8 +253,8 @@ pub struct RunRow {
     pub total_cost: Option<i64>,
 }
 
-pub const RUN_COLUMNS: &str = "trace_id, agent_name, status, toUnixTimestamp64Micro(started_at) AS started_at, \
-    toUnixTimestamp64Micro(ended_at) AS ended_at, duration_ms, success, outcome, total_tokens, total_cost";
+pub const RUN_COLUMNS: &str = "trace_id, agent_name, status, toUnixTimestamp64Micro(started_at) AS started_us, \
+    toUnixTimestamp64Micro(ended_at) AS ended_us, duration_ms, success, outcome, total_tokens, total_cost";
 
 pub fn run_json(agent_id: Uuid, r: &RunRow) -> Value {
     json!({
@@ -262,8 +262,8 @@ pub fn run_json(agent_id: Uuid, r: &RunRow) -> Value {
         "agent_id": agent_id,
         "agent_name": r.agent_name,
         "status": r.status,
-        "started_at": fmt_us(r.started_at),
-        "ended_at": fmt_us_opt(r.ended_at),
+        "started_at": fmt_us(r.started_us),
+        "ended_at": fmt_us_opt(r.ended_us),
         "duration_ms": r.duration_ms,
         "success": r.success,
         "outcome": r.outcome,

@@ -43,14 +43,20 @@ impl KeyStore {
     /// Authenticate an `Authorization` header value.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<KeyRecord, ApiError> {
         let raw = header
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .ok_or_else(ApiError::unauthorized)?;
         if !keys::is_well_formed(raw) {
             return Err(ApiError::unauthorized());
         }
         let hash = keys::hash(raw);
-        let record = self.lookup(&hash).await?.ok_or_else(ApiError::unauthorized)?;
+        let record = self
+            .lookup(&hash)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
         if !keys::hashes_equal(&record.hash, &hash) {
             return Err(ApiError::unauthorized());
         }
@@ -96,7 +102,11 @@ impl KeyStore {
         }))
     }
 
-    async fn from_postgres(&self, hash: &str, write_back: bool) -> Result<Option<KeyRecord>, ApiError> {
+    async fn from_postgres(
+        &self,
+        hash: &str,
+        write_back: bool,
+    ) -> Result<Option<KeyRecord>, ApiError> {
         let row: Option<(Uuid, Uuid, String, Vec<String>, String, Option<i64>)> = sqlx::query_as(
             "SELECT k.id, k.org_id, k.key_hash, k.scopes, o.plan, o.monthly_span_limit \
              FROM api_keys k JOIN organizations o ON o.id = k.org_id \

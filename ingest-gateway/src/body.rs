@@ -17,7 +17,11 @@ fn too_large(limit: usize, what: &str) -> ApiError {
 }
 
 /// Read the whole body, refusing more than `limit` bytes on the wire.
-pub async fn read_limited(headers: &HeaderMap, body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_limited(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     if let Some(len) = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -24,7 +24,10 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let c = Config {
             common: CommonConfig::from_env()?,
-            listen: config::parse("AV_GATEWAY_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
+            listen: config::parse(
+                "AV_GATEWAY_LISTEN",
+                SocketAddr::from(([127, 0, 0, 1], 8081)),
+            )?,
             max_body_bytes: config::parse("AV_GATEWAY_MAX_BODY_BYTES", 4 * 1024 * 1024)?,
             max_inflight: config::parse("AV_GATEWAY_MAX_INFLIGHT", 2048)?,
             produce_timeout: Duration::from_millis(config::parse(
@@ -35,10 +38,7 @@ impl Config {
                 "AV_GATEWAY_KEY_CACHE_MS",
                 2_000u64,
             )?),
-            shutdown_grace: Duration::from_secs(config::parse(
-                "AV_SHUTDOWN_GRACE_SECS",
-                20u64,
-            )?),
+            shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
         };
         if c.max_body_bytes == 0 || c.max_inflight == 0 {
             return Err(ConfigError {

@@ -99,7 +99,9 @@ pub async fn build(config: Config) -> anyhow::Result<Gateway> {
 
 impl Gateway {
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn app(&self) -> Arc<App> {
@@ -155,7 +157,10 @@ impl Gateway {
         drop(listener);
         tracing::info!("gateway draining in-flight requests");
         let grace = app.config.shutdown_grace;
-        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("in-flight requests did not finish within the grace period");
         }
         flusher.abort();
@@ -183,7 +188,8 @@ pub fn error_response(e: &ApiError) -> Resp {
     let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = json(status, e.body());
     if e.kind == ErrorKind::Unavailable {
-        r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        r.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("5"));
     }
     r
 }
@@ -237,7 +243,10 @@ async fn readyz(app: &App) -> Resp {
 
 /// Authenticate with the `write` scope.
 pub async fn authorize_write(app: &App, req: &Request<Incoming>) -> Result<KeyRecord, ApiError> {
-    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let key = app.keys.authenticate(header).await?;
     if !key.has_scope(SCOPE_WRITE) {
         return Err(ApiError::forbidden_scope(SCOPE_WRITE));
@@ -246,9 +255,10 @@ pub async fn authorize_write(app: &App, req: &Request<Incoming>) -> Result<KeyRe
 }
 
 async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
-    let _permit = app.inflight.try_acquire().map_err(|_| {
-        ApiError::unavailable("The gateway is at capacity; retry shortly.")
-    })?;
+    let _permit = app
+        .inflight
+        .try_acquire()
+        .map_err(|_| ApiError::unavailable("The gateway is at capacity; retry shortly."))?;
     let key = authorize_write(app, &req).await?;
     let (parts, body) = req.into_parts();
     let limit = app.config.max_body_bytes;
@@ -287,7 +297,11 @@ pub async fn publish(app: &App, key: &KeyRecord, message: &IngestMessage) -> Res
             tracing::error!(error = %e, "quota store unavailable");
             ApiError::unavailable("The quota service is temporarily unavailable; retry shortly.")
         })?;
-    let Reservation::Granted { key: counter, spans } = reservation else {
+    let Reservation::Granted {
+        key: counter,
+        spans,
+    } = reservation
+    else {
         return Err(ApiError::quota_exceeded());
     };
     let payload = message.encode();

@@ -45,7 +45,12 @@ impl Quota {
         }
     }
 
-    pub async fn reserve(&self, org_id: Uuid, spans: u64, limit: u64) -> redis::RedisResult<Reservation> {
+    pub async fn reserve(
+        &self,
+        org_id: Uuid,
+        spans: u64,
+        limit: u64,
+    ) -> redis::RedisResult<Reservation> {
         let key = counter_key(org_id, OffsetDateTime::now_utc());
         if spans == 0 {
             return Ok(Reservation::Granted { key, spans });

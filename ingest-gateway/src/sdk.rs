@@ -235,7 +235,10 @@ fn normalize_span(at: &str, raw: RawSpan, trace: &TraceHeader) -> Result<SpanRec
         Some(t) => SpanType::parse(t).ok_or_else(|| {
             ApiError::invalid_field(
                 field("type"),
-                format!("unknown value {t:?}, expected one of {}", SpanType::EXPECTED),
+                format!(
+                    "unknown value {t:?}, expected one of {}",
+                    SpanType::EXPECTED
+                ),
             )
         })?,
     };
@@ -310,7 +313,10 @@ fn parse_status(field: &str, v: Option<&str>) -> Result<RunStatus, ApiError> {
         Some(s) => RunStatus::parse(s).ok_or_else(|| {
             ApiError::invalid_field(
                 field,
-                format!("unknown value {s:?}, expected one of {}", RunStatus::EXPECTED),
+                format!(
+                    "unknown value {s:?}, expected one of {}",
+                    RunStatus::EXPECTED
+                ),
             )
         }),
     }
@@ -409,7 +415,9 @@ fn flatten(
     field: &str,
     map: Option<Map<String, Value>>,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let Some(map) = map else { return Ok(Vec::new()) };
+    let Some(map) = map else {
+        return Ok(Vec::new());
+    };
     if map.len() > MAX_ATTRIBUTES {
         return Err(ApiError::invalid_field(
             field,
@@ -514,7 +522,10 @@ mod tests {
         type Mutation = fn(&mut Value);
         let cases: Vec<(&str, Mutation)> = vec![
             ("traces[0].trace.trace_id: is required", |v| {
-                v["traces"][0]["trace"].as_object_mut().unwrap().remove("trace_id");
+                v["traces"][0]["trace"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("trace_id");
             }),
             ("traces[0].trace.trace_id: \"nope\" is not a UUID", |v| {
                 v["traces"][0]["trace"]["trace_id"] = json!("nope");
@@ -528,12 +539,18 @@ mod tests {
             ("traces[0].trace.started_at: \"yesterday\" is not", |v| {
                 v["traces"][0]["trace"]["started_at"] = json!("yesterday");
             }),
-            ("traces[0].spans[0].ended_at: \"2024-13-01T00:00:00Z\"", |v| {
-                v["traces"][0]["spans"][0]["ended_at"] = json!("2024-13-01T00:00:00Z");
-            }),
-            ("traces[0].trace.total_cost_usd: must be a decimal string", |v| {
-                v["traces"][0]["trace"]["total_cost_usd"] = json!("cheap");
-            }),
+            (
+                "traces[0].spans[0].ended_at: \"2024-13-01T00:00:00Z\"",
+                |v| {
+                    v["traces"][0]["spans"][0]["ended_at"] = json!("2024-13-01T00:00:00Z");
+                },
+            ),
+            (
+                "traces[0].trace.total_cost_usd: must be a decimal string",
+                |v| {
+                    v["traces"][0]["trace"]["total_cost_usd"] = json!("cheap");
+                },
+            ),
             ("traces[0].spans[0].cost_usd: must not be negative", |v| {
                 v["traces"][0]["spans"][0]["cost_usd"] = json!("-1.0");
             }),
@@ -541,7 +558,10 @@ mod tests {
                 v["traces"][0]["spans"][0]["type"] = json!("robot");
             }),
             ("traces[0].spans[0].span_id: is required", |v| {
-                v["traces"][0]["spans"][0].as_object_mut().unwrap().remove("span_id");
+                v["traces"][0]["spans"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("span_id");
             }),
             ("traces[0].spans[0].trace_id: does not match", |v| {
                 v["traces"][0]["spans"][0]["trace_id"] =
@@ -553,9 +573,12 @@ mod tests {
             ("traces[0].trace.agent: is required", |v| {
                 v["traces"][0]["trace"]["agent"] = json!("  ");
             }),
-            ("traces[0].spans[0].input_tokens: must be a non-negative", |v| {
-                v["traces"][0]["spans"][0]["input_tokens"] = json!(-5);
-            }),
+            (
+                "traces[0].spans[0].input_tokens: must be a non-negative",
+                |v| {
+                    v["traces"][0]["spans"][0]["input_tokens"] = json!(-5);
+                },
+            ),
             ("traces[0].trace.ended_at: is before started_at", |v| {
                 v["traces"][0]["trace"]["ended_at"] = json!("2020-01-01T00:00:00Z");
             }),
@@ -571,7 +594,11 @@ mod tests {
             mutate(&mut v);
             let err = parse_value(&v).expect_err(want);
             assert_eq!(err.status_code(), 400);
-            assert!(err.detail.starts_with(want), "want {want:?}, got {:?}", err.detail);
+            assert!(
+                err.detail.starts_with(want),
+                "want {want:?}, got {:?}",
+                err.detail
+            );
         }
     }
 

@@ -9,7 +9,9 @@ use crate::error::AppError;
 use crate::AppState;
 use agentvista_shared::error::{ApiError, ErrorKind};
 use agentvista_shared::keys::{self, SCOPE_READ, SCOPE_WRITE};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -111,7 +113,11 @@ pub fn hash_password(password: &str) -> String {
 
 pub fn verify_password(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -149,20 +155,29 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let app = &state.0;
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(|t| t.trim().to_string());
         if let Some(token) = bearer {
             if token.starts_with(keys::KEY_PREFIX) {
                 return api_key_principal(state, &token).await;
             }
             let claims = app.jwt.verify(&token).ok_or_else(|| {
-                AppError(ApiError::new(ErrorKind::Unauthorized, "Invalid or expired token."))
+                AppError(ApiError::new(
+                    ErrorKind::Unauthorized,
+                    "Invalid or expired token.",
+                ))
             })?;
             let org_id = select_org(state, claims.sub, &parts.headers, Some(claims.org)).await?;
             return Ok(Principal {
@@ -181,7 +196,10 @@ impl FromRequestParts<AppState> for Principal {
             .fetch_optional(&app.pg)
             .await?;
             let (session_id, user_id) = row.ok_or_else(|| {
-                AppError(ApiError::new(ErrorKind::Unauthorized, "Session expired or invalid; log in again."))
+                AppError(ApiError::new(
+                    ErrorKind::Unauthorized,
+                    "Session expired or invalid; log in again.",
+                ))
             })?;
             let org_id = select_org(state, user_id, &parts.headers, None).await?;
             return Ok(Principal {
@@ -263,9 +281,12 @@ async fn select_org(
     if let Some(p) = preferred.filter(|p| orgs.iter().any(|(id,)| id == p)) {
         return Ok(p);
     }
-    orgs.first()
-        .map(|(id,)| *id)
-        .ok_or_else(|| AppError(ApiError::new(ErrorKind::Unauthorized, "The account no longer exists.")))
+    orgs.first().map(|(id,)| *id).ok_or_else(|| {
+        AppError(ApiError::new(
+            ErrorKind::Unauthorized,
+            "The account no longer exists.",
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -142,7 +142,8 @@ pub struct ApiKeyView {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
-pub const KEY_VIEW_COLUMNS: &str = "k.id, k.name, k.scopes, k.prefix, (k.revoked_at IS NULL) AS is_active, \
+pub const KEY_VIEW_COLUMNS: &str =
+    "k.id, k.name, k.scopes, k.prefix, (k.revoked_at IS NULL) AS is_active, \
      o.slug AS org_slug, k.created_at, k.last_used_at, k.revoked_at";
 
 /// Create a key for `user_id` in `org_id`; returns its view and the raw key,
@@ -276,10 +277,14 @@ pub async fn set_plan(
 }
 
 pub async fn org_by_slug(pg: &PgPool, slug: &str) -> AppResult<Option<Organization>> {
-    Ok(sqlx::query_as("SELECT id, slug, name, plan, created_at FROM organizations WHERE slug = $1")
+    Ok(
+        sqlx::query_as(
+            "SELECT id, slug, name, plan, created_at FROM organizations WHERE slug = $1",
+        )
         .bind(slug)
         .fetch_optional(pg)
-        .await?)
+        .await?,
+    )
 }
 
 pub async fn user_by_email(pg: &PgPool, email: &str) -> AppResult<Option<User>> {

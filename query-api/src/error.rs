@@ -39,7 +39,9 @@ impl From<clickhouse::error::Error> for AppError {
         tracing::error!(error = %e, "clickhouse error");
         AppError(match e {
             clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
-                ApiError::unavailable("The telemetry store is temporarily unavailable; retry shortly.")
+                ApiError::unavailable(
+                    "The telemetry store is temporarily unavailable; retry shortly.",
+                )
             }
             _ => ApiError::internal(),
         })
@@ -57,10 +59,13 @@ impl From<redis::RedisError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (status, self.0.body()).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if self.0.kind == ErrorKind::Unavailable {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

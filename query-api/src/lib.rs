@@ -78,12 +78,16 @@ pub async fn connect_pg(common: &CommonConfig) -> anyhow::Result<PgPool> {
         .connect(common.database_url.expose())
         .await
         .context("connecting to postgres (AV_DATABASE_URL)")?;
-    MIGRATOR.run(&pg).await.context("running postgres migrations")?;
+    MIGRATOR
+        .run(&pg)
+        .await
+        .context("running postgres migrations")?;
     Ok(pg)
 }
 
 pub async fn connect_redis(common: &CommonConfig) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(common.redis_url.as_str()).context("AV_REDIS_URL is not a valid redis url")?;
+    let client = redis::Client::open(common.redis_url.as_str())
+        .context("AV_REDIS_URL is not a valid redis url")?;
     ConnectionManager::new_with_config(
         client,
         ConnectionManagerConfig::new()
@@ -150,7 +154,10 @@ impl Server {
         self.state.clone()
     }
 
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "query api listening");
         let app = router::router(self.state.clone());
         axum::serve(self.listener, app)

@@ -1,12 +1,12 @@
 //! Every route of the query API, in one place. Paths that the contract
 //! writes with a trailing slash answer with and without it.
 
+use crate::error::AppError;
 use crate::routes::{agents, api_keys, auth, health};
 use crate::AppState;
 use agentvista_shared::error::ApiError;
 use axum::routing::{delete, get, post};
 use axum::Router;
-use crate::error::AppError;
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -41,7 +41,8 @@ async fn not_found() -> AppError {
 
 async fn method_not_allowed() -> axum::response::Response {
     use axum::response::IntoResponse;
-    let mut r = AppError(ApiError::bad_request("Method not allowed for this route.")).into_response();
+    let mut r =
+        AppError(ApiError::bad_request("Method not allowed for this route.")).into_response();
     *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
     r
 }

@@ -127,7 +127,8 @@ impl Writer {
         tokio::pin!(shutdown);
         tracing::info!(topic = %config.common.kafka_topic, group = %config.group_id, "writer consuming");
         loop {
-            let deadline = first_at.map(|t| tokio::time::Instant::from_std(t + config.flush_interval));
+            let deadline =
+                first_at.map(|t| tokio::time::Instant::from_std(t + config.flush_interval));
             tokio::select! {
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
@@ -161,7 +162,15 @@ impl Writer {
         }
         tracing::info!(rows = buffer.len(), "writer shutting down, flushing");
         let give_up = Instant::now() + config.shutdown_grace;
-        flush(&ch, &consumer, &mut buffer, &mut offsets, &stats, Some(give_up)).await;
+        flush(
+            &ch,
+            &consumer,
+            &mut buffer,
+            &mut offsets,
+            &stats,
+            Some(give_up),
+        )
+        .await;
         health_task.abort();
         tracing::info!("writer stopped");
         Ok(())
@@ -188,7 +197,11 @@ async fn flush(
             Ok(()) => {
                 stats.flushes.fetch_add(1, Ordering::Relaxed);
                 stats.rows.fetch_add(buffer.len() as u64, Ordering::Relaxed);
-                tracing::debug!(batch.rows = buffer.len(), duration_ms = started.elapsed().as_millis() as u64, "flushed");
+                tracing::debug!(
+                    batch.rows = buffer.len(),
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "flushed"
+                );
                 break;
             }
             Err(e) => {
@@ -224,7 +237,11 @@ async fn insert_buffer(ch: &Client, buffer: &Buffer) -> clickhouse::error::Resul
     Ok(())
 }
 
-async fn insert_rows<T: RowOwned + RowWrite>(ch: &Client, table: &str, rows: &[T]) -> clickhouse::error::Result<()> {
+async fn insert_rows<T: RowOwned + RowWrite>(
+    ch: &Client,
+    table: &str,
+    rows: &[T],
+) -> clickhouse::error::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -254,7 +271,12 @@ mod health {
             let stats = stats.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 1024];
-                let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await {
+                let n = match tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    stream.read(&mut buf),
+                )
+                .await
+                {
                     Ok(Ok(n)) => n,
                     _ => return,
                 };

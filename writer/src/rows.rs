@@ -116,7 +116,8 @@ impl Buffer {
                     created_at: (version / 1_000) as i64,
                 });
             }
-            self.traces.push(trace_row(org_id, version, retention_days, t));
+            self.traces
+                .push(trace_row(org_id, version, retention_days, t));
         }
         self.spans.extend(
             spans

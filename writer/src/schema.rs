@@ -6,16 +6,18 @@ use anyhow::Context;
 use clickhouse::Client;
 
 /// (version, name, sql) in the order they apply.
-pub const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/0001_initial.sql"),
-)];
+pub const MIGRATIONS: &[(u32, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
 
 /// Create the database if needed and apply pending migrations.
 pub async fn migrate(server: &Client, database: &str) -> anyhow::Result<()> {
-    if !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        anyhow::bail!("AV_CLICKHOUSE_DATABASE must be alphanumeric or underscore, got {database:?}");
+    if !database
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        anyhow::bail!(
+            "AV_CLICKHOUSE_DATABASE must be alphanumeric or underscore, got {database:?}"
+        );
     }
     server
         .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))

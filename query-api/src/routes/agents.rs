@@ -60,7 +60,11 @@ ORDER BY a.name
 fn summary_sql(one_agent: bool) -> String {
     SUMMARY_SQL.replace(
         "{agent_filter}",
-        if one_agent { "AND agent_id = toUUID(?)" } else { "" },
+        if one_agent {
+            "AND agent_id = toUUID(?)"
+        } else {
+            ""
+        },
     )
 }
 
@@ -209,7 +213,13 @@ pub async fn stats(
             let date = first + Duration::days(i);
             let day_no = (date - epoch).whole_days() as u16;
             let r = rows.iter().find(|r| r.day == day_no);
-            let num = |v: f64| if v.is_finite() { json!(v.round() as i64) } else { Value::Null };
+            let num = |v: f64| {
+                if v.is_finite() {
+                    json!(v.round() as i64)
+                } else {
+                    Value::Null
+                }
+            };
             json!({
                 "date": date.to_string(),
                 "runs": r.map_or(0, |r| r.runs),

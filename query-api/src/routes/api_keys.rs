@@ -68,10 +68,18 @@ pub async fn create(
     let principal = principal.writer()?;
     let mut scopes = body.scopes.unwrap_or_default();
     if scopes.is_empty() {
-        return Err(ApiError::invalid_field("scopes", "must contain at least one valid scope (read, write)").into());
+        return Err(ApiError::invalid_field(
+            "scopes",
+            "must contain at least one valid scope (read, write)",
+        )
+        .into());
     }
     if let Some(bad) = scopes.iter().find(|s| !ALL_SCOPES.contains(&s.as_str())) {
-        return Err(ApiError::invalid_field("scopes", format!("unknown scope {bad:?}, expected read or write")).into());
+        return Err(ApiError::invalid_field(
+            "scopes",
+            format!("unknown scope {bad:?}, expected read or write"),
+        )
+        .into());
     }
     scopes.sort();
     scopes.dedup();
@@ -93,8 +101,15 @@ pub async fn create(
             org.ok_or_else(|| ApiError::not_found("Organization"))?.0
         }
     };
-    let (view, raw) =
-        control::create_api_key(&state.0.pg, &state.0.redis, principal.user_id, org_id, &name, &scopes).await?;
+    let (view, raw) = control::create_api_key(
+        &state.0.pg,
+        &state.0.redis,
+        principal.user_id,
+        org_id,
+        &name,
+        &scopes,
+    )
+    .await?;
     let mut body = serde_json::to_value(&view).expect("key views serialize");
     body["key"] = json!(raw);
     Ok((StatusCode::CREATED, Json(body)).into_response())

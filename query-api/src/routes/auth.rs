@@ -37,9 +37,9 @@ pub struct LoginBody {
 fn validate_email(email: Option<String>) -> Result<String, AppError> {
     let email = email.map(|e| e.trim().to_string()).unwrap_or_default();
     let valid = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+        && email.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
         && !email.chars().any(char::is_whitespace);
     if !valid {
         return Err(ApiError::invalid_field("email", "must be a valid email address").into());
@@ -61,7 +61,10 @@ fn validate_password(password: Option<String>) -> Result<String, AppError> {
 }
 
 /// `POST /auth/signup`: a user and their personal organization; logs in.
-pub async fn signup(State(state): State<AppState>, Json(body): Json<SignupBody>) -> AppResult<Response> {
+pub async fn signup(
+    State(state): State<AppState>,
+    Json(body): Json<SignupBody>,
+) -> AppResult<Response> {
     let email = validate_email(body.email)?;
     let password = validate_password(body.password)?;
     let name = body
@@ -83,7 +86,10 @@ pub async fn signup(State(state): State<AppState>, Json(body): Json<SignupBody>)
 }
 
 /// `POST /auth/login`: sets the session cookie and returns a JWT.
-pub async fn login(State(state): State<AppState>, Json(body): Json<LoginBody>) -> AppResult<Response> {
+pub async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<LoginBody>,
+) -> AppResult<Response> {
     let email = body.email.or(body.username).unwrap_or_default();
     let password = body.password.unwrap_or_default();
     let user = control::user_by_email(&state.0.pg, email.trim()).await?;
@@ -118,13 +124,15 @@ async fn login_response(
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = hex::encode(raw);
     let ttl = app.config.session_ttl;
-    sqlx::query("INSERT INTO sessions (id, token_hash, user_id, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(Uuid::now_v7())
-        .bind(keys::hash(&token))
-        .bind(user_id)
-        .bind(OffsetDateTime::now_utc() + ttl)
-        .execute(&app.pg)
-        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (id, token_hash, user_id, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(keys::hash(&token))
+    .bind(user_id)
+    .bind(OffsetDateTime::now_utc() + ttl)
+    .execute(&app.pg)
+    .await?;
     let jwt_ttl = app.config.jwt_ttl.as_secs() as i64;
     body["access_token"] = json!(app.jwt.issue(user_id, org_id, jwt_ttl));
     body["token_type"] = json!("bearer");
@@ -132,7 +140,11 @@ async fn login_response(
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         ttl.whole_seconds(),
-        if app.config.cookie_secure { "; Secure" } else { "" }
+        if app.config.cookie_secure {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     let mut resp = (status, Json(body)).into_response();
     resp.headers_mut().insert(
@@ -159,7 +171,10 @@ pub async fn logout(State(state): State<AppState>, principal: Principal) -> AppR
 }
 
 /// `GET /auth/me`: the caller and their organizations.
-pub async fn me(State(state): State<AppState>, principal: Principal) -> AppResult<Json<serde_json::Value>> {
+pub async fn me(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<serde_json::Value>> {
     let user: (Uuid, String, String, OffsetDateTime) =
         sqlx::query_as("SELECT id, email, name, created_at FROM users WHERE id = $1")
             .bind(principal.user_id)

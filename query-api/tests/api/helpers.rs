@@ -1,0 +1,291 @@
+//! `spawn_app()`: a gateway and a query API on port 0, in the test's
+//! runtime, against the real Redis, PostgreSQL, ClickHouse and broker. One
+//! writer per test binary runs on its own thread and consumes a topic made
+//! for this run, so concurrent test runs never see each other's messages.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub struct Shared {
+    pub topic: String,
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+
+fn common() -> agentvista_shared::config::CommonConfig {
+    agentvista_shared::config::CommonConfig::from_env().expect("test configuration")
+}
+
+/// Create the run's topic, migrate ClickHouse and start the writer (once).
+fn shared() -> &'static Shared {
+    SHARED.get_or_init(|| {
+        let topic = format!("av-test-{}", Uuid::new_v4().simple());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = topic.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("writer runtime");
+            rt.block_on(async move {
+                let mut common = common();
+                let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+                    .set("bootstrap.servers", &common.kafka_brokers)
+                    .create()
+                    .expect("kafka admin client");
+                let results = admin
+                    .create_topics(
+                        &[NewTopic::new(&t, 2, TopicReplication::Fixed(1))],
+                        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+                    )
+                    .await
+                    .expect("creating the test topic");
+                for r in results {
+                    r.expect("topic created");
+                }
+                let server = writer::clickhouse_client(&common);
+                writer::schema::migrate(&server, &common.clickhouse_database)
+                    .await
+                    .expect("clickhouse migrations");
+                common.kafka_topic = t.clone();
+                let config = writer::Config {
+                    common,
+                    group_id: format!("{t}-writer"),
+                    batch_rows: 5_000,
+                    flush_interval: Duration::from_millis(100),
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    shutdown_grace: Duration::from_secs(5),
+                };
+                let w = writer::build(config).await.expect("writer");
+                tx.send(()).unwrap();
+                w.run(std::future::pending()).await.expect("writer run");
+            });
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("writer started");
+        Shared { topic }
+    })
+}
+
+pub struct TestApp {
+    /// Base URL of the query API, e.g. `http://127.0.0.1:PORT/api/v1`.
+    pub api: String,
+    /// Base URL of the gateway.
+    pub ingest: String,
+    pub client: reqwest::Client,
+    pub query: query_api::AppState,
+}
+
+pub struct Account {
+    pub email: String,
+    pub password: String,
+    pub token: String,
+    pub org_id: Uuid,
+    pub org_slug: String,
+    /// A key with `read` and `write`.
+    pub key: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawn with a tweak to the gateway's configuration.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut ingest_gateway::config::Config)) -> TestApp {
+    let shared = shared();
+    let mut gw = ingest_gateway::config::Config::from_env().expect("gateway config");
+    gw.common.kafka_topic = shared.topic.clone();
+    gw.listen = "127.0.0.1:0".parse().unwrap();
+    tweak(&mut gw);
+    let gateway = ingest_gateway::build(gw).await.expect("gateway");
+    let ingest = format!("http://{}", gateway.local_addr());
+    tokio::spawn(gateway.run(std::future::pending()));
+
+    let mut q = query_api::Config::from_env().expect("query config");
+    q.common.kafka_topic = shared.topic.clone();
+    q.listen = "127.0.0.1:0".parse().unwrap();
+    let server = query_api::build(q).await.expect("query api");
+    let api = format!("http://{}/api/v1", server.local_addr());
+    let query = server.state();
+    tokio::spawn(server.run(std::future::pending()));
+
+    TestApp {
+        api,
+        ingest,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        query,
+    }
+}
+
+impl TestApp {
+    /// Sign up a fresh user (and so a fresh organization), and create a
+    /// read+write API key for it through the API.
+    pub async fn account(&self) -> Account {
+        let email = format!("t-{}@example.com", Uuid::new_v4().simple());
+        let password = "correct horse battery".to_string();
+        let r = self
+            .client
+            .post(format!("{}/auth/signup", self.api))
+            .json(&json!({"email": email, "password": password, "name": format!("Test {}", &email[2..10])}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        let token = body["access_token"].as_str().unwrap().to_string();
+        let org_id = body["organization"]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let org_slug = body["organization"]["slug"].as_str().unwrap().to_string();
+        let key = self.create_key(&token, &["read", "write"]).await;
+        Account {
+            email,
+            password,
+            token,
+            org_id,
+            org_slug,
+            key,
+        }
+    }
+
+    pub async fn create_key(&self, bearer: &str, scopes: &[&str]) -> String {
+        let r = self
+            .client
+            .post(format!("{}/me/api-keys/", self.api))
+            .bearer_auth(bearer)
+            .json(&json!({"name": "test", "scopes": scopes}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        body["key"].as_str().unwrap().to_string()
+    }
+
+    pub async fn post_batch(&self, key: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(format!("{}/api/v1/traces/batch", self.ingest))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, bearer: &str, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Poll `path` until `pred` holds for the body (20 s at most).
+    pub async fn wait_for(&self, bearer: &str, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = self.get(bearer, path).await;
+            if status == StatusCode::OK && pred(&body) {
+                return body;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("timed out waiting on {path}; last answer {status}: {body}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The id of the agent called `name`, once it is visible.
+    pub async fn agent_id(&self, bearer: &str, name: &str) -> String {
+        let agents = self
+            .wait_for(bearer, "/agents", |b| {
+                b.as_array()
+                    .is_some_and(|a| a.iter().any(|x| x["name"] == name))
+            })
+            .await;
+        agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// A batch in the documented shape: one trace of `agent` with `spans` LLM
+/// spans, fresh ids.
+pub fn batch(agent: &str, spans: usize) -> (Uuid, Value) {
+    let trace_id = Uuid::new_v4();
+    let spans: Vec<Value> = (0..spans)
+        .map(|i| {
+            json!({
+                "span_id": Uuid::new_v4(),
+                "trace_id": trace_id,
+                "type": "llm",
+                "name": format!("call {i}"),
+                "status": "completed",
+                "started_at": "2024-01-15T10:00:00.100Z",
+                "ended_at": "2024-01-15T10:00:01.800Z",
+                "duration_ms": 1700,
+                "model": "gpt-4o",
+                "input_tokens": 800,
+                "output_tokens": 120,
+                "total_tokens": 920,
+                "cost_usd": "0.003200"
+            })
+        })
+        .collect();
+    let body = json!({"traces": [{
+        "trace": {
+            "trace_id": trace_id,
+            "agent": agent,
+            "status": "completed",
+            "started_at": "2024-01-15T10:00:00Z",
+            "ended_at": "2024-01-15T10:00:02Z",
+            "duration_ms": 2000,
+            "success": true,
+            "outcome": "qualified",
+            "total_tokens": 1500,
+            "total_cost_usd": "0.004500"
+        },
+        "spans": spans,
+    }]});
+    (trace_id, body)
+}
+
+/// Rows of a table for one trace, read back with FINAL.
+pub async fn count_rows(app: &TestApp, table: &str, org_id: Uuid, trace_id: Uuid) -> u64 {
+    app.query
+        .0
+        .ch
+        .query(&format!(
+            "SELECT count() FROM {table} FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)"
+        ))
+        .bind(org_id.to_string())
+        .bind(trace_id.to_string())
+        .fetch_one()
+        .await
+        .unwrap()
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the whole ingest -> Kafka -> ClickHouse -> query
+//! path against the real local stack (`scripts/infra`). Each test signs up
+//! its own user and organization, so tests never share state.
+
+mod agents;
+mod api_keys;
+mod auth;
+mod helpers;
+mod ingest;

@@ -8,8 +8,7 @@
 //! overwrite a revocation tombstone.
 
 use agentvista_shared::error::ApiError;
-use agentvista_shared::keys::{self, KeyRecord};
-use agentvista_shared::plan::Plan;
+use agentvista_shared::keys::{self, KeyRecord, KeyRecordRow, KEY_RECORD_SELECT};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -70,13 +69,13 @@ impl KeyStore {
                 return Ok(rec.clone());
             }
         }
-        let found = match self.from_redis(hash).await {
+        let found = match self.lookup_redis(hash).await {
             Ok(Some(Cached::Tombstone)) => None,
             Ok(Some(Cached::Record(r))) => Some(r),
-            Ok(None) => self.from_postgres(hash, true).await?,
+            Ok(None) => self.lookup_postgres(hash, true).await?,
             Err(e) => {
                 tracing::warn!(error = %e, "redis unavailable for key lookup, using postgres");
-                self.from_postgres(hash, false).await?
+                self.lookup_postgres(hash, false).await?
             }
         };
         let mut cache = self.cache.lock().expect("cache lock");
@@ -87,7 +86,7 @@ impl KeyStore {
         Ok(found)
     }
 
-    async fn from_redis(&self, hash: &str) -> redis::RedisResult<Option<Cached>> {
+    async fn lookup_redis(&self, hash: &str) -> redis::RedisResult<Option<Cached>> {
         let mut conn = self.redis.clone();
         let v: Option<String> = redis::cmd("GET")
             .arg(keys::redis_key(hash))
@@ -102,35 +101,26 @@ impl KeyStore {
         }))
     }
 
-    async fn from_postgres(
+    async fn lookup_postgres(
         &self,
         hash: &str,
         write_back: bool,
     ) -> Result<Option<KeyRecord>, ApiError> {
-        let row: Option<(Uuid, Uuid, String, Vec<String>, String, Option<i64>)> = sqlx::query_as(
-            "SELECT k.id, k.org_id, k.key_hash, k.scopes, o.plan, o.monthly_span_limit \
-             FROM api_keys k JOIN organizations o ON o.id = k.org_id \
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-        )
-        .bind(hash)
-        .fetch_optional(&self.pg)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "postgres unavailable for key lookup");
-            ApiError::unavailable("Authentication is temporarily unavailable; retry shortly.")
-        })?;
-        let Some((key_id, org_id, key_hash, scopes, plan, limit)) = row else {
+        let row: Option<KeyRecordRow> =
+            sqlx::query_as(&format!("{KEY_RECORD_SELECT}k.key_hash = $1"))
+                .bind(hash)
+                .fetch_optional(&self.pg)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "postgres unavailable for key lookup");
+                    ApiError::unavailable(
+                        "Authentication is temporarily unavailable; retry shortly.",
+                    )
+                })?;
+        let Some(row) = row else {
             return Ok(None);
         };
-        let plan = Plan::parse(&plan).unwrap_or(Plan::Free);
-        let record = KeyRecord {
-            key_id,
-            org_id,
-            hash: key_hash,
-            scopes,
-            monthly_span_limit: limit.map_or(plan.monthly_span_limit(), |l| l.max(0) as u64),
-            retention_days: plan.retention_days(),
-        };
+        let record = KeyRecord::from_row(row);
         if write_back {
             let mut conn = self.redis.clone();
             let json = serde_json::to_string(&record).expect("key record serializes");

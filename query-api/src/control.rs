@@ -4,7 +4,7 @@
 
 use crate::error::{AppError, AppResult};
 use agentvista_shared::error::{ApiError, ErrorKind};
-use agentvista_shared::keys::{self, KeyRecord};
+use agentvista_shared::keys::{self, KeyRecord, KeyRecordRow, KEY_RECORD_SELECT};
 use agentvista_shared::plan::Plan;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
@@ -187,25 +187,11 @@ pub async fn create_api_key(
 
 /// The gateway's view of an active key.
 pub async fn key_record(pg: &PgPool, key_id: Uuid) -> AppResult<Option<KeyRecord>> {
-    let row: Option<(Uuid, Uuid, String, Vec<String>, String, Option<i64>)> = sqlx::query_as(
-        "SELECT k.id, k.org_id, k.key_hash, k.scopes, o.plan, o.monthly_span_limit \
-         FROM api_keys k JOIN organizations o ON o.id = k.org_id \
-         WHERE k.id = $1 AND k.revoked_at IS NULL",
-    )
-    .bind(key_id)
-    .fetch_optional(pg)
-    .await?;
-    Ok(row.map(|(key_id, org_id, hash, scopes, plan, limit)| {
-        let plan = Plan::parse(&plan).unwrap_or(Plan::Free);
-        KeyRecord {
-            key_id,
-            org_id,
-            hash,
-            scopes,
-            monthly_span_limit: limit.map_or(plan.monthly_span_limit(), |l| l.max(0) as u64),
-            retention_days: plan.retention_days(),
-        }
-    }))
+    let row: Option<KeyRecordRow> = sqlx::query_as(&format!("{KEY_RECORD_SELECT}k.id = $1"))
+        .bind(key_id)
+        .fetch_optional(pg)
+        .await?;
+    Ok(row.map(KeyRecord::from_row))
 }
 
 async fn cache_key(redis: &ConnectionManager, record: &KeyRecord) -> AppResult<()> {

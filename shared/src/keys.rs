@@ -75,7 +75,30 @@ pub struct KeyRecord {
     pub retention_days: u16,
 }
 
+/// The columns of a [`KeyRecord`] in PostgreSQL; append the condition
+/// (`k.key_hash = $1` or `k.id = $1`).
+pub const KEY_RECORD_SELECT: &str =
+    "SELECT k.id, k.org_id, k.key_hash, k.scopes, o.plan, o.monthly_span_limit \
+     FROM api_keys k JOIN organizations o ON o.id = k.org_id WHERE k.revoked_at IS NULL AND ";
+
+/// A row of [`KEY_RECORD_SELECT`].
+pub type KeyRecordRow = (Uuid, Uuid, String, Vec<String>, String, Option<i64>);
+
 impl KeyRecord {
+    /// The effective limits follow from the plan unless the organization
+    /// has its own monthly span limit.
+    pub fn from_row((key_id, org_id, hash, scopes, plan, limit): KeyRecordRow) -> Self {
+        let plan = crate::plan::Plan::parse(&plan).unwrap_or(crate::plan::Plan::Free);
+        KeyRecord {
+            key_id,
+            org_id,
+            hash,
+            scopes,
+            monthly_span_limit: limit.map_or(plan.monthly_span_limit(), |l| l.max(0) as u64),
+            retention_days: plan.retention_days(),
+        }
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }

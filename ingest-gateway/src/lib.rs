@@ -9,6 +9,8 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod otlp;
+pub mod prices;
 pub mod producer;
 pub mod quota;
 pub mod sdk;
@@ -45,6 +47,7 @@ pub struct App {
     pub config: Config,
     pub keys: KeyStore,
     pub quota: Quota,
+    pub prices: prices::Prices,
     pub queue: Queue,
     pub redis: ConnectionManager,
     pub pg: sqlx::PgPool,
@@ -88,6 +91,7 @@ pub async fn build(config: Config) -> anyhow::Result<Gateway> {
     let app = Arc::new(App {
         keys: KeyStore::new(redis.clone(), pg.clone(), config.key_cache_ttl),
         quota: Quota::new(redis.clone()),
+        prices: prices::Prices::new(redis.clone(), config.key_cache_ttl),
         queue,
         redis,
         pg,
@@ -212,6 +216,10 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
                 }
             }
         }
+        (&Method::POST, p) if otlp::Signal::from_path(p).is_some() => {
+            let signal = otlp::Signal::from_path(p).expect("checked");
+            ingest_otlp(&app, req, signal).await
+        }
         (_, BATCH_PATH) => {
             let mut r = error_response(&ApiError::bad_request("Method not allowed; use POST."));
             *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
@@ -264,19 +272,15 @@ async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiErro
     let limit = app.config.max_body_bytes;
     let raw = body::read_limited(&parts.headers, body, limit).await?;
     let bytes = body::decode(&parts.headers, raw, limit)?;
-    let mut batch = sdk::parse(&bytes)?;
+    let prices = app.prices.overrides(key.org_id).await;
+    let mut batch = sdk::parse(&bytes, &prices)?;
     sdk::assign_agent_ids(&mut batch, key.org_id);
-    let message = IngestMessage {
-        format: FORMAT_VERSION,
-        org_id: key.org_id,
-        version: now_nanos(),
-        retention_days: key.retention_days,
-        traces: batch.traces,
-        spans: batch.spans,
-    };
+    let mut message = new_message(&key);
+    message.traces = batch.traces;
+    message.spans = batch.spans;
     let accepted_traces = message.traces.len();
     let accepted_spans = message.spans.len();
-    publish(app, &key, &message).await?;
+    publish(app, &key, vec![message]).await?;
     tracing::debug!(org_id = %key.org_id, traces = accepted_traces, spans = accepted_spans, "batch accepted");
     let body = serde_json::json!({
         "accepted_traces": accepted_traces,
@@ -285,10 +289,54 @@ async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiErro
     Ok(json(StatusCode::OK, body.to_string().into_bytes()))
 }
 
-/// Reserve quota for the message's spans, then hand it to Kafka; give the
-/// reservation back when Kafka did not confirm.
-pub async fn publish(app: &App, key: &KeyRecord, message: &IngestMessage) -> Result<(), ApiError> {
-    let spans = message.span_count() as u64;
+fn new_message(key: &KeyRecord) -> IngestMessage {
+    IngestMessage {
+        format: FORMAT_VERSION,
+        org_id: key.org_id,
+        version: now_nanos(),
+        retention_days: key.retention_days,
+        traces: Vec::new(),
+        spans: Vec::new(),
+        logs: Vec::new(),
+        metrics: Vec::new(),
+    }
+}
+
+/// Records per Kafka message: large OTLP exports are split so that no
+/// message approaches the broker's size limit.
+const CHUNK_RECORDS: usize = 1_000;
+
+fn chunks<T>(items: Vec<T>) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    let mut it = items.into_iter().peekable();
+    while it.peek().is_some() {
+        out.push(it.by_ref().take(CHUNK_RECORDS).collect());
+    }
+    out
+}
+
+/// Reserve quota for the messages' spans, then hand them to Kafka (all at
+/// once, each awaited); give the reservation back when Kafka did not confirm
+/// all of them. Chunks that did get through are harmless when the client
+/// retries: every record is idempotent by id.
+pub async fn publish(
+    app: &App,
+    key: &KeyRecord,
+    messages: Vec<IngestMessage>,
+) -> Result<(), ApiError> {
+    let messages: Vec<IngestMessage> = messages
+        .into_iter()
+        .filter(|m| {
+            !(m.traces.is_empty()
+                && m.spans.is_empty()
+                && m.logs.is_empty()
+                && m.metrics.is_empty())
+        })
+        .collect();
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let spans: u64 = messages.iter().map(|m| m.span_count() as u64).sum();
     let reservation = app
         .quota
         .reserve(key.org_id, spans, key.monthly_span_limit)
@@ -304,8 +352,12 @@ pub async fn publish(app: &App, key: &KeyRecord, message: &IngestMessage) -> Res
     else {
         return Err(ApiError::quota_exceeded());
     };
-    let payload = message.encode();
-    if let Err(e) = app.queue.send(key.org_id.as_bytes(), &payload).await {
+    let sends = messages.iter().map(|m| {
+        let payload = m.encode();
+        async move { app.queue.send(key.org_id.as_bytes(), &payload).await }
+    });
+    let results = futures::future::join_all(sends).await;
+    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
         tracing::error!(error = %e, org_id = %key.org_id, "kafka did not confirm the batch");
         app.quota.release(&counter, spans).await;
         return Err(ApiError::unavailable(
@@ -320,4 +372,103 @@ fn now_nanos() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// The OTLP handler: errors in the request's encoding (JSON `{"detail"}` or
+/// protobuf `google.rpc.Status`).
+async fn ingest_otlp(app: &App, req: Request<Incoming>, signal: otlp::Signal) -> Resp {
+    let enc = match otlp::encoding(req.headers()) {
+        Ok(enc) => enc,
+        Err(e) => return error_response(&e),
+    };
+    match ingest_otlp_inner(app, req, signal, enc).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            let (body, ct) = otlp::error_body(enc, &e);
+            let mut r = error_response(&e);
+            *r.body_mut() = Full::new(Bytes::from(body));
+            r.headers_mut().insert(CONTENT_TYPE, ct);
+            r
+        }
+    }
+}
+
+async fn ingest_otlp_inner(
+    app: &App,
+    req: Request<Incoming>,
+    signal: otlp::Signal,
+    enc: otlp::Encoding,
+) -> Result<Resp, ApiError> {
+    let _permit = app
+        .inflight
+        .try_acquire()
+        .map_err(|_| ApiError::unavailable("The gateway is at capacity; retry shortly."))?;
+    let key = authorize_write(app, &req).await?;
+    let (parts, body) = req.into_parts();
+    let limit = app.config.max_body_bytes;
+    let raw = body::read_limited(&parts.headers, body, limit).await?;
+    let bytes = body::decode(&parts.headers, raw, limit)?;
+    let mut outcome = otlp::Outcome::default();
+    let template = new_message(&key);
+    let with = |f: &dyn Fn(&mut IngestMessage)| {
+        let mut m = template.clone();
+        f(&mut m);
+        m
+    };
+    let messages: Vec<IngestMessage> = match signal {
+        otlp::Signal::Traces => {
+            let request: otlp::TracesRequest = otlp::decode(signal, enc, &bytes)?;
+            let prices = app.prices.overrides(key.org_id).await;
+            let t = otlp::traces::translate(&request, key.org_id, &prices);
+            outcome.accepted = t.spans.len() as u64;
+            outcome.traces = t.traces.len() as u64;
+            outcome.rejected = t.rejected;
+            outcome.error = t.error;
+            let mut messages: Vec<IngestMessage> = chunks(t.spans)
+                .into_iter()
+                .map(|spans| {
+                    let mut m = template.clone();
+                    m.spans = spans;
+                    m
+                })
+                .collect();
+            messages.push(with(&|m| m.traces = t.traces.clone()));
+            messages
+        }
+        otlp::Signal::Metrics => {
+            let request: otlp::MetricsRequest = otlp::decode(signal, enc, &bytes)?;
+            let t = otlp::metrics::translate(&request);
+            outcome.accepted = t.points.len() as u64;
+            outcome.rejected = t.rejected;
+            outcome.error = t.error;
+            chunks(t.points)
+                .into_iter()
+                .map(|points| {
+                    let mut m = template.clone();
+                    m.metrics = points;
+                    m
+                })
+                .collect()
+        }
+        otlp::Signal::Logs => {
+            let request: otlp::LogsRequest = otlp::decode(signal, enc, &bytes)?;
+            let t = otlp::logs::translate(&request, template.version as i64);
+            outcome.accepted = t.logs.len() as u64;
+            outcome.rejected = t.rejected;
+            outcome.error = t.error;
+            chunks(t.logs)
+                .into_iter()
+                .map(|logs| {
+                    let mut m = template.clone();
+                    m.logs = logs;
+                    m
+                })
+                .collect()
+        }
+    };
+    publish(app, &key, messages).await?;
+    let mut r = json(StatusCode::OK, otlp::success_body(signal, enc, &outcome));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(enc.content_type()));
+    Ok(r)
 }

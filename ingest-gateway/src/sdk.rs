@@ -6,9 +6,11 @@
 use agentvista_shared::error::ApiError;
 use agentvista_shared::ids;
 use agentvista_shared::model::{RunStatus, SpanRecord, SpanType, TraceRecord};
+use agentvista_shared::pricing::Price;
 use agentvista_shared::{money, time_fmt};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// At most this many spans across all traces of one request.
@@ -80,8 +82,9 @@ struct RawSpan {
     metadata: Option<Map<String, Value>>,
 }
 
-/// Parse and normalize a batch body.
-pub fn parse(body: &[u8]) -> Result<Batch, ApiError> {
+/// Parse and normalize a batch body; spans with a model and tokens but no
+/// cost are priced with `prices` (see [`crate::prices`]).
+pub fn parse(body: &[u8], prices: &HashMap<String, Price>) -> Result<Batch, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let raw: RawBatch = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -123,6 +126,7 @@ pub fn parse(body: &[u8]) -> Result<Batch, ApiError> {
             let span_at = format!("{at}.spans[{j}]");
             batch.spans.push(normalize_span(&span_at, span, &header)?);
         }
+        crate::prices::apply(&mut batch.spans[first..], prices);
         batch
             .traces
             .push(header.finish(&at, raw_trace, &batch.spans[first..])?);
@@ -210,6 +214,7 @@ impl TraceHeader {
             total_tokens,
             total_cost_nanos,
             metadata: flatten(&field("metadata"), raw.metadata)?,
+            derived: false,
         })
     }
 }
@@ -299,6 +304,16 @@ fn normalize_span(at: &str, raw: RawSpan, trace: &TraceHeader) -> Result<SpanRec
         output: raw.output.and_then(value_to_text),
         error: raw.error.and_then(value_to_text),
         attributes,
+        source: Default::default(),
+        kind: String::new(),
+        provider: None,
+        cached_tokens: None,
+        cost_computed: false,
+        status_message: None,
+        resource_attributes: Vec::new(),
+        scope: String::new(),
+        events: Vec::new(),
+        links: Vec::new(),
     })
 }
 
@@ -478,7 +493,36 @@ mod tests {
     }
 
     fn parse_value(v: &Value) -> Result<Batch, ApiError> {
-        parse(&serde_json::to_vec(v).unwrap())
+        parse(&serde_json::to_vec(v).unwrap(), &HashMap::new())
+    }
+
+    #[test]
+    fn a_client_cost_wins_and_a_missing_one_is_computed() {
+        let mut v = doc_example();
+        let b = parse_value(&v).unwrap();
+        assert_eq!(b.spans[0].cost_nanos, Some(3_200_000));
+        assert!(!b.spans[0].cost_computed);
+        v["traces"][0]["spans"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("cost_usd");
+        v["traces"][0]["spans"][0]["input_tokens"] = json!(1000);
+        v["traces"][0]["trace"]
+            .as_object_mut()
+            .unwrap()
+            .remove("total_cost_usd");
+        let b = parse_value(&v).unwrap();
+        // gpt-4o: 1000 * $2.50/M + 120 * $10/M = 0.0025 + 0.0012
+        assert_eq!(b.spans[0].cost_nanos, Some(3_700_000));
+        assert!(b.spans[0].cost_computed);
+        assert_eq!(b.traces[0].total_cost_nanos, Some(3_700_000));
+        let mut overrides = HashMap::new();
+        overrides.insert(
+            "gpt-4o".to_string(),
+            Price::from_usd("1", "1", "1").unwrap(),
+        );
+        let b = parse(&serde_json::to_vec(&v).unwrap(), &overrides).unwrap();
+        assert_eq!(b.spans[0].cost_nanos, Some(1_120_000));
     }
 
     #[test]
@@ -605,7 +649,7 @@ mod tests {
     #[test]
     fn malformed_json_is_a_400() {
         for body in [&b"{"[..], b"not json", b"", b"[1,2]", b"{\"traces\": [}"] {
-            let err = parse(body).unwrap_err();
+            let err = parse(body, &HashMap::new()).unwrap_err();
             assert_eq!(err.status_code(), 400, "{body:?}");
         }
     }

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod model;
 pub mod money;
 pub mod plan;
+pub mod pricing;
 pub mod queue;
 pub mod telemetry;
 pub mod time_fmt;

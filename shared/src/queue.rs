@@ -5,7 +5,7 @@
 //! ClickHouse keeps the highest version of a row, so a re-sent batch replaces
 //! the earlier copy instead of adding to it.
 
-use crate::model::{SpanRecord, TraceRecord};
+use crate::model::{LogRecord, MetricPoint, SpanRecord, TraceRecord};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -26,6 +26,10 @@ pub struct IngestMessage {
     pub traces: Vec<TraceRecord>,
     #[serde(default)]
     pub spans: Vec<SpanRecord>,
+    #[serde(default)]
+    pub logs: Vec<LogRecord>,
+    #[serde(default)]
+    pub metrics: Vec<MetricPoint>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,298 @@
+//! OTLP/HTTP ingestion: `/otlp/v1/{traces,metrics,logs}` under the API base
+//! path and the same handlers at `/v1/…` (so `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! can be the base URL).
+//!
+//! Bodies are `application/x-protobuf` or `application/json`, each with or
+//! without `Content-Encoding: gzip`. The answer uses the request's content
+//! type: the OTLP `Export*ServiceResponse` (with `partial_success` when
+//! records were rejected); in JSON also AgentVista's counts. Errors to a
+//! protobuf request are a `google.rpc.Status` message.
+
+pub mod attrs;
+pub mod json;
+pub mod logs;
+pub mod metrics;
+pub mod traces;
+
+use agentvista_shared::error::{ApiError, ErrorKind};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+/// The three OTLP signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+impl Signal {
+    pub fn from_path(path: &str) -> Option<Signal> {
+        let rest = path
+            .strip_prefix("/api/v1/otlp/v1/")
+            .or_else(|| path.strip_prefix("/v1/"))?;
+        match rest.trim_end_matches('/') {
+            "traces" => Some(Signal::Traces),
+            "metrics" => Some(Signal::Metrics),
+            "logs" => Some(Signal::Logs),
+            _ => None,
+        }
+    }
+
+    fn root_field(self) -> &'static str {
+        match self {
+            Signal::Traces => "resourceSpans",
+            Signal::Metrics => "resourceMetrics",
+            Signal::Logs => "resourceLogs",
+        }
+    }
+}
+
+/// The request's encoding from `Content-Type`; 415 for anything else.
+pub fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+    let ct = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match ct.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+        "application/json" => Ok(Encoding::Json),
+        _ => Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "Unsupported Content-Type; OTLP/HTTP takes application/x-protobuf or application/json.",
+        )),
+    }
+}
+
+/// Decode a body of `signal` in `enc`.
+pub fn decode<T: Message + Default + DeserializeOwned>(
+    signal: Signal,
+    enc: Encoding,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    match enc {
+        Encoding::Protobuf => T::decode(body)
+            .map_err(|e| ApiError::bad_request(format!("Malformed OTLP protobuf body: {e}"))),
+        Encoding::Json => {
+            let mut v: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?;
+            let field = signal.root_field();
+            match v.get(field) {
+                Some(Value::Array(_)) => {}
+                Some(_) => return Err(ApiError::invalid_field(field, "must be an array")),
+                None => return Err(ApiError::invalid_field(field, "is required")),
+            }
+            match signal {
+                Signal::Traces => json::normalize_traces(&mut v),
+                Signal::Metrics => json::normalize_metrics(&mut v),
+                Signal::Logs => json::normalize_logs(&mut v),
+            }
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                ApiError::bad_request(format!("Invalid OTLP JSON at {}: {}", e.path(), e.inner()))
+            })
+        }
+    }
+}
+
+/// What one export produced, for the response.
+#[derive(Debug, Default, Clone)]
+pub struct Outcome {
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Runs (traces) accepted, for the traces signal.
+    pub traces: u64,
+    pub error: Option<String>,
+}
+
+/// The success body in the request's encoding.
+pub fn success_body(signal: Signal, enc: Encoding, o: &Outcome) -> Vec<u8> {
+    let message = o.error.clone().unwrap_or_default();
+    match enc {
+        Encoding::Protobuf => match signal {
+            Signal::Traces => ExportTraceServiceResponse {
+                partial_success: (o.rejected > 0).then(|| ExportTracePartialSuccess {
+                    rejected_spans: o.rejected as i64,
+                    error_message: message,
+                }),
+            }
+            .encode_to_vec(),
+            Signal::Metrics => ExportMetricsServiceResponse {
+                partial_success: (o.rejected > 0).then(|| ExportMetricsPartialSuccess {
+                    rejected_data_points: o.rejected as i64,
+                    error_message: message,
+                }),
+            }
+            .encode_to_vec(),
+            Signal::Logs => ExportLogsServiceResponse {
+                partial_success: (o.rejected > 0).then(|| ExportLogsPartialSuccess {
+                    rejected_log_records: o.rejected as i64,
+                    error_message: message,
+                }),
+            }
+            .encode_to_vec(),
+        },
+        Encoding::Json => {
+            let (rejected_key, mut body) = match signal {
+                Signal::Traces => (
+                    "rejectedSpans",
+                    json!({"accepted_traces": o.traces, "accepted_spans": o.accepted, "rejected_spans": o.rejected}),
+                ),
+                Signal::Metrics => (
+                    "rejectedDataPoints",
+                    json!({"accepted_data_points": o.accepted, "rejected_data_points": o.rejected}),
+                ),
+                Signal::Logs => (
+                    "rejectedLogRecords",
+                    json!({"accepted_log_records": o.accepted, "rejected_log_records": o.rejected}),
+                ),
+            };
+            if o.rejected > 0 {
+                body["partialSuccess"] =
+                    json!({rejected_key: o.rejected.to_string(), "errorMessage": message});
+            }
+            body.to_string().into_bytes()
+        }
+    }
+}
+
+/// `google.rpc.Status`, the body of an OTLP error to a protobuf request.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
+/// An error body in the request's encoding: `{"detail": ...}` for JSON, a
+/// `google.rpc.Status` for protobuf.
+pub fn error_body(enc: Encoding, e: &ApiError) -> (Vec<u8>, HeaderValue) {
+    match enc {
+        Encoding::Json => (e.body(), HeaderValue::from_static("application/json")),
+        Encoding::Protobuf => {
+            let code = match e.kind {
+                ErrorKind::BadRequest | ErrorKind::UnsupportedMediaType => 3, // INVALID_ARGUMENT
+                ErrorKind::Unauthorized => 16,                                // UNAUTHENTICATED
+                ErrorKind::Forbidden => 7,                                    // PERMISSION_DENIED
+                ErrorKind::NotFound => 5,
+                ErrorKind::PayloadTooLarge | ErrorKind::TooManyRequests => 8, // RESOURCE_EXHAUSTED
+                ErrorKind::Unavailable => 14,
+                ErrorKind::Conflict => 6,
+                ErrorKind::Internal => 13,
+            };
+            let body = RpcStatus {
+                code,
+                message: e.detail.clone(),
+            }
+            .encode_to_vec();
+            (body, HeaderValue::from_static("application/x-protobuf"))
+        }
+    }
+}
+
+pub type TracesRequest = ExportTraceServiceRequest;
+pub type MetricsRequest = ExportMetricsServiceRequest;
+pub type LogsRequest = ExportLogsServiceRequest;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            Signal::from_path("/api/v1/otlp/v1/traces"),
+            Some(Signal::Traces)
+        );
+        assert_eq!(Signal::from_path("/v1/metrics"), Some(Signal::Metrics));
+        assert_eq!(Signal::from_path("/v1/logs/"), Some(Signal::Logs));
+        assert_eq!(Signal::from_path("/v1/other"), None);
+        assert_eq!(Signal::from_path("/api/v1/traces/batch"), None);
+    }
+
+    #[test]
+    fn content_types() {
+        let mut h = HeaderMap::new();
+        assert_eq!(encoding(&h).unwrap_err().status_code(), 415);
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert_eq!(encoding(&h).unwrap(), Encoding::Json);
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        assert_eq!(encoding(&h).unwrap(), Encoding::Protobuf);
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert_eq!(encoding(&h).unwrap_err().status_code(), 415);
+    }
+
+    /// Bad bodies of each content type get a 400, never a panic.
+    #[test]
+    fn bad_bodies_are_400() {
+        let bodies: &[&[u8]] = &[
+            b"",
+            b"{",
+            b"null",
+            b"[]",
+            b"{\"resourceSpans\": 5}",
+            b"\xff\xfe\x00garbage",
+            b"{\"resourceSpans\": [{\"scopeSpans\": [{\"spans\": [{\"traceId\": \"zz\"}]}]}]}",
+        ];
+        for body in bodies {
+            let r = decode::<TracesRequest>(Signal::Traces, Encoding::Json, body);
+            assert_eq!(r.unwrap_err().status_code(), 400, "{body:?}");
+        }
+        let r =
+            decode::<TracesRequest>(Signal::Traces, Encoding::Protobuf, b"\xff\xff\xff\xff\xff");
+        assert_eq!(r.unwrap_err().status_code(), 400);
+        let missing = decode::<LogsRequest>(Signal::Logs, Encoding::Json, b"{}").unwrap_err();
+        assert_eq!(missing.detail, "resourceLogs: is required");
+    }
+
+    #[test]
+    fn json_with_numbers_and_strings_decodes() {
+        let body = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},
+            "scopeSpans":[{"scope":{"name":"s"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+            "name":"x","kind":2,"startTimeUnixNano":1700000000000000000,"endTimeUnixNano":"1700000001000000000",
+            "attributes":[{"key":"gen_ai.usage.input_tokens","value":{"intValue":"12"}}],"status":{"code":2}}]}]}]}"#;
+        let req: TracesRequest = decode(Signal::Traces, Encoding::Json, body).unwrap();
+        let span = &req.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.start_time_unix_nano, 1_700_000_000_000_000_000);
+        assert_eq!(span.end_time_unix_nano, 1_700_000_001_000_000_000);
+        assert_eq!(span.trace_id.len(), 16);
+        assert_eq!(span.kind, 2);
+    }
+}

@@ -1,0 +1,555 @@
+//! OTLP spans to AgentVista spans and runs (contract rulings 7 and 9).
+
+use super::attrs::{self, Attrs};
+use agentvista_shared::ids;
+use agentvista_shared::model::{
+    RunStatus, Source, SpanEvent, SpanLink, SpanRecord, SpanType, TraceRecord,
+};
+use agentvista_shared::money;
+use agentvista_shared::pricing::Price;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// `flags` bits of OTLP 1.3: whether the parent's remoteness is known, and
+/// whether the parent is remote.
+const FLAG_HAS_IS_REMOTE: u32 = 0x100;
+const FLAG_IS_REMOTE: u32 = 0x200;
+
+#[derive(Debug, Default)]
+pub struct Translated {
+    pub traces: Vec<TraceRecord>,
+    pub spans: Vec<SpanRecord>,
+    pub rejected: u64,
+    pub error: Option<String>,
+}
+
+/// Translate an export request for organization `org_id`, pricing LLM
+/// spans without a client cost with `prices`.
+pub fn translate(
+    req: &ExportTraceServiceRequest,
+    org_id: Uuid,
+    prices: &HashMap<String, Price>,
+) -> Translated {
+    let mut out = Translated::default();
+    // Roots of runs, by trace id: (index into out.spans).
+    let mut roots: HashMap<Uuid, usize> = HashMap::new();
+    for rs in &req.resource_spans {
+        let resource = rs
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.as_slice())
+            .unwrap_or(&[]);
+        let service = Attrs(resource)
+            .str("service.name")
+            .unwrap_or_else(|| UNKNOWN_SERVICE.to_string());
+        let service: String = service.chars().take(crate::sdk::MAX_NAME_LEN).collect();
+        let agent_id = ids::agent_id(org_id, &service);
+        let resource_attributes = attrs::flatten(resource);
+        for ss in &rs.scope_spans {
+            let scope = ss.scope.as_ref().map_or(String::new(), |s| {
+                if s.version.is_empty() {
+                    s.name.clone()
+                } else {
+                    format!("{}@{}", s.name, s.version)
+                }
+            });
+            for span in &ss.spans {
+                match translate_span(span, agent_id, &service) {
+                    Ok(mut rec) => {
+                        rec.resource_attributes = resource_attributes.clone();
+                        rec.scope = scope.clone();
+                        if is_run_root(span) {
+                            let better = roots
+                                .get(&rec.trace_id)
+                                .is_none_or(|&i| out.spans[i].started_at_us > rec.started_at_us);
+                            if better {
+                                roots.insert(rec.trace_id, out.spans.len());
+                            }
+                        }
+                        out.spans.push(rec);
+                    }
+                    Err(e) => {
+                        out.rejected += 1;
+                        out.error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+    }
+    crate::prices::apply(&mut out.spans, prices);
+    for (trace_id, i) in roots {
+        out.traces
+            .push(derive_trace(trace_id, &out.spans[i], &out.spans));
+    }
+    out
+}
+
+fn is_run_root(span: &Span) -> bool {
+    span.parent_span_id.is_empty()
+        || span.parent_span_id.iter().all(|b| *b == 0)
+        || (span.flags & FLAG_HAS_IS_REMOTE != 0 && span.flags & FLAG_IS_REMOTE != 0)
+}
+
+/// A run derived from its root span; totals sum the request's spans of the
+/// trace. Marked `derived`, so an SDK trace header for the same trace wins.
+fn derive_trace(trace_id: Uuid, root: &SpanRecord, spans: &[SpanRecord]) -> TraceRecord {
+    let of_trace = || spans.iter().filter(move |s| s.trace_id == trace_id);
+    let sum = |f: fn(&SpanRecord) -> Option<i64>| {
+        of_trace().filter_map(f).fold(None, |acc: Option<i64>, v| {
+            Some(acc.unwrap_or(0).saturating_add(v))
+        })
+    };
+    let attrs = |k: &str| {
+        root.attributes
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    TraceRecord {
+        trace_id,
+        agent_id: root.agent_id,
+        agent_name: root.agent_name.clone(),
+        status: root.status,
+        started_at_us: root.started_at_us,
+        ended_at_us: root.ended_at_us,
+        duration_ms: root.duration_ms,
+        success: attrs("agentvista.success").and_then(|v| v.parse().ok()),
+        outcome: attrs("agentvista.outcome").filter(|o| !o.is_empty()),
+        total_tokens: sum(|s| s.total_tokens),
+        total_cost_nanos: sum(|s| s.cost_nanos),
+        metadata: Vec::new(),
+        derived: true,
+    }
+}
+
+fn translate_span(span: &Span, agent_id: Uuid, service: &str) -> Result<SpanRecord, String> {
+    let trace_id = ids::trace_id_from_otlp(&span.trace_id)
+        .ok_or_else(|| "span with an invalid trace_id (need 16 non-zero bytes)".to_string())?;
+    let span_id = ids::span_id_from_otlp(&span.span_id)
+        .ok_or_else(|| "span with an invalid span_id (need 8 non-zero bytes)".to_string())?;
+    let parent_span_id = if span.parent_span_id.is_empty() {
+        None
+    } else {
+        Some(
+            ids::span_id_from_otlp(&span.parent_span_id)
+                .ok_or_else(|| "span with an invalid parent_span_id".to_string())?,
+        )
+    };
+    let a = Attrs(&span.attributes);
+    let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
+    let started_at_us = (span.start_time_unix_nano / 1_000) as i64;
+    let ended_at_us =
+        (span.end_time_unix_nano != 0).then_some((span.end_time_unix_nano / 1_000) as i64);
+    let ended_at_us = ended_at_us.filter(|e| *e >= started_at_us);
+    let code = span.status.as_ref().map_or(0, |s| s.code);
+    let status = if code == StatusCode::Error as i32 {
+        RunStatus::Failed
+    } else if ended_at_us.is_none() {
+        RunStatus::Running
+    } else {
+        RunStatus::Completed
+    };
+    let status_message = span
+        .status
+        .as_ref()
+        .map(|s| s.message.clone())
+        .filter(|m| !m.is_empty());
+    let usage = GenAi::read(&a);
+    let events: Vec<SpanEvent> = span
+        .events
+        .iter()
+        .take(attrs::MAX_ATTRIBUTES)
+        .map(|e| SpanEvent {
+            time_us: (e.time_unix_nano / 1_000) as i64,
+            name: e.name.clone(),
+            attributes: attrs::flatten(&e.attributes),
+        })
+        .collect();
+    let error = (status == RunStatus::Failed).then(|| {
+        status_message.clone().or_else(|| {
+            events.iter().find(|e| e.name == "exception").and_then(|e| {
+                e.attributes
+                    .iter()
+                    .find(|(k, _)| k == "exception.message")
+                    .map(|(_, v)| v.clone())
+            })
+        })
+    });
+    Ok(SpanRecord {
+        trace_id,
+        span_id,
+        parent_span_id,
+        agent_id,
+        agent_name: service.to_string(),
+        span_type: span_type(&a, kind),
+        name: span
+            .name
+            .chars()
+            .take(crate::sdk::MAX_SPAN_NAME_LEN)
+            .collect(),
+        status,
+        started_at_us,
+        ended_at_us,
+        duration_ms: ended_at_us.map(|e| (e - started_at_us) / 1_000),
+        model: usage.model,
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        total_tokens: usage.total_tokens,
+        cost_nanos: usage.cost_nanos,
+        input: a.first_str(&["input.value", "gen_ai.input.messages", "gen_ai.prompt"]),
+        output: a.first_str(&[
+            "output.value",
+            "gen_ai.output.messages",
+            "gen_ai.completion",
+        ]),
+        error: error.flatten(),
+        attributes: attrs::flatten(&span.attributes),
+        source: Source::Otlp,
+        kind: kind_name(kind).to_string(),
+        provider: usage.provider,
+        cached_tokens: usage.cached_tokens,
+        cost_computed: false,
+        status_message,
+        resource_attributes: Vec::new(),
+        scope: String::new(),
+        events,
+        links: span
+            .links
+            .iter()
+            .filter_map(|l| {
+                Some(SpanLink {
+                    trace_id: ids::trace_id_from_otlp(&l.trace_id)?,
+                    span_id: ids::span_id_from_otlp(&l.span_id)?,
+                    attributes: attrs::flatten(&l.attributes),
+                })
+            })
+            .collect(),
+    })
+}
+
+fn kind_name(kind: SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Unspecified => "unspecified",
+        SpanKind::Internal => "internal",
+        SpanKind::Server => "server",
+        SpanKind::Client => "client",
+        SpanKind::Producer => "producer",
+        SpanKind::Consumer => "consumer",
+    }
+}
+
+/// Span type per contract ruling 7, first match wins.
+pub fn span_type(a: &Attrs<'_>, kind: SpanKind) -> SpanType {
+    let op = a.str("gen_ai.operation.name").unwrap_or_default();
+    let oi = a
+        .str("openinference.span.kind")
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    if matches!(
+        op.as_str(),
+        "chat" | "text_completion" | "generate_content" | "embeddings"
+    ) || a.has("gen_ai.request.model")
+        || oi == "LLM"
+        || oi == "EMBEDDING"
+    {
+        SpanType::Llm
+    } else if op == "execute_tool" || oi == "TOOL" || a.has("gen_ai.tool.name") {
+        SpanType::Tool
+    } else if matches!(op.as_str(), "invoke_agent" | "create_agent") || oi == "AGENT" {
+        SpanType::Agent
+    } else if a.has("db.system") || a.has("db.system.name") {
+        SpanType::Db
+    } else if kind == SpanKind::Client && (a.has("http.request.method") || a.has("http.method")) {
+        SpanType::Http
+    } else {
+        SpanType::Custom
+    }
+}
+
+/// Model, provider, token and client-cost attributes of the GenAI semantic
+/// conventions (current and older names) and OpenInference.
+#[derive(Debug, Default, PartialEq)]
+pub struct GenAi {
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub cached_tokens: Option<i64>,
+    pub cost_nanos: Option<i64>,
+}
+
+impl GenAi {
+    pub fn read(a: &Attrs<'_>) -> GenAi {
+        let input_tokens = a.first_int(&[
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.prompt_tokens",
+            "llm.token_count.prompt",
+        ]);
+        let output_tokens = a.first_int(&[
+            "gen_ai.usage.output_tokens",
+            "gen_ai.usage.completion_tokens",
+            "llm.token_count.completion",
+        ]);
+        let total_tokens = a
+            .first_int(&[
+                "gen_ai.usage.total_tokens",
+                "llm.usage.total_tokens",
+                "llm.token_count.total",
+            ])
+            .or(match (input_tokens, output_tokens) {
+                (None, None) => None,
+                (i, o) => Some(i.unwrap_or(0) + o.unwrap_or(0)),
+            });
+        let cost_nanos = a
+            .first_str(&["gen_ai.usage.cost", "agentvista.cost_usd", "llm.cost.total"])
+            .and_then(|c| money::parse_usd(&c).ok());
+        GenAi {
+            model: a
+                .first_str(&[
+                    "gen_ai.response.model",
+                    "gen_ai.request.model",
+                    "llm.model_name",
+                ])
+                .map(|m| m.chars().take(crate::sdk::MAX_NAME_LEN).collect()),
+            provider: a.first_str(&[
+                "gen_ai.provider.name",
+                "gen_ai.system",
+                "llm.provider",
+                "llm.system",
+            ]),
+            input_tokens: input_tokens.filter(|t| *t >= 0),
+            output_tokens: output_tokens.filter(|t| *t >= 0),
+            total_tokens: total_tokens.filter(|t| *t >= 0),
+            cached_tokens: a
+                .first_int(&[
+                    "gen_ai.usage.cache_read_input_tokens",
+                    "gen_ai.usage.cached_tokens",
+                    "llm.token_count.prompt_details.cache_read",
+                ])
+                .filter(|t| *t >= 0),
+            cost_nanos,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value as Av, AnyValue, KeyValue};
+
+    fn kv(k: &str, v: Av) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: Some(v) }),
+        }
+    }
+    fn s(k: &str, v: &str) -> KeyValue {
+        kv(k, Av::StringValue(v.into()))
+    }
+    fn i(k: &str, v: i64) -> KeyValue {
+        kv(k, Av::IntValue(v))
+    }
+
+    #[test]
+    fn span_type_rules() {
+        let cases: Vec<(Vec<KeyValue>, SpanKind, SpanType)> = vec![
+            (
+                vec![s("gen_ai.operation.name", "chat")],
+                SpanKind::Client,
+                SpanType::Llm,
+            ),
+            (
+                vec![s("gen_ai.operation.name", "embeddings")],
+                SpanKind::Client,
+                SpanType::Llm,
+            ),
+            (
+                vec![s("gen_ai.request.model", "gpt-4o")],
+                SpanKind::Internal,
+                SpanType::Llm,
+            ),
+            (
+                vec![s("openinference.span.kind", "LLM")],
+                SpanKind::Internal,
+                SpanType::Llm,
+            ),
+            (
+                vec![s("gen_ai.operation.name", "execute_tool")],
+                SpanKind::Internal,
+                SpanType::Tool,
+            ),
+            (
+                vec![s("openinference.span.kind", "TOOL")],
+                SpanKind::Internal,
+                SpanType::Tool,
+            ),
+            (
+                vec![s("gen_ai.operation.name", "invoke_agent")],
+                SpanKind::Internal,
+                SpanType::Agent,
+            ),
+            (
+                vec![s("openinference.span.kind", "AGENT")],
+                SpanKind::Internal,
+                SpanType::Agent,
+            ),
+            (
+                vec![s("db.system", "postgresql")],
+                SpanKind::Client,
+                SpanType::Db,
+            ),
+            (
+                vec![s("db.system.name", "redis")],
+                SpanKind::Client,
+                SpanType::Db,
+            ),
+            (
+                vec![s("http.request.method", "GET")],
+                SpanKind::Client,
+                SpanType::Http,
+            ),
+            (
+                vec![s("http.method", "GET")],
+                SpanKind::Client,
+                SpanType::Http,
+            ),
+            (
+                vec![s("http.request.method", "GET")],
+                SpanKind::Server,
+                SpanType::Custom,
+            ),
+            (vec![], SpanKind::Internal, SpanType::Custom),
+        ];
+        for (attrs, kind, want) in cases {
+            assert_eq!(span_type(&Attrs(&attrs), kind), want, "{attrs:?} {kind:?}");
+        }
+    }
+
+    #[test]
+    fn genai_attribute_sets() {
+        let current = vec![
+            s("gen_ai.request.model", "gpt-4o"),
+            s("gen_ai.response.model", "gpt-4o-2024-08-06"),
+            s("gen_ai.provider.name", "openai"),
+            i("gen_ai.usage.input_tokens", 800),
+            i("gen_ai.usage.output_tokens", 120),
+            i("gen_ai.usage.cache_read_input_tokens", 100),
+        ];
+        let g = GenAi::read(&Attrs(&current));
+        assert_eq!(g.model.as_deref(), Some("gpt-4o-2024-08-06"));
+        assert_eq!(g.provider.as_deref(), Some("openai"));
+        assert_eq!(
+            (g.input_tokens, g.output_tokens, g.total_tokens),
+            (Some(800), Some(120), Some(920))
+        );
+        assert_eq!(g.cached_tokens, Some(100));
+        assert_eq!(g.cost_nanos, None);
+
+        let older = vec![
+            s("gen_ai.system", "anthropic"),
+            i("gen_ai.usage.prompt_tokens", 10),
+            i("gen_ai.usage.completion_tokens", 5),
+            s("gen_ai.usage.cost", "0.000123"),
+        ];
+        let g = GenAi::read(&Attrs(&older));
+        assert_eq!(g.provider.as_deref(), Some("anthropic"));
+        assert_eq!(
+            (g.input_tokens, g.output_tokens, g.total_tokens),
+            (Some(10), Some(5), Some(15))
+        );
+        assert_eq!(g.cost_nanos, Some(123_000));
+
+        let openinference = vec![
+            s("llm.model_name", "claude-3-5-sonnet-20241022"),
+            s("llm.provider", "anthropic"),
+            i("llm.token_count.prompt", 300),
+            i("llm.token_count.completion", 50),
+            i("llm.token_count.total", 350),
+            s("llm.token_count.prompt_details.cache_read", "20"),
+        ];
+        let g = GenAi::read(&Attrs(&openinference));
+        assert_eq!(g.model.as_deref(), Some("claude-3-5-sonnet-20241022"));
+        assert_eq!(
+            (g.input_tokens, g.output_tokens, g.total_tokens),
+            (Some(300), Some(50), Some(350))
+        );
+        assert_eq!(g.cached_tokens, Some(20));
+    }
+
+    #[test]
+    fn ids_status_and_roots() {
+        let org = Uuid::new_v4();
+        let trace = hex::decode("5b8efff798038103d269b633813fc60c").unwrap();
+        let root = Span {
+            trace_id: trace.clone(),
+            span_id: hex::decode("eee19b7ec3c1b174").unwrap(),
+            name: "root".into(),
+            start_time_unix_nano: 1_700_000_000_000_000_000,
+            end_time_unix_nano: 1_700_000_002_000_000_000,
+            ..Default::default()
+        };
+        let child = Span {
+            trace_id: trace.clone(),
+            span_id: hex::decode("eee19b7ec3c1b175").unwrap(),
+            parent_span_id: root.span_id.clone(),
+            name: "child".into(),
+            start_time_unix_nano: 1_700_000_000_500_000_000,
+            end_time_unix_nano: 1_700_000_001_000_000_000,
+            status: Some(opentelemetry_proto::tonic::trace::v1::Status {
+                code: 2,
+                message: "boom".into(),
+            }),
+            attributes: vec![i("gen_ai.usage.input_tokens", 7)],
+            ..Default::default()
+        };
+        let bad = Span {
+            trace_id: vec![0; 16],
+            span_id: vec![1; 8],
+            ..Default::default()
+        };
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![opentelemetry_proto::tonic::trace::v1::ResourceSpans {
+                resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
+                    attributes: vec![s("service.name", "checkout")],
+                    ..Default::default()
+                }),
+                scope_spans: vec![opentelemetry_proto::tonic::trace::v1::ScopeSpans {
+                    spans: vec![root, child, bad],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let t = translate(&req, org, &HashMap::new());
+        assert_eq!(t.rejected, 1);
+        assert_eq!(t.spans.len(), 2);
+        let (r, c) = (&t.spans[0], &t.spans[1]);
+        assert_eq!(
+            r.trace_id.to_string(),
+            "5b8efff7-9803-8103-d269-b633813fc60c"
+        );
+        assert_eq!(
+            r.span_id.to_string(),
+            "00000000-0000-0000-eee1-9b7ec3c1b174"
+        );
+        assert_eq!(c.parent_span_id, Some(r.span_id));
+        assert_eq!(r.agent_name, "checkout");
+        assert_eq!(r.agent_id, ids::agent_id(org, "checkout"));
+        assert_eq!(r.duration_ms, Some(2000));
+        assert_eq!(r.status, RunStatus::Completed);
+        assert_eq!(c.status, RunStatus::Failed);
+        assert_eq!(c.error.as_deref(), Some("boom"));
+        assert_eq!(t.traces.len(), 1);
+        let run = &t.traces[0];
+        assert!(run.derived);
+        assert_eq!(run.agent_name, "checkout");
+        assert_eq!(run.duration_ms, Some(2000));
+        assert_eq!(run.total_tokens, Some(7));
+    }
+}

@@ -230,10 +230,13 @@ async fn flush(
     }
 }
 
+/// Agents first, so that a run is never visible without its agent.
 async fn insert_buffer(ch: &Client, buffer: &Buffer) -> clickhouse::error::Result<()> {
+    insert_rows(ch, "agents", &buffer.agents).await?;
     insert_rows(ch, "traces", &buffer.traces).await?;
     insert_rows(ch, "spans", &buffer.spans).await?;
-    insert_rows(ch, "agents", &buffer.agents).await?;
+    insert_rows(ch, "logs", &buffer.logs).await?;
+    insert_rows(ch, "metric_points", &buffer.metrics).await?;
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! ClickHouse row types and their construction from queue messages.
 
-use agentvista_shared::model::{SpanRecord, TraceRecord};
+use agentvista_shared::model::{MetricPoint, SpanRecord, TraceRecord};
 use agentvista_shared::queue::IngestMessage;
 use clickhouse::Row;
 use serde::Serialize;
+use std::collections::HashSet;
 use uuid::Uuid;
 
 #[derive(Debug, Row, Serialize)]
@@ -58,6 +59,78 @@ pub struct SpanRow {
     pub attributes: Vec<(String, String)>,
     pub retention_days: u16,
     pub version: u64,
+    pub source: &'static str,
+    pub kind: String,
+    pub provider: Option<String>,
+    pub cached_tokens: Option<i64>,
+    pub cost_computed: bool,
+    pub status_message: Option<String>,
+    pub resource_attributes: Vec<(String, String)>,
+    pub scope: String,
+    /// JSON array of `{time, name, attributes}`.
+    pub events: String,
+    /// JSON array of `{trace_id, span_id, attributes}`.
+    pub links: String,
+}
+
+#[derive(Debug, Row, Serialize)]
+pub struct LogRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub org_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub log_id: Uuid,
+    pub timestamp: i64,
+    pub observed_timestamp: i64,
+    pub severity_number: u8,
+    pub severity_text: String,
+    pub severity: String,
+    pub body: String,
+    pub service_name: String,
+    #[serde(with = "clickhouse::serde::uuid::option")]
+    pub trace_id: Option<Uuid>,
+    #[serde(with = "clickhouse::serde::uuid::option")]
+    pub span_id: Option<Uuid>,
+    pub attributes: Vec<(String, String)>,
+    pub resource_attributes: Vec<(String, String)>,
+    pub scope: String,
+    pub retention_days: u16,
+    pub version: u64,
+}
+
+#[derive(Debug, Row, Serialize)]
+pub struct MetricRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub org_id: Uuid,
+    pub metric_name: String,
+    pub series_id: u64,
+    pub time: i64,
+    pub start_time: i64,
+    pub metric_type: String,
+    pub unit: String,
+    pub description: String,
+    pub service_name: String,
+    pub attributes: Vec<(String, String)>,
+    pub resource_attributes: Vec<(String, String)>,
+    pub scope: String,
+    pub value: Option<f64>,
+    pub temporality: String,
+    pub is_monotonic: bool,
+    pub count: Option<u64>,
+    pub sum: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub bucket_counts: Vec<u64>,
+    pub explicit_bounds: Vec<f64>,
+    pub exp_scale: i32,
+    pub exp_zero_count: u64,
+    pub exp_positive_offset: i32,
+    pub exp_positive_counts: Vec<u64>,
+    pub exp_negative_offset: i32,
+    pub exp_negative_counts: Vec<u64>,
+    pub quantiles: Vec<f64>,
+    pub quantile_values: Vec<f64>,
+    pub retention_days: u16,
+    pub version: u64,
 }
 
 #[derive(Debug, Row, Serialize)]
@@ -76,21 +149,38 @@ pub struct Buffer {
     pub traces: Vec<TraceRow>,
     pub spans: Vec<SpanRow>,
     pub agents: Vec<AgentRow>,
+    pub logs: Vec<LogRow>,
+    pub metrics: Vec<MetricRow>,
+    seen_agents: HashSet<(Uuid, Uuid)>,
 }
 
 impl Buffer {
     pub fn len(&self) -> usize {
-        self.traces.len() + self.spans.len()
+        self.traces.len() + self.spans.len() + self.logs.len() + self.metrics.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.traces.is_empty() && self.spans.is_empty() && self.agents.is_empty()
+        self.len() == 0 && self.agents.is_empty()
     }
 
     pub fn clear(&mut self) {
         self.traces.clear();
         self.spans.clear();
         self.agents.clear();
+        self.logs.clear();
+        self.metrics.clear();
+        self.seen_agents.clear();
+    }
+
+    fn agent(&mut self, org_id: Uuid, agent_id: Uuid, name: &str, created_us: i64) {
+        if self.seen_agents.insert((org_id, agent_id)) {
+            self.agents.push(AgentRow {
+                org_id,
+                agent_id,
+                name: name.to_string(),
+                created_at: created_us,
+            });
+        }
     }
 
     /// Append the rows of one message.
@@ -101,33 +191,87 @@ impl Buffer {
             retention_days,
             traces,
             spans,
+            logs,
+            metrics,
             ..
         } = msg;
+        let created_us = (version / 1_000) as i64;
         for t in traces {
-            if !self
-                .agents
-                .iter()
-                .any(|a| a.org_id == org_id && a.agent_id == t.agent_id)
-            {
-                self.agents.push(AgentRow {
-                    org_id,
-                    agent_id: t.agent_id,
-                    name: t.agent_name.clone(),
-                    created_at: (version / 1_000) as i64,
-                });
-            }
+            self.agent(org_id, t.agent_id, &t.agent_name, created_us);
             self.traces
                 .push(trace_row(org_id, version, retention_days, t));
         }
-        self.spans.extend(
-            spans
+        for s in spans {
+            self.agent(org_id, s.agent_id, &s.agent_name, created_us);
+            self.spans
+                .push(span_row(org_id, version, retention_days, s));
+        }
+        self.logs.extend(logs.into_iter().map(|l| LogRow {
+            org_id,
+            log_id: l.log_id,
+            timestamp: l.time_ns,
+            observed_timestamp: l.observed_time_ns,
+            severity_number: l.severity_number,
+            severity_text: l.severity_text,
+            severity: l.severity,
+            body: l.body,
+            service_name: l.service_name,
+            trace_id: l.trace_id,
+            span_id: l.span_id,
+            attributes: l.attributes,
+            resource_attributes: l.resource_attributes,
+            scope: l.scope,
+            retention_days,
+            version,
+        }));
+        self.metrics.extend(
+            metrics
                 .into_iter()
-                .map(|s| span_row(org_id, version, retention_days, s)),
+                .map(|m| metric_row(org_id, version, retention_days, m)),
         );
     }
 }
 
+fn metric_row(org_id: Uuid, version: u64, retention_days: u16, m: MetricPoint) -> MetricRow {
+    MetricRow {
+        org_id,
+        metric_name: m.name,
+        series_id: m.series_id,
+        time: m.time_ns,
+        start_time: m.start_time_ns,
+        metric_type: m.metric_type,
+        unit: m.unit,
+        description: m.description,
+        service_name: m.service_name,
+        attributes: m.attributes,
+        resource_attributes: m.resource_attributes,
+        scope: m.scope,
+        value: m.value,
+        temporality: m.temporality,
+        is_monotonic: m.is_monotonic,
+        count: m.count,
+        sum: m.sum,
+        min: m.min,
+        max: m.max,
+        bucket_counts: m.bucket_counts,
+        explicit_bounds: m.explicit_bounds,
+        exp_scale: m.exp_scale,
+        exp_zero_count: m.exp_zero_count,
+        exp_positive_offset: m.exp_positive_offset,
+        exp_positive_counts: m.exp_positive_counts,
+        exp_negative_offset: m.exp_negative_offset,
+        exp_negative_counts: m.exp_negative_counts,
+        quantiles: m.quantiles,
+        quantile_values: m.quantile_values,
+        retention_days,
+        version,
+    }
+}
+
 fn trace_row(org_id: Uuid, version: u64, retention_days: u16, t: TraceRecord) -> TraceRow {
+    // A run derived from OTLP spans yields to an SDK header of the same
+    // trace: half the receive time is below every real receive time.
+    let version = if t.derived { version / 2 } else { version };
     TraceRow {
         org_id,
         trace_id: t.trace_id,
@@ -172,5 +316,33 @@ fn span_row(org_id: Uuid, version: u64, retention_days: u16, s: SpanRecord) -> S
         attributes: s.attributes,
         retention_days,
         version,
+        source: s.source.as_str(),
+        kind: s.kind,
+        provider: s.provider,
+        cached_tokens: s.cached_tokens,
+        cost_computed: s.cost_computed,
+        status_message: s.status_message,
+        resource_attributes: s.resource_attributes,
+        scope: s.scope,
+        events: serde_json::Value::Array(
+            s.events
+                .into_iter()
+                .map(|e| serde_json::json!({"time_us": e.time_us, "name": e.name, "attributes": pairs(e.attributes)}))
+                .collect(),
+        )
+        .to_string(),
+        links: serde_json::Value::Array(
+            s.links
+                .into_iter()
+                .map(|l| serde_json::json!({"trace_id": l.trace_id, "span_id": l.span_id, "attributes": pairs(l.attributes)}))
+                .collect(),
+        )
+        .to_string(),
     }
+}
+
+fn pairs(list: Vec<(String, String)>) -> serde_json::Map<String, serde_json::Value> {
+    list.into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect()
 }

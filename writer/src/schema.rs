@@ -6,8 +6,10 @@ use anyhow::Context;
 use clickhouse::Client;
 
 /// (version, name, sql) in the order they apply.
-pub const MIGRATIONS: &[(u32, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (2, "otlp", include_str!("../migrations/0002_otlp.sql")),
+];
 
 /// Create the database if needed and apply pending migrations.
 pub async fn migrate(server: &Client, database: &str) -> anyhow::Result<()> {
@@ -94,5 +96,8 @@ mod tests {
         let stmts = split_statements(MIGRATIONS[0].2);
         assert_eq!(stmts.len(), 3);
         assert!(stmts.iter().all(|s| s.starts_with("CREATE TABLE")));
+        let stmts = split_statements(MIGRATIONS[1].2);
+        assert_eq!(stmts.len(), 3);
+        assert!(stmts[0].starts_with("ALTER TABLE spans"));
     }
 }

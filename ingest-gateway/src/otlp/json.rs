@@ -58,7 +58,7 @@ fn enum_by_name(obj: &mut Map<String, Value>, key: &str, names: &[(&str, i64)]) 
     }
 }
 
-fn objects<'a>(v: Option<&'a mut Value>) -> impl Iterator<Item = &'a mut Map<String, Value>> {
+fn objects(v: Option<&mut Value>) -> impl Iterator<Item = &mut Map<String, Value>> {
     v.and_then(Value::as_array_mut)
         .into_iter()
         .flatten()

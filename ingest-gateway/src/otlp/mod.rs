@@ -141,21 +141,21 @@ pub fn success_body(signal: Signal, enc: Encoding, o: &Outcome) -> Vec<u8> {
     match enc {
         Encoding::Protobuf => match signal {
             Signal::Traces => ExportTraceServiceResponse {
-                partial_success: (o.rejected > 0).then(|| ExportTracePartialSuccess {
+                partial_success: (o.rejected > 0).then_some(ExportTracePartialSuccess {
                     rejected_spans: o.rejected as i64,
                     error_message: message,
                 }),
             }
             .encode_to_vec(),
             Signal::Metrics => ExportMetricsServiceResponse {
-                partial_success: (o.rejected > 0).then(|| ExportMetricsPartialSuccess {
+                partial_success: (o.rejected > 0).then_some(ExportMetricsPartialSuccess {
                     rejected_data_points: o.rejected as i64,
                     error_message: message,
                 }),
             }
             .encode_to_vec(),
             Signal::Logs => ExportLogsServiceResponse {
-                partial_success: (o.rejected > 0).then(|| ExportLogsPartialSuccess {
+                partial_success: (o.rejected > 0).then_some(ExportLogsPartialSuccess {
                     rejected_log_records: o.rejected as i64,
                     error_message: message,
                 }),

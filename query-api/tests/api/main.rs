@@ -7,3 +7,4 @@ mod api_keys;
 mod auth;
 mod helpers;
 mod ingest;
+mod otlp;

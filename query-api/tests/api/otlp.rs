@@ -1,0 +1,539 @@
+//! OTLP/HTTP ingestion with the real OpenTelemetry Python SDK and exporters
+//! (protobuf, with and without gzip), and with hand-built bodies for the
+//! JSON mapping, stitching and refusals. Values are read back from
+//! ClickHouse and the query API.
+
+use crate::helpers::{batch, spawn_app, TestApp};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("AV_OTEL_PYTHON") {
+        return p.into();
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let p = root.join(".stack/otel-venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: scripts/test installs it (tests/requirements-otel.txt)",
+        p.display()
+    );
+    p
+}
+
+/// Run the Python client against `endpoint`; returns the ids it printed.
+fn run_python(endpoint: &str, key: &str, service: &str, compression: &str) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/otel_python.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg(service)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            format!("Authorization=Bearer {key}"),
+        )
+        .env("OTEL_EXPORTER_OTLP_COMPRESSION", compression)
+        .output()
+        .expect("running the python client");
+    assert!(
+        out.status.success(),
+        "python client failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("client prints JSON")
+}
+
+async fn query_json(app: &TestApp, sql: &str, binds: &[String]) -> Vec<Value> {
+    let mut q = app.query.0.ch.query(&format!("{sql} FORMAT JSONEachRow"));
+    for b in binds {
+        q = q.bind(b.as_str());
+    }
+    let mut cursor = q.fetch_bytes("JSONEachRow").unwrap();
+    let bytes = cursor.collect().await.unwrap();
+    String::from_utf8(bytes.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Poll a query until it returns at least `n` rows.
+async fn wait_rows(app: &TestApp, sql: &str, binds: &[String], n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = query_json(app, sql, binds).await;
+        if rows.len() >= n || Instant::now() > deadline {
+            assert!(
+                rows.len() >= n,
+                "timed out waiting for {n} rows of {sql}: {rows:?}"
+            );
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+fn w3c_to_uuid(hex32: &str) -> String {
+    Uuid::parse_str(hex32).unwrap().to_string()
+}
+
+async fn check_python_export(compression: &str, base_suffix: &str) {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let service = format!("py-agent-{compression}");
+    let endpoint = format!("{}{base_suffix}", app.ingest);
+    let ids = tokio::task::spawn_blocking({
+        let (endpoint, key, service, compression) = (
+            endpoint.clone(),
+            acct.key.clone(),
+            service.clone(),
+            compression.to_string(),
+        );
+        move || run_python(&endpoint, &key, &service, &compression)
+    })
+    .await
+    .unwrap();
+    let org = acct.org_id.to_string();
+    let trace_id = w3c_to_uuid(ids["trace_id"].as_str().unwrap());
+
+    // Spans: the tree, the GenAI fields, computed cost, attributes, events.
+    let spans = wait_rows(
+        &app,
+        "SELECT name, span_type, kind, status, toString(parent_span_id) AS parent, toString(span_id) AS id, \
+         model, provider, input_tokens, output_tokens, total_tokens, toString(cost) AS cost, cost_computed, \
+         agent_name, attributes, resource_attributes, events, error, source, scope \
+         FROM spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?) ORDER BY started_at",
+        &[org.clone(), trace_id.clone()],
+        3,
+    )
+    .await;
+    assert_eq!(spans.len(), 3);
+    let by_name = |n: &str| spans.iter().find(|s| s["name"] == n).unwrap().clone();
+    let root = by_name("invoke_agent planner");
+    let llm = by_name("chat gpt-4o-mini");
+    let tool = by_name("execute_tool search");
+    let root_id = format!(
+        "00000000-0000-0000-{}-{}",
+        &ids["root_span_id"].as_str().unwrap()[..4],
+        &ids["root_span_id"].as_str().unwrap()[4..]
+    );
+    assert_eq!(root["id"], root_id.as_str());
+    assert_eq!(root["span_type"], "agent");
+    assert!(root["parent"].is_null(), "{root}");
+    assert_eq!(llm["parent"], root_id.as_str());
+    assert_eq!(tool["parent"], root_id.as_str());
+    assert_eq!(llm["span_type"], "llm");
+    assert_eq!(llm["kind"], "internal");
+    assert_eq!(llm["model"], "gpt-4o-mini");
+    assert_eq!(llm["provider"], "openai");
+    assert_eq!(
+        (
+            llm["input_tokens"].clone(),
+            llm["output_tokens"].clone(),
+            llm["total_tokens"].clone()
+        ),
+        (json!(1000), json!(200), json!(1200))
+    );
+    // gpt-4o-mini: 1000 * $0.15/M + 200 * $0.60/M = 0.00015 + 0.00012
+    assert_eq!(llm["cost"], "0.00027");
+    assert_eq!(llm["cost_computed"], true);
+    assert_eq!(llm["attributes"]["custom.flag"], "true");
+    assert_eq!(llm["resource_attributes"]["deployment.environment"], "test");
+    assert_eq!(llm["agent_name"], service.as_str());
+    assert_eq!(llm["source"], "otlp");
+    assert_eq!(llm["scope"], "agentvista-tests@1.0");
+    assert_eq!(tool["span_type"], "tool");
+    assert_eq!(tool["status"], "failed");
+    assert_eq!(tool["error"], "search backend down");
+    let events: Value = serde_json::from_str(tool["events"].as_str().unwrap()).unwrap();
+    assert_eq!(events[0]["name"], "exception");
+    assert_eq!(events[0]["attributes"]["exception.type"], "ValueError");
+
+    // The run derived from the root span, under the service's agent.
+    let agent_id = app.agent_id(&acct.key, &service).await;
+    let runs = app
+        .wait_for(&acct.key, &format!("/agents/{agent_id}/runs"), |b| {
+            b["runs"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|x| x["trace_id"] == trace_id.as_str()))
+        })
+        .await;
+    let run = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["trace_id"] == trace_id.as_str())
+        .unwrap();
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["outcome"], "resolved");
+    assert_eq!(run["total_tokens"], 1200);
+    assert_eq!(run["total_cost_usd"], "0.000270");
+
+    // Metrics: the counter's cumulative value and the histogram's buckets.
+    let sums = wait_rows(
+        &app,
+        "SELECT metric_type, unit, description, value, temporality, is_monotonic, attributes, service_name \
+         FROM metric_points FINAL WHERE org_id = toUUID(?) AND metric_name = 'agent.requests'",
+        std::slice::from_ref(&org),
+        1,
+    )
+    .await;
+    assert_eq!(sums[0]["metric_type"], "sum");
+    assert_eq!(sums[0]["value"].as_f64(), Some(5.0));
+    assert_eq!(sums[0]["temporality"], "cumulative");
+    assert_eq!(sums[0]["is_monotonic"], true);
+    assert_eq!(sums[0]["unit"], "1");
+    assert_eq!(sums[0]["description"], "Requests handled");
+    assert_eq!(sums[0]["attributes"]["route"], "/chat");
+    assert_eq!(sums[0]["service_name"], service.as_str());
+    let hists = wait_rows(
+        &app,
+        "SELECT metric_type, count, sum, min, max, bucket_counts, explicit_bounds \
+         FROM metric_points FINAL WHERE org_id = toUUID(?) AND metric_name = 'agent.latency'",
+        std::slice::from_ref(&org),
+        1,
+    )
+    .await;
+    let h = &hists[0];
+    assert_eq!(h["metric_type"], "histogram");
+    assert_eq!(h["count"].to_string().trim_matches('"'), "4");
+    let num = |v: &Value| v.as_f64().unwrap();
+    assert_eq!(
+        (num(&h["sum"]), num(&h["min"]), num(&h["max"])),
+        (750.0, 5.0, 700.0)
+    );
+    // SDK default bounds 0,5,10,25,50,75,100,250,500,750,1000,...
+    let bounds = h["explicit_bounds"].as_array().unwrap();
+    let counts: Vec<u64> = h["bucket_counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c.as_str()
+                .map_or_else(|| c.as_u64().unwrap(), |s| s.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(counts.len(), bounds.len() + 1);
+    assert_eq!(counts.iter().sum::<u64>(), 4);
+    let bucket_of = |v: f64| {
+        bounds
+            .iter()
+            .position(|b| v <= b.as_f64().unwrap())
+            .unwrap_or(bounds.len())
+    };
+    assert_eq!(counts[bucket_of(5.0)], 1);
+    assert_eq!(counts[bucket_of(700.0)], 1);
+
+    // Logs: severity, body, the link to the trace.
+    let logs = wait_rows(
+        &app,
+        "SELECT severity, severity_number, body, toString(trace_id) AS trace_id, toString(span_id) AS span_id, service_name \
+         FROM logs FINAL WHERE org_id = toUUID(?) ORDER BY timestamp",
+        std::slice::from_ref(&org),
+        2,
+    )
+    .await;
+    let error = logs.iter().find(|l| l["severity"] == "error").unwrap();
+    assert_eq!(error["severity_number"], 17);
+    assert_eq!(error["body"], "Payment FAILED for order A-17");
+    assert_eq!(
+        error["trace_id"],
+        w3c_to_uuid(ids["log_trace_id"].as_str().unwrap()).as_str()
+    );
+    assert_eq!(error["service_name"], service.as_str());
+    let info = logs.iter().find(|l| l["severity"] == "info").unwrap();
+    assert_eq!(info["body"], "warm-up complete");
+    assert!(info["trace_id"].is_null());
+}
+
+#[tokio::test]
+async fn python_sdk_protobuf_gzip_under_the_otlp_path() {
+    check_python_export("gzip", "/api/v1/otlp").await;
+}
+
+#[tokio::test]
+async fn python_sdk_protobuf_plain_at_the_base_url() {
+    check_python_export("none", "").await;
+}
+
+fn otlp_json_trace(trace_hex: &str, service: &str) -> Value {
+    json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"scope": {"name": "manual"}, "spans": [
+            {"traceId": trace_hex, "spanId": "00f067aa0ba902b7", "parentSpanId": "0000000000000001",
+             "name": "SELECT orders", "kind": 3, "startTimeUnixNano": "1705312800200000000",
+             "endTimeUnixNano": 1705312800300000000u64,
+             "attributes": [{"key": "db.system", "value": {"stringValue": "postgresql"}},
+                            {"key": "db.rows", "value": {"intValue": "12"}}]},
+            {"traceId": trace_hex, "spanId": "00f067aa0ba902b8",
+             "name": "broken", "startTimeUnixNano": "1"},
+            {"traceId": "zz", "spanId": "00f067aa0ba902b9", "name": "bad id"}
+        ]}]
+    }]})
+}
+
+#[tokio::test]
+async fn json_spans_stitch_into_an_sdk_trace_and_answer_in_json() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    // An SDK run whose root span id is 0000000000000001 in W3C terms.
+    let trace = Uuid::new_v4();
+    let trace_hex = trace.simple().to_string();
+    let (_, mut sdk) = batch("stitched-agent", 1);
+    sdk["traces"][0]["trace"]["trace_id"] = json!(trace);
+    sdk["traces"][0]["spans"][0]["trace_id"] = json!(trace);
+    sdk["traces"][0]["spans"][0]["span_id"] = json!("00000000-0000-0000-0000-000000000001");
+    let (status, _) = app.post_batch(&acct.key, &sdk).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The bad id makes the whole JSON body invalid (hex decoding is part of
+    // the JSON mapping): 400.
+    let r = app
+        .client
+        .post(format!("{}/api/v1/otlp/v1/traces", app.ingest))
+        .bearer_auth(&acct.key)
+        .json(&otlp_json_trace(&trace_hex, "orders-db"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("traceId"),
+        "{body}"
+    );
+
+    // Without it: 200 in JSON with the counts.
+    let mut good = otlp_json_trace(&trace_hex, "orders-db");
+    good["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    let r = app
+        .client
+        .post(format!("{}/v1/traces", app.ingest))
+        .bearer_auth(&acct.key)
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"accepted_traces": 1, "accepted_spans": 2, "rejected_spans": 0})
+    );
+
+    let org = acct.org_id.to_string();
+    let spans = wait_rows(
+        &app,
+        "SELECT name, span_type, toString(parent_span_id) AS parent, agent_name, attributes, duration_ms \
+         FROM spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?) ORDER BY started_at",
+        &[org.clone(), trace.to_string()],
+        3,
+    )
+    .await;
+    let db = spans.iter().find(|s| s["name"] == "SELECT orders").unwrap();
+    assert_eq!(db["span_type"], "db");
+    assert_eq!(db["parent"], "00000000-0000-0000-0000-000000000001");
+    assert_eq!(db["agent_name"], "orders-db");
+    assert_eq!(db["attributes"]["db.rows"], "12");
+    assert_eq!(db["duration_ms"], 100);
+    // One trace: the SDK header wins over the run derived from "broken".
+    let traces = query_json(
+        &app,
+        "SELECT agent_name FROM traces FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)",
+        &[org, trace.to_string()],
+    )
+    .await;
+    assert_eq!(traces, vec![json!({"agent_name": "stitched-agent"})]);
+}
+
+#[tokio::test]
+async fn protobuf_requests_get_protobuf_answers_and_refusals() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let url = format!("{}/v1/traces", app.ingest);
+    let req = ExportTraceServiceRequest {
+        resource_spans: vec![opentelemetry_proto::tonic::trace::v1::ResourceSpans {
+            scope_spans: vec![opentelemetry_proto::tonic::trace::v1::ScopeSpans {
+                spans: vec![
+                    opentelemetry_proto::tonic::trace::v1::Span {
+                        trace_id: Uuid::new_v4().as_bytes().to_vec(),
+                        span_id: vec![1, 2, 3, 4, 5, 6, 7, 8],
+                        name: "ok".into(),
+                        start_time_unix_nano: 1_705_312_800_000_000_000,
+                        end_time_unix_nano: 1_705_312_801_000_000_000,
+                        ..Default::default()
+                    },
+                    opentelemetry_proto::tonic::trace::v1::Span {
+                        trace_id: vec![0; 16],
+                        span_id: vec![1; 8],
+                        name: "zero trace id".into(),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&acct.key)
+        .header("content-type", "application/x-protobuf")
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/x-protobuf");
+    let resp = ExportTraceServiceResponse::decode(r.bytes().await.unwrap()).unwrap();
+    let partial = resp.partial_success.unwrap();
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(
+        partial.error_message.contains("trace_id"),
+        "{}",
+        partial.error_message
+    );
+
+    // Unknown key: 401, as a google.rpc.Status in protobuf.
+    let r = app
+        .client
+        .post(&url)
+        .header("content-type", "application/x-protobuf")
+        .body(req.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["content-type"], "application/x-protobuf");
+    let status = ingest_gateway::otlp::RpcStatus::decode(r.bytes().await.unwrap()).unwrap();
+    assert_eq!(status.code, 16);
+
+    // Garbage protobuf: 400. Other content types: 415 in JSON.
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&acct.key)
+        .header("content-type", "application/x-protobuf")
+        .body(vec![0xff, 0xff, 0xff, 0xff])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&acct.key)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("application/x-protobuf"));
+
+    // A gzip bomb: refused with 413, naming the decompressed limit.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut enc, &vec![0u8; 64 * 1024 * 1024]).unwrap();
+    let bomb = enc.finish().unwrap();
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&acct.key)
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "gzip")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let status = ingest_gateway::otlp::RpcStatus::decode(r.bytes().await.unwrap()).unwrap();
+    assert!(
+        status.message.contains("decompressed size"),
+        "{}",
+        status.message
+    );
+
+    // A missing resourceLogs in JSON: 400 naming it.
+    let r = app
+        .client
+        .post(format!("{}/v1/logs", app.ingest))
+        .bearer_auth(&acct.key)
+        .json(&json!({"resourceSpans": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["detail"],
+        "resourceLogs: is required"
+    );
+}
+
+#[tokio::test]
+async fn otlp_spans_count_against_the_quota() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    query_api::control::set_plan(
+        &app.query.0.pg,
+        &app.query.0.redis,
+        acct.org_id,
+        agentvista_shared::plan::Plan::Free,
+        Some(2),
+    )
+    .await
+    .unwrap();
+    let app = spawn_app().await;
+    let mut good = otlp_json_trace(&Uuid::new_v4().simple().to_string(), "quota-svc");
+    good["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    let post = |body: Value| {
+        app.client
+            .post(format!("{}/v1/traces", app.ingest))
+            .bearer_auth(&acct.key)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(post(good.clone()).await.unwrap().status(), StatusCode::OK);
+    let r = post(good).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"detail": "Monthly event limit exceeded."})
+    );
+    // Logs are not events.
+    let logs = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"timeUnixNano": "1705312800000000000", "severityNumber": 9, "body": {"stringValue": "still accepted"}}
+    ]}]}]});
+    let r = app
+        .client
+        .post(format!("{}/v1/logs", app.ingest))
+        .bearer_auth(&acct.key)
+        .json(&logs)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"accepted_log_records": 1, "rejected_log_records": 0})
+    );
+}

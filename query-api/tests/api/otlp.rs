@@ -537,3 +537,112 @@ async fn otlp_spans_count_against_the_quota() {
         json!({"accepted_log_records": 1, "rejected_log_records": 0})
     );
 }
+
+/// Run the JavaScript client against `endpoint`; returns the ids it printed.
+fn run_js(endpoint: &str, key: &str, service: &str) -> Value {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/js");
+    assert!(
+        dir.join("node_modules").exists(),
+        "{}/node_modules is missing: scripts/test installs it (npm ci)",
+        dir.display()
+    );
+    let out = std::process::Command::new("node")
+        .arg(dir.join("otel_js.mjs"))
+        .arg(service)
+        .current_dir(&dir)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .env("OTEL_EXPORTER_OTLP_HEADERS", format!("Authorization=Bearer {key}"))
+        .output()
+        .expect("running node");
+    assert!(
+        out.status.success(),
+        "js client failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("client prints JSON")
+}
+
+#[tokio::test]
+async fn javascript_sdk_json_exporters() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let service = "js-agent";
+    let endpoint = format!("{}/api/v1/otlp", app.ingest);
+    let ids = tokio::task::spawn_blocking({
+        let (endpoint, key) = (endpoint.clone(), acct.key.clone());
+        move || run_js(&endpoint, &key, service)
+    })
+    .await
+    .unwrap();
+    let org = acct.org_id.to_string();
+    let trace_id = w3c_to_uuid(ids["trace_id"].as_str().unwrap());
+    let spans = wait_rows(
+        &app,
+        "SELECT name, span_type, status, toString(parent_span_id) AS parent, model, provider, \
+         input_tokens, output_tokens, total_tokens, toString(cost) AS cost, cost_computed, error, events \
+         FROM spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?) ORDER BY started_at",
+        &[org.clone(), trace_id.clone()],
+        3,
+    )
+    .await;
+    let root_hex = ids["root_span_id"].as_str().unwrap();
+    let root_id = format!("00000000-0000-0000-{}-{}", &root_hex[..4], &root_hex[4..]);
+    let llm = spans.iter().find(|s| s["name"] == "chat claude").unwrap();
+    assert_eq!(llm["span_type"], "llm");
+    assert_eq!(llm["parent"], root_id.as_str());
+    assert_eq!(llm["model"], "claude-3-5-sonnet-20241022");
+    assert_eq!(llm["provider"], "anthropic");
+    assert_eq!((llm["input_tokens"].clone(), llm["output_tokens"].clone(), llm["total_tokens"].clone()), (json!(2000), json!(100), json!(2100)));
+    // The client's cost wins over the price table.
+    assert_eq!(llm["cost"], "0.123456");
+    assert_eq!(llm["cost_computed"], false);
+    let tool = spans.iter().find(|s| s["name"] == "execute_tool fetch").unwrap();
+    assert_eq!(tool["span_type"], "tool");
+    assert_eq!(tool["status"], "failed");
+    assert_eq!(tool["error"], "fetch timed out");
+    let agent = app.agent_id(&acct.key, service).await;
+    app.wait_for(&acct.key, &format!("/agents/{agent}/runs"), |b| {
+        b["runs"].as_array().is_some_and(|r| r.iter().any(|x| x["trace_id"] == trace_id.as_str()))
+    })
+    .await;
+
+    let sums = wait_rows(
+        &app,
+        "SELECT metric_type, value, is_monotonic FROM metric_points FINAL \
+         WHERE org_id = toUUID(?) AND metric_name = 'js.requests'",
+        std::slice::from_ref(&org),
+        1,
+    )
+    .await;
+    assert_eq!(sums[0]["metric_type"], "sum");
+    assert_eq!(sums[0]["value"].as_f64(), Some(7.0));
+    let hists = wait_rows(
+        &app,
+        "SELECT metric_type, count, sum FROM metric_points FINAL \
+         WHERE org_id = toUUID(?) AND metric_name = 'js.latency'",
+        std::slice::from_ref(&org),
+        1,
+    )
+    .await;
+    assert_eq!(hists[0]["metric_type"], "histogram");
+    assert_eq!(hists[0]["count"].to_string().trim_matches('"'), "3");
+    assert_eq!(hists[0]["sum"].as_f64(), Some(303.0));
+
+    let logs = wait_rows(
+        &app,
+        "SELECT severity, body, toString(trace_id) AS trace_id, attributes FROM logs FINAL \
+         WHERE org_id = toUUID(?) ORDER BY severity_number",
+        std::slice::from_ref(&org),
+        2,
+    )
+    .await;
+    assert_eq!(logs[0]["severity"], "warn");
+    assert_eq!(logs[0]["body"], "Disk almost FULL on node-3");
+    assert_eq!(logs[0]["trace_id"], trace_id.as_str());
+    assert_eq!(logs[0]["attributes"]["node"], "node-3");
+    assert_eq!(logs[1]["severity"], "fatal");
+    let body: Value = serde_json::from_str(logs[1]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, json!({"event": "crash", "code": 42}));
+}

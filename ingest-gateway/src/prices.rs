@@ -10,10 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-pub fn redis_key(org_id: Uuid) -> String {
-    format!("av:prices:{org_id}")
-}
-
 type Overrides = Arc<HashMap<String, Price>>;
 
 pub struct Prices {
@@ -41,7 +37,7 @@ impl Prices {
         }
         let mut conn = self.redis.clone();
         let raw: HashMap<String, String> = match redis::cmd("HGETALL")
-            .arg(redis_key(org_id))
+            .arg(pricing::overrides_redis_key(org_id))
             .query_async(&mut conn)
             .await
         {

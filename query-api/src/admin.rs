@@ -4,6 +4,8 @@
 //! their organization and a `read`+`write` API key (or, when the user
 //! exists and the password matches, a new key for them), and print JSON with
 //! the key. `set-plan --org SLUG --plan P [--monthly-span-limit N]`.
+//! `set-price --org SLUG --model M --input USD --output USD [--cached-input USD]`
+//! (USD per million tokens).
 
 use crate::{auth, control, error::AppError};
 use agentvista_shared::config::CommonConfig;
@@ -86,6 +88,22 @@ pub async fn run(common: &CommonConfig, args: &[String]) -> anyhow::Result<()> {
             println!("{}", json!({"org_slug": slug, "plan": plan.as_str(), "monthly_span_limit": limit}));
             Ok(())
         }
-        _ => bail!("usage: query-api admin bootstrap --email E --password P [--name N] [--plan P] | set-plan --org SLUG --plan P [--monthly-span-limit N]"),
+        Some("set-price") => {
+            let slug = flag(args, "--org").context("--org is required")?;
+            let model = flag(args, "--model").context("--model is required")?;
+            let input = flag(args, "--input").context("--input (USD per million tokens) is required")?;
+            let output = flag(args, "--output").context("--output (USD per million tokens) is required")?;
+            let cached = flag(args, "--cached-input").unwrap_or_else(|| input.clone());
+            let org = control::org_by_slug(&pg, &slug)
+                .await
+                .map_err(app_err)?
+                .with_context(|| format!("no organization {slug:?}"))?;
+            control::set_price(&pg, &redis, org.id, &model, &input, &output, &cached)
+                .await
+                .map_err(app_err)?;
+            println!("{}", json!({"org_slug": slug, "model": model, "input": input, "output": output, "cached_input": cached}));
+            Ok(())
+        }
+        _ => bail!("usage: query-api admin bootstrap --email E --password P [--name N] [--plan P] | set-plan --org SLUG --plan P [--monthly-span-limit N] | set-price --org SLUG --model M --input USD --output USD [--cached-input USD]"),
     }
 }

@@ -6,6 +6,7 @@ use crate::error::{AppError, AppResult};
 use agentvista_shared::error::{ApiError, ErrorKind};
 use agentvista_shared::keys::{self, KeyRecord, KeyRecordRow, KEY_RECORD_SELECT};
 use agentvista_shared::plan::Plan;
+use agentvista_shared::pricing::{self, Price};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -280,6 +281,48 @@ pub async fn user_by_email(pg: &PgPool, email: &str) -> AppResult<Option<User>> 
     .bind(email)
     .fetch_optional(pg)
     .await?)
+}
+
+/// Set an organization's price for `model` (USD per million tokens, decimal
+/// strings): stored in PostgreSQL and mirrored into the Redis hash the
+/// gateway reads.
+pub async fn set_price(
+    pg: &PgPool,
+    redis: &ConnectionManager,
+    org_id: Uuid,
+    model: &str,
+    input: &str,
+    output: &str,
+    cached_input: &str,
+) -> AppResult<()> {
+    let price = Price::from_usd(input, output, cached_input)
+        .map_err(|m| ApiError::bad_request(format!("price {m}")))?;
+    let model = pricing::normalize_model(model);
+    if model.is_empty() {
+        return Err(ApiError::bad_request("model must not be empty").into());
+    }
+    sqlx::query(
+        "INSERT INTO model_prices (org_id, model, input_per_million, output_per_million, cached_input_per_million) \
+         VALUES ($1, $2, $3::numeric, $4::numeric, $5::numeric) \
+         ON CONFLICT (org_id, model) DO UPDATE SET input_per_million = EXCLUDED.input_per_million, \
+         output_per_million = EXCLUDED.output_per_million, \
+         cached_input_per_million = EXCLUDED.cached_input_per_million, updated_at = now()",
+    )
+    .bind(org_id)
+    .bind(&model)
+    .bind(input)
+    .bind(output)
+    .bind(cached_input)
+    .execute(pg)
+    .await?;
+    let mut conn = redis.clone();
+    redis::cmd("HSET")
+        .arg(pricing::overrides_redis_key(org_id))
+        .arg(&model)
+        .arg(serde_json::to_string(&price).expect("prices serialize"))
+        .query_async::<()>(&mut conn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

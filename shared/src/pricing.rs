@@ -41,6 +41,12 @@ impl Price {
     }
 }
 
+/// The Redis hash of an organization's overrides: field = normalized model,
+/// value = a JSON [`Price`].
+pub fn overrides_redis_key(org_id: uuid::Uuid) -> String {
+    format!("av:prices:{org_id}")
+}
+
 static TABLE: OnceLock<HashMap<String, Price>> = OnceLock::new();
 
 /// The shipped price table, keyed by normalized model name.

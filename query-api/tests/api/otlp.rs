@@ -551,7 +551,10 @@ fn run_js(endpoint: &str, key: &str, service: &str) -> Value {
         .arg(service)
         .current_dir(&dir)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        .env("OTEL_EXPORTER_OTLP_HEADERS", format!("Authorization=Bearer {key}"))
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            format!("Authorization=Bearer {key}"),
+        )
         .output()
         .expect("running node");
     assert!(
@@ -594,17 +597,29 @@ async fn javascript_sdk_json_exporters() {
     assert_eq!(llm["parent"], root_id.as_str());
     assert_eq!(llm["model"], "claude-3-5-sonnet-20241022");
     assert_eq!(llm["provider"], "anthropic");
-    assert_eq!((llm["input_tokens"].clone(), llm["output_tokens"].clone(), llm["total_tokens"].clone()), (json!(2000), json!(100), json!(2100)));
+    assert_eq!(
+        (
+            llm["input_tokens"].clone(),
+            llm["output_tokens"].clone(),
+            llm["total_tokens"].clone()
+        ),
+        (json!(2000), json!(100), json!(2100))
+    );
     // The client's cost wins over the price table.
     assert_eq!(llm["cost"], "0.123456");
     assert_eq!(llm["cost_computed"], false);
-    let tool = spans.iter().find(|s| s["name"] == "execute_tool fetch").unwrap();
+    let tool = spans
+        .iter()
+        .find(|s| s["name"] == "execute_tool fetch")
+        .unwrap();
     assert_eq!(tool["span_type"], "tool");
     assert_eq!(tool["status"], "failed");
     assert_eq!(tool["error"], "fetch timed out");
     let agent = app.agent_id(&acct.key, service).await;
     app.wait_for(&acct.key, &format!("/agents/{agent}/runs"), |b| {
-        b["runs"].as_array().is_some_and(|r| r.iter().any(|x| x["trace_id"] == trace_id.as_str()))
+        b["runs"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x["trace_id"] == trace_id.as_str()))
     })
     .await;
 
@@ -645,4 +660,51 @@ async fn javascript_sdk_json_exporters() {
     assert_eq!(logs[1]["severity"], "fatal");
     let body: Value = serde_json::from_str(logs[1]["body"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"event": "crash", "code": 42}));
+}
+
+#[tokio::test]
+async fn an_organizations_price_override_is_used_for_computed_costs() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let other = app.account().await;
+    query_api::control::set_price(
+        &app.query.0.pg,
+        &app.query.0.redis,
+        acct.org_id,
+        "gpt-4o-2024-08-06",
+        "1",
+        "2",
+        "0.5",
+    )
+    .await
+    .unwrap();
+    let span = |trace: &str| {
+        json!({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "priced"}}]},
+            "scopeSpans": [{"spans": [{"traceId": trace, "spanId": "00f067aa0ba902b7", "name": "chat",
+                "startTimeUnixNano": "1705312800000000000", "endTimeUnixNano": "1705312801000000000",
+                "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                               {"key": "gen_ai.usage.input_tokens", "value": {"intValue": 1000000}},
+                               {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "500000"}}]}]}]}]})
+    };
+    for (a, trace) in [(&acct, Uuid::new_v4()), (&other, Uuid::new_v4())] {
+        let r = app
+            .client
+            .post(format!("{}/v1/traces", app.ingest))
+            .bearer_auth(&a.key)
+            .json(&span(&trace.simple().to_string()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let rows = wait_rows(
+            &app,
+            "SELECT toString(cost) AS cost FROM spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)",
+            &[a.org_id.to_string(), trace.to_string()],
+            1,
+        )
+        .await;
+        // Override: 1M * $1/M + 0.5M * $2/M = $2; shipped gpt-4o: $2.50 + $5.
+        let want = if a.org_id == acct.org_id { "2" } else { "7.5" };
+        assert_eq!(rows[0]["cost"], want);
+    }
 }

@@ -9,6 +9,7 @@ pub mod control;
 pub mod error;
 pub mod router;
 pub mod routes;
+pub mod sql;
 pub mod telemetry_store;
 
 use agentvista_shared::config::{self, CommonConfig, ConfigError, Secret};

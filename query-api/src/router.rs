@@ -2,7 +2,7 @@
 //! writes with a trailing slash answer with and without it.
 
 use crate::error::AppError;
-use crate::routes::{agents, api_keys, auth, health};
+use crate::routes::{agents, api_keys, auth, health, logs, metrics, traces};
 use crate::AppState;
 use agentvista_shared::error::ApiError;
 use axum::routing::{delete, get, post};
@@ -24,7 +24,18 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/", get(agents::list))
         .route("/agents/{agent_id}", get(agents::detail))
         .route("/agents/{agent_id}/stats", get(agents::stats))
-        .route("/agents/{agent_id}/runs", get(agents::runs));
+        .route("/agents/{agent_id}/runs", get(agents::runs))
+        .route("/dashboard/traces", get(traces::list))
+        .route("/dashboard/traces/", get(traces::list))
+        .route("/dashboard/traces/compare", get(traces::compare))
+        .route(
+            "/dashboard/traces/{trace_id}",
+            get(traces::detail).patch(traces::patch),
+        )
+        .route("/dashboard/metrics/", get(metrics::streams))
+        .route("/dashboard/metrics", get(metrics::streams))
+        .route("/dashboard/metrics/query", get(metrics::query))
+        .route("/dashboard/logs/search", get(logs::search));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))

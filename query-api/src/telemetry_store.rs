@@ -36,3 +36,15 @@ pub fn percent(num: u64, den: u64) -> Value {
         json!(((num as f64 / den as f64) * 1000.0).round() / 10.0)
     }
 }
+
+/// Nanoseconds since the epoch as an RFC 3339 string.
+pub fn fmt_ns(ns: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
+        .map(time_fmt::format)
+        .unwrap_or_default()
+}
+
+/// Key-value pairs as a JSON object.
+pub fn map_json(pairs: &[(String, String)]) -> Value {
+    Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+}

@@ -252,6 +252,8 @@ pub struct RunsParams {
 pub struct RunRow {
     #[serde(with = "clickhouse::serde::uuid")]
     pub trace_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub agent_id: Uuid,
     pub agent_name: String,
     pub status: String,
     pub started_us: i64,
@@ -263,13 +265,13 @@ pub struct RunRow {
     pub total_cost: Option<i64>,
 }
 
-pub const RUN_COLUMNS: &str = "trace_id, agent_name, status, toUnixTimestamp64Micro(started_at) AS started_us, \
+pub const RUN_COLUMNS: &str = "trace_id, agent_id, agent_name, status, toUnixTimestamp64Micro(started_at) AS started_us, \
     toUnixTimestamp64Micro(ended_at) AS ended_us, duration_ms, success, outcome, total_tokens, total_cost";
 
-pub fn run_json(agent_id: Uuid, r: &RunRow) -> Value {
+pub fn run_json(r: &RunRow) -> Value {
     json!({
         "trace_id": r.trace_id,
-        "agent_id": agent_id,
+        "agent_id": r.agent_id,
         "agent_name": r.agent_name,
         "status": r.status,
         "started_at": fmt_us(r.started_us),
@@ -327,7 +329,7 @@ pub async fn runs(
         .fetch_all()
         .await?;
     Ok(Json(json!({
-        "runs": rows.iter().map(|r| run_json(agent_id, r)).collect::<Vec<_>>(),
+        "runs": rows.iter().map(run_json).collect::<Vec<_>>(),
         "total": total,
         "page": page,
         "page_size": size,

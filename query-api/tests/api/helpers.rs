@@ -99,6 +99,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawn with a tweak to the gateway's configuration.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut ingest_gateway::config::Config)) -> TestApp {
+    agentvista_shared::telemetry::init("tests");
     let shared = shared();
     let mut gw = ingest_gateway::config::Config::from_env().expect("gateway config");
     gw.common.kafka_topic = shared.topic.clone();

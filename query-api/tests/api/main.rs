@@ -5,6 +5,7 @@
 mod agents;
 mod api_keys;
 mod auth;
+mod dashboard;
 mod helpers;
 mod ingest;
 mod otlp;

@@ -1,0 +1,664 @@
+//! `/dashboard/traces`: the list with filters and keyset pagination, one
+//! trace with its span tree and logs, the outcome update, and agent
+//! comparison.
+
+use super::agents::{run_json, RunRow, RUN_COLUMNS};
+use super::logs::{log_json, LogRow, LOG_COLUMNS};
+use crate::auth::Principal;
+use crate::error::{AppResult, Json, Query};
+use crate::sql::{self, Bind, Filter};
+use crate::telemetry_store::{fmt_us, fmt_us_opt, map_json, percent, usd_number, usd_string};
+use crate::AppState;
+use agentvista_shared::error::ApiError;
+use agentvista_shared::model::{RunStatus, SpanType};
+use axum::extract::{Path, State};
+use clickhouse::Row;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Deserialize, Default)]
+pub struct ListParams {
+    agent_id: Option<String>,
+    agent: Option<String>,
+    status: Option<String>,
+    success: Option<String>,
+    outcome: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    min_duration_ms: Option<i64>,
+    max_duration_ms: Option<i64>,
+    model: Option<String>,
+    span_type: Option<String>,
+    q: Option<String>,
+    /// `key=value` on span attributes.
+    attribute: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    page_size: Option<i64>,
+    cursor: Option<String>,
+}
+
+const SORTS: [&str; 4] = ["started_at", "duration_ms", "total_cost", "total_tokens"];
+
+/// `GET /dashboard/traces`: newest first by default. Pagination is by
+/// keyset: `next_cursor` from one page is the `cursor` of the next, so deep
+/// pages cost what the first does.
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(p): Query<ListParams>,
+) -> AppResult<Json<Value>> {
+    let principal = principal.reader()?;
+    let mut f = Filter::org(principal.org_id);
+    if let Some(a) = p.agent_id.as_deref().filter(|s| !s.is_empty()) {
+        let a = sql::uuid_param("agent_id", a)?;
+        f.push("agent_id = toUUID(?)", [Bind::Str(a.to_string())]);
+    }
+    if let Some(a) = p.agent.as_deref().filter(|s| !s.is_empty()) {
+        f.push("agent_name = ?", [Bind::Str(a.to_string())]);
+    }
+    if let Some(s) = p.status.as_deref().filter(|s| !s.is_empty()) {
+        let s = RunStatus::parse(s).ok_or_else(|| {
+            ApiError::invalid_field(
+                "status",
+                format!(
+                    "unknown value {s:?}, expected one of {}",
+                    RunStatus::EXPECTED
+                ),
+            )
+        })?;
+        f.push("status = ?", [Bind::Str(s.as_str().to_string())]);
+    }
+    match p.success.as_deref() {
+        None | Some("") => {}
+        Some("true") => f.push("success = true", []),
+        Some("false") => f.push("success = false", []),
+        Some("null") | Some("none") => f.push("isNull(success)", []),
+        Some(other) => {
+            return Err(ApiError::invalid_field(
+                "success",
+                format!("unknown value {other:?}, expected true, false or null"),
+            )
+            .into())
+        }
+    }
+    if let Some(o) = p.outcome.as_deref().filter(|s| !s.is_empty()) {
+        f.push("outcome = ?", [Bind::Str(o.to_string())]);
+    }
+    if let Some(us) = sql::time_param("start", p.start.as_deref())? {
+        f.push("started_at >= fromUnixTimestamp64Micro(?)", [Bind::Int(us)]);
+    }
+    if let Some(us) = sql::time_param("end", p.end.as_deref())? {
+        f.push("started_at <= fromUnixTimestamp64Micro(?)", [Bind::Int(us)]);
+    }
+    for (name, v, op) in [
+        ("min_duration_ms", p.min_duration_ms, ">="),
+        ("max_duration_ms", p.max_duration_ms, "<="),
+    ] {
+        if let Some(v) = v {
+            if v < 0 {
+                return Err(ApiError::invalid_field(name, "must not be negative").into());
+            }
+            f.push(&format!("duration_ms {op} ?"), [Bind::Int(v)]);
+        }
+    }
+    // Span-level filters select trace ids from the spans table.
+    let mut span_f = Filter::org(principal.org_id);
+    let mut by_span = false;
+    if let Some(m) = p.model.as_deref().filter(|s| !s.is_empty()) {
+        span_f.push("model = ?", [Bind::Str(m.to_string())]);
+        by_span = true;
+    }
+    if let Some(t) = p.span_type.as_deref().filter(|s| !s.is_empty()) {
+        let t = SpanType::parse(t).ok_or_else(|| {
+            ApiError::invalid_field(
+                "span_type",
+                format!(
+                    "unknown value {t:?}, expected one of {}",
+                    SpanType::EXPECTED
+                ),
+            )
+        })?;
+        span_f.push("span_type = ?", [Bind::Str(t.as_str().to_string())]);
+        by_span = true;
+    }
+    if let Some(q) = p.q.as_deref() {
+        for term in sql::terms("q", q)? {
+            span_f.push(
+                "positionCaseInsensitiveUTF8(name, ?) > 0",
+                [Bind::Str(term)],
+            );
+            by_span = true;
+        }
+    }
+    if let Some(a) = p.attribute.as_deref().filter(|s| !s.is_empty()) {
+        let (k, v) = a
+            .split_once('=')
+            .ok_or_else(|| ApiError::invalid_field("attribute", "must be key=value"))?;
+        span_f.push(
+            "(attributes[?] = ? OR resource_attributes[?] = ?)",
+            [
+                Bind::Str(k.to_string()),
+                Bind::Str(v.to_string()),
+                Bind::Str(k.to_string()),
+                Bind::Str(v.to_string()),
+            ],
+        );
+        by_span = true;
+    }
+    let sort = sql::enum_param("sort", p.sort.as_deref().unwrap_or("started_at"), &SORTS)?;
+    let order = sql::enum_param(
+        "order",
+        p.order.as_deref().unwrap_or("desc"),
+        &["asc", "desc"],
+    )?;
+    let size = p.page_size.unwrap_or(50);
+    if !(1..=200).contains(&size) {
+        return Err(ApiError::invalid_field("page_size", "must be between 1 and 200").into());
+    }
+    let sort_expr = match sort {
+        "started_at" => "toInt64(toUnixTimestamp64Micro(started_at))",
+        "duration_ms" => "ifNull(duration_ms, -1)",
+        "total_cost" => "toInt64(ifNull(total_cost, 0) * 1000000000)",
+        _ => "ifNull(total_tokens, -1)",
+    };
+    // The page's WHERE without the keyset, for `total`.
+    let mut where_sql = f.sql();
+    let mut binds = f.clone();
+    if by_span {
+        where_sql.push_str(&format!(
+            " AND trace_id IN (SELECT trace_id FROM spans FINAL WHERE {})",
+            span_f.sql()
+        ));
+        for b in span_f.binds() {
+            binds.push("1 = 1", [b.clone()]);
+        }
+    }
+    let ch = &state.0.ch;
+    let total: u64 = binds
+        .apply(ch.query(&format!(
+            "SELECT count() FROM traces FINAL WHERE {where_sql}"
+        )))
+        .fetch_one()
+        .await?;
+    let mut page_sql = where_sql.clone();
+    let mut page_binds = binds.clone();
+    if let Some(c) = p.cursor.as_deref().filter(|s| !s.is_empty()) {
+        let (key, id) = c
+            .split_once('_')
+            .and_then(|(k, id)| Some((k.parse::<i64>().ok()?, Uuid::parse_str(id).ok()?)))
+            .ok_or_else(|| {
+                ApiError::invalid_field("cursor", "is not a cursor from a previous page")
+            })?;
+        let cmp = if order == "desc" { "<" } else { ">" };
+        page_sql.push_str(&format!(
+            " AND ({sort_expr}, trace_id) {cmp} (?, toUUID(?))"
+        ));
+        page_binds.push("1 = 1", [Bind::Int(key), Bind::Str(id.to_string())]);
+    }
+    let rows: Vec<RunRow> = page_binds
+        .apply(ch.query(&format!(
+            "SELECT {RUN_COLUMNS} FROM traces FINAL WHERE {page_sql} \
+             ORDER BY {sort_expr} {order}, trace_id {order} LIMIT ?"
+        )))
+        .bind(size + 1)
+        .fetch_all()
+        .await?;
+    let has_more = rows.len() as i64 > size;
+    let rows = &rows[..rows.len().min(size as usize)];
+    // The cursor carries the last row's sort key, computed as `sort_expr`.
+    let sort_key = |r: &RunRow| match sort {
+        "started_at" => r.started_us,
+        "duration_ms" => r.duration_ms.unwrap_or(-1),
+        "total_cost" => r.total_cost.unwrap_or(0),
+        _ => r.total_tokens.unwrap_or(-1),
+    };
+    let next_cursor = if has_more {
+        rows.last()
+            .map(|r| format!("{}_{}", sort_key(r), r.trace_id))
+    } else {
+        None
+    };
+    Ok(Json(json!({
+        "traces": rows.iter().map(run_json).collect::<Vec<_>>(),
+        "total": total,
+        "page_size": size,
+        "has_more": has_more,
+        "next_cursor": next_cursor,
+    })))
+}
+
+#[derive(Row, Deserialize)]
+struct SpanRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    span_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid::option")]
+    parent_span_id: Option<Uuid>,
+    #[serde(with = "clickhouse::serde::uuid")]
+    agent_id: Uuid,
+    agent_name: String,
+    span_type: String,
+    name: String,
+    status: String,
+    started_us: i64,
+    ended_us: Option<i64>,
+    duration_ms: Option<i64>,
+    model: Option<String>,
+    provider: Option<String>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    total_tokens: Option<i64>,
+    cached_tokens: Option<i64>,
+    cost: Option<i64>,
+    cost_computed: bool,
+    input: Option<String>,
+    output: Option<String>,
+    error: Option<String>,
+    attributes: Vec<(String, String)>,
+    resource_attributes: Vec<(String, String)>,
+    kind: String,
+    source: String,
+    scope: String,
+    events: String,
+    links: String,
+}
+
+const MAX_TRACE_SPANS: i64 = 10_000;
+const MAX_TRACE_LOGS: i64 = 500;
+
+/// `GET /dashboard/traces/{trace_id}`: the run, its spans as a tree (depth,
+/// children, subtree tokens and cost), span events and links, and the log
+/// records linked to it.
+pub async fn detail(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(trace_id): Path<String>,
+) -> AppResult<Json<Value>> {
+    let principal = principal.reader()?;
+    let trace_id = Uuid::parse_str(&trace_id).map_err(|_| ApiError::not_found("Trace"))?;
+    let (org, tid) = (principal.org_id.to_string(), trace_id.to_string());
+    let ch = &state.0.ch;
+    let header: Option<RunRow> = ch
+        .query(&format!(
+            "SELECT {RUN_COLUMNS} FROM traces FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)"
+        ))
+        .bind(&org)
+        .bind(&tid)
+        .fetch_optional()
+        .await?;
+    let spans: Vec<SpanRow> = ch
+        .query(
+            "SELECT span_id, parent_span_id, agent_id, agent_name, span_type, name, status, \
+             toUnixTimestamp64Micro(started_at) AS started_us, toUnixTimestamp64Micro(ended_at) AS ended_us, \
+             duration_ms, model, provider, input_tokens, output_tokens, total_tokens, cached_tokens, \
+             toInt64OrNull(toString(cost * 1000000000)) AS cost, cost_computed, input, output, error, attributes, \
+             resource_attributes, kind, source, scope, events, links \
+             FROM spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?) ORDER BY started_at, span_id LIMIT ?",
+        )
+        .bind(&org)
+        .bind(&tid)
+        .bind(MAX_TRACE_SPANS)
+        .fetch_all()
+        .await?;
+    if header.is_none() && spans.is_empty() {
+        return Err(ApiError::not_found("Trace").into());
+    }
+    let logs: Vec<LogRow> = ch
+        .query(&format!(
+            "SELECT {LOG_COLUMNS} FROM logs FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?) \
+             ORDER BY timestamp LIMIT ?"
+        ))
+        .bind(&org)
+        .bind(&tid)
+        .bind(MAX_TRACE_LOGS)
+        .fetch_all()
+        .await?;
+
+    // The tree: children by parent; roots are spans whose parent is absent
+    // from the trace.
+    let ids: HashMap<Uuid, usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_id, i))
+        .collect();
+    let mut children: HashMap<Option<Uuid>, Vec<usize>> = HashMap::new();
+    for (i, s) in spans.iter().enumerate() {
+        let parent = s.parent_span_id.filter(|p| ids.contains_key(p));
+        children.entry(parent).or_default().push(i);
+    }
+    let mut depth = vec![0usize; spans.len()];
+    let mut order = Vec::with_capacity(spans.len());
+    let mut stack: Vec<usize> = children.get(&None).cloned().unwrap_or_default();
+    stack.reverse();
+    while let Some(i) = stack.pop() {
+        order.push(i);
+        if let Some(kids) = children.get(&Some(spans[i].span_id)) {
+            for &k in kids.iter().rev() {
+                depth[k] = depth[i] + 1;
+                stack.push(k);
+            }
+        }
+    }
+    // Subtree roll-ups, children before parents.
+    let mut sub_tokens: Vec<i64> = spans.iter().map(|s| s.total_tokens.unwrap_or(0)).collect();
+    let mut sub_cost: Vec<i64> = spans.iter().map(|s| s.cost.unwrap_or(0)).collect();
+    for &i in order.iter().rev() {
+        if let Some(p) = spans[i].parent_span_id.and_then(|p| ids.get(&p)).copied() {
+            sub_tokens[p] += sub_tokens[i];
+            sub_cost[p] += sub_cost[i];
+        }
+    }
+    let span_json: Vec<Value> = order
+        .iter()
+        .map(|&i| {
+            let s = &spans[i];
+            json!({
+                "span_id": s.span_id,
+                "parent_span_id": s.parent_span_id,
+                "depth": depth[i],
+                "children": children.get(&Some(s.span_id)).map_or(Vec::new(), |k| k.iter().map(|&c| spans[c].span_id).collect()),
+                "agent_id": s.agent_id,
+                "agent_name": s.agent_name,
+                "type": s.span_type,
+                "kind": s.kind,
+                "source": s.source,
+                "name": s.name,
+                "status": s.status,
+                "started_at": fmt_us(s.started_us),
+                "ended_at": fmt_us_opt(s.ended_us),
+                "duration_ms": s.duration_ms,
+                "model": s.model,
+                "provider": s.provider,
+                "input_tokens": s.input_tokens,
+                "output_tokens": s.output_tokens,
+                "total_tokens": s.total_tokens,
+                "cached_tokens": s.cached_tokens,
+                "cost_usd": usd_string(s.cost),
+                "cost_computed": s.cost_computed,
+                "subtree_tokens": sub_tokens[i],
+                "subtree_cost_usd": usd_string(Some(sub_cost[i])),
+                "input": s.input,
+                "output": s.output,
+                "error": s.error,
+                "attributes": map_json(&s.attributes),
+                "resource_attributes": map_json(&s.resource_attributes),
+                "scope": s.scope,
+                "events": serde_json::from_str::<Value>(&s.events).unwrap_or(Value::Null),
+                "links": serde_json::from_str::<Value>(&s.links).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    let trace = match &header {
+        Some(h) => run_json(h),
+        None => {
+            // Spans without any run header: summarize them.
+            let first = spans
+                .iter()
+                .min_by_key(|s| s.started_us)
+                .expect("non-empty");
+            let end = spans.iter().filter_map(|s| s.ended_us).max();
+            json!({
+                "trace_id": trace_id,
+                "agent_id": first.agent_id,
+                "agent_name": first.agent_name,
+                "status": if spans.iter().any(|s| s.status == "failed") { "failed" } else { "completed" },
+                "started_at": fmt_us(first.started_us),
+                "ended_at": fmt_us_opt(end),
+                "duration_ms": end.map(|e| (e - first.started_us) / 1000),
+                "success": null,
+                "outcome": null,
+                "total_tokens": spans.iter().filter_map(|s| s.total_tokens).reduce(|a, b| a + b),
+                "total_cost_usd": usd_string(spans.iter().filter_map(|s| s.cost).reduce(|a, b| a + b)),
+            })
+        }
+    };
+    Ok(Json(json!({
+        "trace": trace,
+        "span_count": spans.len(),
+        "spans": span_json,
+        "logs": logs.iter().map(log_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// `PATCH /dashboard/traces/{trace_id}`: set `success` and/or `outcome`
+/// after the run (needs `write`). The new values are written as a newer
+/// version of the run, so every later read, stats included, sees them.
+pub async fn patch(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(trace_id): Path<String>,
+    Json(body): Json<serde_json::Map<String, Value>>,
+) -> AppResult<Json<Value>> {
+    let principal = principal.writer()?;
+    let trace_id = Uuid::parse_str(&trace_id).map_err(|_| ApiError::not_found("Trace"))?;
+    // Absent: unchanged; null: cleared; a value: set.
+    let success: Option<Option<bool>> = match body.get("success") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::Bool(b)) => Some(Some(*b)),
+        Some(_) => {
+            return Err(ApiError::invalid_field("success", "must be true, false or null").into())
+        }
+    };
+    let outcome: Option<Option<String>> = match body.get("outcome") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(o)) if o.chars().count() <= 256 => Some(Some(o.clone())),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "outcome",
+                "must be a string of at most 256 characters, or null",
+            )
+            .into())
+        }
+    };
+    if success.is_none() && outcome.is_none() {
+        return Err(
+            ApiError::bad_request("Nothing to update: send success and/or outcome.").into(),
+        );
+    }
+    let (org, tid) = (principal.org_id.to_string(), trace_id.to_string());
+    let ch = &state.0.ch;
+    let current: Option<u64> = ch
+        .query("SELECT version FROM traces FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)")
+        .bind(&org)
+        .bind(&tid)
+        .fetch_optional()
+        .await?;
+    let Some(current) = current else {
+        return Err(ApiError::not_found("Trace").into());
+    };
+    let now = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    let version = now.max(current + 1);
+    let success_sql = match success {
+        None => "success".to_string(),
+        Some(None) => "CAST(NULL AS Nullable(Bool))".to_string(),
+        Some(Some(b)) => format!("CAST({b} AS Nullable(Bool))"),
+    };
+    let (outcome_sql, outcome_bind) = match &outcome {
+        None => ("outcome".to_string(), None),
+        Some(None) => ("CAST(NULL AS Nullable(String))".to_string(), None),
+        Some(Some(o)) => ("CAST(? AS Nullable(String))".to_string(), Some(o.clone())),
+    };
+    let mut q = ch.query(&format!(
+        "INSERT INTO traces (org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, \
+         success, outcome, total_tokens, total_cost, metadata, retention_days, version) \
+         SELECT org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, \
+         {success_sql}, {outcome_sql}, total_tokens, total_cost, metadata, retention_days, ? \
+         FROM traces FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)"
+    ));
+    if let Some(o) = outcome_bind {
+        q = q.bind(o);
+    }
+    q.bind(version).bind(&org).bind(&tid).execute().await?;
+    let h: RunRow = ch
+        .query(&format!(
+            "SELECT {RUN_COLUMNS} FROM traces FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)"
+        ))
+        .bind(&org)
+        .bind(&tid)
+        .fetch_one()
+        .await?;
+    Ok(Json(run_json(&h)))
+}
+
+#[derive(Deserialize)]
+pub struct CompareParams {
+    /// Comma-separated agent ids (two or more).
+    agent_ids: Option<String>,
+    days: Option<i64>,
+    start: Option<String>,
+    end: Option<String>,
+}
+
+#[derive(Row, Deserialize)]
+struct CompareRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    agent_id: Uuid,
+    runs: u64,
+    successful: u64,
+    unsuccessful: u64,
+    with_signal: u64,
+    failed_status: u64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    cost_nanos: i64,
+    cost_runs: u64,
+    tokens: i64,
+}
+
+/// `GET /dashboard/traces/compare?agent_ids=a,b[&days=30|&start=&end=]`.
+pub async fn compare(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(p): Query<CompareParams>,
+) -> AppResult<Json<Value>> {
+    let principal = principal.reader()?;
+    let raw = p.agent_ids.unwrap_or_default();
+    let mut ids: Vec<Uuid> = Vec::new();
+    for a in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let id = sql::uuid_param("agent_ids", a)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.len() < 2 || ids.len() > 10 {
+        return Err(
+            ApiError::invalid_field("agent_ids", "give 2 to 10 comma-separated agent ids").into(),
+        );
+    }
+    let now = OffsetDateTime::now_utc();
+    let end_us = sql::time_param("end", p.end.as_deref())?
+        .unwrap_or((now.unix_timestamp_nanos() / 1000) as i64);
+    let start_us = match sql::time_param("start", p.start.as_deref())? {
+        Some(s) => s,
+        None => {
+            let days = p.days.unwrap_or(30);
+            if !(1..=365).contains(&days) {
+                return Err(ApiError::invalid_field("days", "must be between 1 and 365").into());
+            }
+            end_us - days * 86_400_000_000
+        }
+    };
+    if start_us > end_us {
+        return Err(ApiError::invalid_field("start", "must not be after end").into());
+    }
+    let org = principal.org_id.to_string();
+    let ch = &state.0.ch;
+    // Every agent must be the organization's: another's is a 404.
+    let names: Vec<(String, String)> = ch
+        .query("SELECT toString(agent_id), argMin(name, created_at) FROM agents WHERE org_id = toUUID(?) AND has(?, toString(agent_id)) GROUP BY agent_id")
+        .bind(&org)
+        .bind(ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+        .fetch_all()
+        .await?;
+    if names.len() != ids.len() {
+        return Err(ApiError::not_found("Agent").into());
+    }
+    let where_sql = "org_id = toUUID(?) AND has(?, toString(agent_id)) \
+        AND started_at >= fromUnixTimestamp64Micro(?) AND started_at <= fromUnixTimestamp64Micro(?)";
+    let id_strings: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let rows: Vec<CompareRow> = ch
+        .query(&format!(
+            "SELECT agent_id, count() AS runs, countIf(success = true) AS successful, countIf(success = false) AS unsuccessful, \
+             countIf(isNotNull(success)) AS with_signal, countIf(status = 'failed') AS failed_status, \
+             toFloat64(ifNull(quantile(0.5)(duration_ms), nan)) AS p50, toFloat64(ifNull(quantile(0.95)(duration_ms), nan)) AS p95, \
+             toFloat64(ifNull(quantile(0.99)(duration_ms), nan)) AS p99, \
+             toInt64(sum(ifNull(total_cost, 0)) * 1000000000) AS cost_nanos, countIf(isNotNull(total_cost)) AS cost_runs, \
+             toInt64(sum(ifNull(total_tokens, 0))) AS tokens \
+             FROM traces FINAL WHERE {where_sql} GROUP BY agent_id"
+        ))
+        .bind(&org)
+        .bind(&id_strings)
+        .bind(start_us)
+        .bind(end_us)
+        .fetch_all()
+        .await?;
+    let outcomes: Vec<(String, String, u64)> = ch
+        .query(&format!(
+            "SELECT toString(agent_id), assumeNotNull(outcome), count() FROM traces FINAL \
+             WHERE {where_sql} AND isNotNull(outcome) GROUP BY agent_id, outcome"
+        ))
+        .bind(&org)
+        .bind(&id_strings)
+        .bind(start_us)
+        .bind(end_us)
+        .fetch_all()
+        .await?;
+    let daily: Vec<(String, String, u64, u64, u64, i64)> = ch
+        .query(&format!(
+            "SELECT toString(agent_id), toString(toDate(started_at)) AS day, count(), countIf(success = true), \
+             countIf(isNotNull(success)), toInt64(sum(ifNull(total_cost, 0)) * 1000000000) FROM traces FINAL \
+             WHERE {where_sql} GROUP BY agent_id, day ORDER BY day"
+        ))
+        .bind(&org)
+        .bind(&id_strings)
+        .bind(start_us)
+        .bind(end_us)
+        .fetch_all()
+        .await?;
+    let num = |v: f64| {
+        if v.is_finite() {
+            json!(v.round() as i64)
+        } else {
+            Value::Null
+        }
+    };
+    let agents: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            let name = names.iter().find(|(a, _)| *a == id.to_string()).map(|(_, n)| n.clone());
+            let r = rows.iter().find(|r| r.agent_id == *id);
+            let runs = r.map_or(0, |r| r.runs);
+            let sid = id.to_string();
+            json!({
+                "agent_id": id,
+                "agent_name": name,
+                "runs": runs,
+                "success_rate": r.map_or(Value::Null, |r| percent(r.successful, r.with_signal)),
+                "failure_rate": r.map_or(Value::Null, |r| percent(r.unsuccessful, r.with_signal)),
+                "error_rate": r.map_or(Value::Null, |r| percent(r.failed_status, r.runs)),
+                "p50_duration_ms": r.map_or(Value::Null, |r| num(r.p50)),
+                "p95_duration_ms": r.map_or(Value::Null, |r| num(r.p95)),
+                "p99_duration_ms": r.map_or(Value::Null, |r| num(r.p99)),
+                "total_cost": r.map_or(json!(0.0), |r| usd_number(r.cost_nanos)),
+                "avg_cost_per_run": r.filter(|r| r.cost_runs > 0).map_or(Value::Null, |r| usd_number(r.cost_nanos / r.cost_runs as i64)),
+                "total_tokens": r.map_or(0, |r| r.tokens),
+                "avg_tokens_per_run": r.filter(|r| r.runs > 0).map_or(Value::Null, |r| json!(r.tokens as f64 / r.runs as f64)),
+                "outcomes": Value::Object(outcomes.iter().filter(|(a, _, _)| *a == sid).map(|(_, o, n)| (o.clone(), json!(n))).collect()),
+                "daily": daily.iter().filter(|d| d.0 == sid).map(|d| json!({
+                    "date": d.1, "runs": d.2, "success_rate": percent(d.3, d.4), "total_cost": usd_number(d.5),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "start": fmt_us(start_us),
+        "end": fmt_us(end_us),
+        "agents": agents,
+    })))
+}

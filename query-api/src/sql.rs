@@ -1,0 +1,100 @@
+//! A small builder for parameterized ClickHouse `WHERE` clauses: every value
+//! is bound, never spliced into the SQL text.
+
+use agentvista_shared::error::ApiError;
+use agentvista_shared::time_fmt;
+
+#[derive(Debug, Clone)]
+pub enum Bind {
+    Str(String),
+    Int(i64),
+    Float(f64),
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Filter {
+    /// Start with the tenant condition every query must carry.
+    pub fn org(org_id: uuid::Uuid) -> Self {
+        let mut f = Filter::default();
+        f.push("org_id = toUUID(?)", [Bind::Str(org_id.to_string())]);
+        f
+    }
+
+    pub fn push(&mut self, clause: &str, binds: impl IntoIterator<Item = Bind>) {
+        self.clauses.push(clause.to_string());
+        self.binds.extend(binds);
+    }
+
+    pub fn sql(&self) -> String {
+        self.clauses.join(" AND ")
+    }
+
+    pub fn binds(&self) -> &[Bind] {
+        &self.binds
+    }
+
+    /// Bind this filter's values onto `q` in order.
+    pub fn apply(&self, mut q: clickhouse::query::Query) -> clickhouse::query::Query {
+        for b in &self.binds {
+            q = match b {
+                Bind::Str(s) => q.bind(s.as_str()),
+                Bind::Int(i) => q.bind(*i),
+                Bind::Float(f) => q.bind(*f),
+            };
+        }
+        q
+    }
+}
+
+/// An RFC 3339 query parameter as microseconds, or a 400 naming it.
+pub fn time_param(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    match v {
+        None | Some("") => Ok(None),
+        Some(s) => time_fmt::parse(s)
+            .map(|t| Some((t.unix_timestamp_nanos() / 1_000) as i64))
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    name,
+                    format!("{s:?} is not an ISO 8601 timestamp with a time zone"),
+                )
+            }),
+    }
+}
+
+/// A UUID query parameter, or a 400 naming it.
+pub fn uuid_param(name: &str, v: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(v.trim())
+        .map_err(|_| ApiError::invalid_field(name, format!("{v:?} is not a UUID")))
+}
+
+/// Check that `v` is one of `allowed`.
+pub fn enum_param<'a>(name: &str, v: &'a str, allowed: &[&str]) -> Result<&'a str, ApiError> {
+    if allowed.contains(&v) {
+        Ok(v)
+    } else {
+        Err(ApiError::invalid_field(
+            name,
+            format!(
+                "unknown value {v:?}, expected one of {}",
+                allowed.join(", ")
+            ),
+        ))
+    }
+}
+
+/// Search terms: whitespace-separated, at most 10, each at most 100 chars.
+pub fn terms(name: &str, q: &str) -> Result<Vec<String>, ApiError> {
+    let terms: Vec<String> = q.split_whitespace().map(str::to_string).collect();
+    if terms.len() > 10 || terms.iter().any(|t| t.chars().count() > 100) {
+        return Err(ApiError::invalid_field(
+            name,
+            "at most 10 terms of at most 100 characters",
+        ));
+    }
+    Ok(terms)
+}

@@ -42,6 +42,15 @@ use tokio::sync::Semaphore;
 
 pub const BATCH_PATH: &str = "/api/v1/traces/batch";
 
+/// Every ingestion route as (method, path under `/api/v1`), spelled as in
+/// `docs/openapi.json`. The OTLP routes are also served at `/v1/…`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/traces/batch"),
+    ("POST", "/otlp/v1/traces"),
+    ("POST", "/otlp/v1/metrics"),
+    ("POST", "/otlp/v1/logs"),
+];
+
 /// Shared state of one gateway process.
 pub struct App {
     pub config: Config,

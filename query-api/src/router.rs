@@ -8,6 +8,42 @@ use agentvista_shared::error::ApiError;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
+/// Every route of the query API as (method, path under `/api/v1`), spelled
+/// as in `docs/openapi.json`; the tests check the document, this list and
+/// the router against each other.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/auth/signup"),
+    ("POST", "/auth/login"),
+    ("POST", "/auth/logout"),
+    ("GET", "/auth/me"),
+    ("GET", "/me/api-keys/"),
+    ("POST", "/me/api-keys/"),
+    ("DELETE", "/me/api-keys/{key_id}/"),
+    ("GET", "/me/api-keys/ping/"),
+    ("GET", "/agents"),
+    ("GET", "/agents/{agent_id}"),
+    ("GET", "/agents/{agent_id}/stats"),
+    ("GET", "/agents/{agent_id}/runs"),
+    ("GET", "/dashboard/traces"),
+    ("GET", "/dashboard/traces/compare"),
+    ("GET", "/dashboard/traces/{trace_id}"),
+    ("PATCH", "/dashboard/traces/{trace_id}"),
+    ("GET", "/dashboard/metrics/"),
+    ("GET", "/dashboard/metrics/query"),
+    ("GET", "/dashboard/logs/search"),
+    ("GET", "/openapi.json"),
+];
+
+/// The OpenAPI 3 document of the whole API (ingestion and dashboard).
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/auth/signup", post(auth::signup))
@@ -35,7 +71,8 @@ pub fn router(state: AppState) -> Router {
         .route("/dashboard/metrics/", get(metrics::streams))
         .route("/dashboard/metrics", get(metrics::streams))
         .route("/dashboard/metrics/query", get(metrics::query))
-        .route("/dashboard/logs/search", get(logs::search));
+        .route("/dashboard/logs/search", get(logs::search))
+        .route("/openapi.json", get(openapi));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))

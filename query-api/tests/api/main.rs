@@ -8,4 +8,5 @@ mod auth;
 mod dashboard;
 mod helpers;
 mod ingest;
+mod openapi;
 mod otlp;

@@ -1,0 +1,249 @@
+//! Query benchmark: loads synthetic telemetry into a separate ClickHouse
+//! database, starts the query API in process, and prints p50/p95 latency of
+//! the dashboard's heaviest reads, each also as a ratio of the `/healthz`
+//! round trip measured in the same run (the HTTP floor).
+//!
+//!     scripts/infra
+//!     cargo run --release -p query-api --example bench_queries -- [SPANS] [ITERATIONS]
+//!
+//! SPANS defaults to 10,000,000 (10 spans per trace, 50 organizations, the
+//! measured one holding a tenth of the data, 20 agents each, 60 days), plus
+//! SPANS/5 log records and SPANS/10 metric points. The data goes to the
+//! database `agentvista_bench`, dropped at the start of each run.
+
+use agentvista_shared::config::CommonConfig;
+use agentvista_shared::ids;
+use agentvista_shared::plan::Plan;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const DB: &str = "agentvista_bench";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let spans: u64 = args.first().map_or(Ok(10_000_000), |s| s.parse())?;
+    let iterations: usize = args.get(1).map_or(Ok(30), |s| s.parse())?;
+    let traces = spans / 10;
+
+    let mut common = CommonConfig::from_env()?;
+    let server = writer::clickhouse_client(&common);
+    server
+        .query(&format!("DROP DATABASE IF EXISTS {DB}"))
+        .execute()
+        .await?;
+    writer::schema::migrate(&server, DB).await?;
+    common.clickhouse_database = DB.to_string();
+    let ch = writer::clickhouse_client(&common)
+        .with_database(DB)
+        .with_setting("max_insert_threads", "2");
+
+    // The measured organization, with a real account and key.
+    let pg = query_api::connect_pg(&common).await?;
+    let redis = query_api::connect_redis(&common).await?;
+    let email = format!("bench-{}@example.com", Uuid::new_v4().simple());
+    let (user, org) = query_api::control::create_user(
+        &pg,
+        &email,
+        "bench",
+        query_api::auth::hash_password("bench password"),
+        Plan::Scale,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e.0.detail))?;
+    let (_, key) = query_api::control::create_api_key(
+        &pg,
+        &redis,
+        user.id,
+        org.id,
+        "bench",
+        &["read".into(), "write".into()],
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e.0.detail))?;
+    let agents: Vec<String> = (0..20).map(|i| format!("agent-{i:02}")).collect();
+    let agent_ids: Vec<String> = agents
+        .iter()
+        .map(|a| ids::agent_id(org.id, a).to_string())
+        .collect();
+
+    println!(
+        "loading {spans} spans, {traces} traces, {} logs, {} metric points",
+        spans / 5,
+        spans / 10
+    );
+    // Rows of organization number k: k = 0 is the measured one (a tenth of
+    // the rows), 1..=49 the others.
+    let org_expr = |n: &str| {
+        format!(
+            "if({n} % 10 = 0, toUUID('{}'), toUUID(concat('00000000-0000-4000-8000-', leftPad(hex(({n} % 49) + 1), 12, '0'))))",
+            org.id
+        )
+    };
+    let agent_expr = |n: &str| {
+        format!("toUUID(arrayElement({:?}, ({n} % 20) + 1))", agent_ids).replace('"', "'")
+    };
+    let trace_id =
+        |n: &str| format!("toUUID(concat('00000000-0000-4000-9000-', leftPad(hex({n}), 12, '0')))");
+    let span_id = |n: &str| {
+        format!(
+            "toUUID(concat('00000000-0000-0000-', substring(leftPad(hex({n}), 16, '0'), 1, 4), '-', substring(leftPad(hex({n}), 16, '0'), 5, 12)))"
+        )
+    };
+    let now_s = time::OffsetDateTime::now_utc().unix_timestamp();
+    let started = |n: &str| {
+        format!(
+            "fromUnixTimestamp64Micro(toInt64(({now_s} - ({n} * 7919) % (60 * 86400)) * 1000000))"
+        )
+    };
+    let timed = |label: &'static str, rows: u64| (label, rows, Instant::now());
+    let mut loads = Vec::new();
+
+    let t = timed("traces", traces);
+    ch.query(&format!(
+        "INSERT INTO traces (org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, success, outcome, \
+         total_tokens, total_cost, metadata, retention_days, version) \
+         SELECT {org}, {tid}, {agent}, concat('agent-', leftPad(toString(number % 20), 2, '0')), \
+           if(number % 17 = 0, 'failed', 'completed'), {st}, NULL, toInt64(100 + (number * 31) % 5000), \
+           if(number % 5 = 0, NULL, number % 3 != 0), arrayElement(['qualified', 'rejected', 'escalated'], (number % 3) + 1), \
+           toInt64(500 + number % 3000), toDecimal64((number % 1000) / 100000, 9), map(), 90, 1 \
+         FROM numbers({traces})",
+        org = org_expr("number"), tid = trace_id("number"), agent = agent_expr("number"), st = started("number"),
+    ))
+    .execute()
+    .await?;
+    loads.push((t.0, t.1, t.2.elapsed()));
+
+    let t = timed("spans", spans);
+    ch.query(&format!(
+        "INSERT INTO spans (org_id, trace_id, span_id, parent_span_id, agent_id, agent_name, span_type, name, status, \
+         started_at, duration_ms, model, input_tokens, output_tokens, total_tokens, cost, attributes, retention_days, version) \
+         SELECT {org}, {tid}, {sid}, if(number % 10 = 0, NULL, {parent}), \
+           {agent}, concat('agent-', leftPad(toString(intDiv(number, 10) % 20), 2, '0')), \
+           arrayElement(['agent', 'llm', 'tool', 'http', 'db', 'custom'], (number % 6) + 1), \
+           concat(arrayElement(['plan', 'classify lead', 'crm lookup', 'fetch page', 'select orders', 'summarize'], (number % 6) + 1), ' ', toString(number % 97)), \
+           if(number % 23 = 0, 'failed', 'completed'), {st}, toInt64(10 + number % 900), \
+           if(number % 6 = 1, arrayElement(['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'], (number % 3) + 1), NULL), \
+           toInt64(number % 800), toInt64(number % 120), toInt64(number % 920), toDecimal64((number % 100) / 100000, 9), \
+           map('customer.tier', arrayElement(['gold', 'silver', 'bronze'], (number % 3) + 1)), 90, 1 \
+         FROM numbers({spans})",
+        org = org_expr("intDiv(number, 10)"), tid = trace_id("intDiv(number, 10)"), agent = agent_expr("intDiv(number, 10)"),
+        st = started("intDiv(number, 10)"), sid = span_id("number"), parent = span_id("(number - number % 10)"),
+    ))
+    .execute()
+    .await?;
+    loads.push((t.0, t.1, t.2.elapsed()));
+
+    let logs = spans / 5;
+    let t = timed("logs", logs);
+    ch.query(&format!(
+        "INSERT INTO logs (org_id, log_id, timestamp, observed_timestamp, severity_number, severity_text, severity, body, \
+         service_name, trace_id, attributes, resource_attributes, scope, retention_days, version) \
+         SELECT {org}, generateUUIDv4(number), {st}, {st}, 9, 'INFO', arrayElement(['info', 'warn', 'error'], (number % 3) + 1), \
+           concat(arrayElement(['connection refused upstream', 'request served in', 'cache miss for key', 'payment failed order'], (number % 4) + 1), ' ', toString(number)), \
+           concat('svc-', toString(number % 8)), {tid}, map(), map(), 'bench', 90, 1 \
+         FROM numbers({logs})",
+        org = org_expr("number"), st = started("number"), tid = trace_id("number % 1000000"),
+    ))
+    .execute()
+    .await?;
+    loads.push((t.0, t.1, t.2.elapsed()));
+
+    let points = spans / 10;
+    let t = timed("metric points", points);
+    ch.query(&format!(
+        "INSERT INTO metric_points (org_id, metric_name, series_id, time, start_time, metric_type, unit, description, \
+         service_name, attributes, resource_attributes, scope, value, temporality, is_monotonic, retention_days, version) \
+         SELECT {org}, concat('metric.', toString(number % 50)), number % 1000, {st}, {st}, 'gauge', '1', '', \
+           'svc', map('route', concat('/r', toString(number % 10))), map(), 'bench', (number % 1000) / 10, '', false, 90, 1 \
+         FROM numbers({points})",
+        org = org_expr("number"), st = started("number"),
+    ))
+    .execute()
+    .await?;
+    loads.push((t.0, t.1, t.2.elapsed()));
+    ch.query(&format!(
+        "INSERT INTO agents (org_id, agent_id, name, created_at) SELECT toUUID('{}'), toUUID(id), name, now64(6) \
+         FROM (SELECT arrayJoin(arrayZip({:?}, {:?})) AS p, p.1 AS id, p.2 AS name)",
+        org.id, agent_ids, agents
+    )
+    .replace('"', "'"))
+    .execute()
+    .await?;
+
+    // The query API, in process, on the bench database.
+    let mut config = query_api::Config::from_env()?;
+    config.common.clickhouse_database = DB.to_string();
+    config.listen = "127.0.0.1:0".parse()?;
+    let server = query_api::build(config).await?;
+    let base = format!("http://{}", server.local_addr());
+    tokio::spawn(server.run(std::future::pending()));
+    let client = reqwest::Client::new();
+
+    // Ids for the queries: a trace of the measured org, and a deep cursor.
+    let deep = (traces / 20).min(5000);
+    let sample: (String, i64) = ch
+        .query("SELECT toString(trace_id), toInt64(toUnixTimestamp64Micro(started_at)) FROM traces WHERE org_id = toUUID(?) ORDER BY started_at DESC, trace_id DESC LIMIT 1 OFFSET ?")
+        .bind(org.id.to_string())
+        .bind(deep)
+        .fetch_one()
+        .await?;
+    let deep_cursor = format!("{}_{}", sample.1, sample.0);
+    let (a0, a1) = (&agent_ids[0], &agent_ids[1]);
+    let cases: Vec<(&str, String)> = vec![
+        ("baseline: GET /healthz", format!("{base}/healthz")),
+        ("trace by id", format!("{base}/api/v1/dashboard/traces/{}", sample.0)),
+        ("trace list, first page", format!("{base}/api/v1/dashboard/traces?page_size=50")),
+        ("trace list, deep page + filters", format!("{base}/api/v1/dashboard/traces?page_size=50&success=true&status=completed&cursor={deep_cursor}")),
+        ("trace list, span filter (model)", format!("{base}/api/v1/dashboard/traces?page_size=50&model=gpt-4o")),
+        ("agent comparison, 30 days", format!("{base}/api/v1/dashboard/traces/compare?agent_ids={a0},{a1}&days=30")),
+        ("agents list", format!("{base}/api/v1/agents")),
+        ("agent stats, 30 days", format!("{base}/api/v1/agents/{a0}/stats?days=30")),
+        ("agent runs, page 1", format!("{base}/api/v1/agents/{a0}/runs")),
+        ("log search (2 terms + severity)", format!("{base}/api/v1/dashboard/logs/search?q=connection+refused&severity=error&limit=50")),
+        ("metric query, 1h buckets", format!("{base}/api/v1/dashboard/metrics/query?name=metric.10&step=3600&agg=avg")),
+        ("metric streams", format!("{base}/api/v1/dashboard/metrics/")),
+    ];
+    println!("\nloads (INSERT … SELECT inside ClickHouse):");
+    for (label, rows, d) in &loads {
+        println!(
+            "  {label:<14} {rows:>11} rows in {:>6.1} s",
+            d.as_secs_f64()
+        );
+    }
+    println!("\n{iterations} requests each after 3 warm-ups, client and server on this machine:");
+    println!(
+        "  {:<46} {:>9} {:>9} {:>9} {:>9}",
+        "query", "p50 ms", "p95 ms", "p50/base", "status"
+    );
+    let mut baseline = None;
+    for (label, url) in cases {
+        let mut times = Vec::with_capacity(iterations);
+        let mut status = 0;
+        for i in 0..iterations + 3 {
+            let started = Instant::now();
+            let r = client
+                .get(&url)
+                .bearer_auth(&key)
+                .timeout(Duration::from_secs(60))
+                .send()
+                .await?;
+            status = r.status().as_u16();
+            let _ = r.bytes().await?;
+            if i >= 3 {
+                times.push(started.elapsed());
+            }
+        }
+        times.sort();
+        let p = |q: f64| {
+            times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+        };
+        let (p50, p95) = (p(0.5), p(0.95));
+        let base_ms = *baseline.get_or_insert(p50);
+        println!(
+            "  {label:<46} {p50:>9.2} {p95:>9.2} {:>9.1} {status:>9}",
+            p50 / base_ms
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Bounded fuzzing of everything that parses untrusted bytes: the SDK batch
+//! parser, the OTLP JSON and protobuf decoders and the translators. Any
+//! input must give a value or a 4xx, never a panic. The case count is kept
+//! small for CI; raise it for a longer run:
+//!
+//!     PROPTEST_CASES=200000 cargo test --release -p ingest-gateway --test fuzz
+
+use agentvista_shared::error::ErrorKind;
+use ingest_gateway::otlp::{self, Encoding, Signal};
+use ingest_gateway::{body, sdk};
+use proptest::prelude::*;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
+}
+
+fn is_client_error(k: ErrorKind) -> bool {
+    matches!(k, ErrorKind::BadRequest | ErrorKind::PayloadTooLarge | ErrorKind::UnsupportedMediaType)
+}
+
+/// JSON-ish text built from the batch's own vocabulary, so that the fuzzer
+/// reaches past the first syntax error.
+fn jsonish() -> impl Strategy<Value = String> {
+    let atoms = prop::sample::select(vec![
+        "{", "}", "[", "]", ",", ":", "\"traces\"", "\"trace\"", "\"spans\"", "\"trace_id\"", "\"span_id\"",
+        "\"agent\"", "\"status\"", "\"started_at\"", "\"ended_at\"", "\"cost_usd\"", "\"total_cost_usd\"",
+        "\"duration_ms\"", "\"input_tokens\"", "\"type\"", "\"completed\"", "\"llm\"", "null", "true", "-1",
+        "1e309", "18446744073709551616", "\"2024-01-15T10:00:00Z\"", "\"550e8400-e29b-41d4-a716-446655440000\"",
+        "\"0.004500\"", "\"resourceSpans\"", "\"scopeSpans\"", "\"traceId\"", "\"spanId\"", "\"5b8efff798038103d269b633813fc60c\"",
+        "\"startTimeUnixNano\"", "\"attributes\"", "\"key\"", "\"value\"", "\"intValue\"", "\"stringValue\"",
+        "\"resourceLogs\"", "\"resourceMetrics\"", "\"metrics\"", "\"gauge\"", "\"dataPoints\"", "\"asInt\"", "0",
+    ]);
+    prop::collection::vec(atoms, 0..200).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn sdk_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        if let Err(e) = sdk::parse(&bytes, &HashMap::new()) {
+            prop_assert!(is_client_error(e.kind), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn sdk_parser_survives_structured_garbage(text in jsonish()) {
+        if let Err(e) = sdk::parse(text.as_bytes(), &HashMap::new()) {
+            prop_assert!(is_client_error(e.kind), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn otlp_decoders_and_translators_never_panic(
+        bytes in prop::collection::vec(any::<u8>(), 0..2048),
+        text in jsonish(),
+    ) {
+        let org = Uuid::nil();
+        for enc in [Encoding::Protobuf, Encoding::Json] {
+            for input in [&bytes[..], text.as_bytes()] {
+                match otlp::decode::<otlp::TracesRequest>(Signal::Traces, enc, input) {
+                    Ok(r) => { otlp::traces::translate(&r, org, &HashMap::new()); }
+                    Err(e) => prop_assert!(is_client_error(e.kind)),
+                }
+                match otlp::decode::<otlp::MetricsRequest>(Signal::Metrics, enc, input) {
+                    Ok(r) => { otlp::metrics::translate(&r); }
+                    Err(e) => prop_assert!(is_client_error(e.kind)),
+                }
+                match otlp::decode::<otlp::LogsRequest>(Signal::Logs, enc, input) {
+                    Ok(r) => { otlp::logs::translate(&r, 0); }
+                    Err(e) => prop_assert!(is_client_error(e.kind)),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gunzip_never_panics_and_respects_the_cap(bytes in prop::collection::vec(any::<u8>(), 0..1024)) {
+        match body::gunzip(&bytes, 4096) {
+            Ok(out) => prop_assert!(out.len() <= 4096),
+            Err(e) => prop_assert!(is_client_error(e.kind)),
+        }
+    }
+}

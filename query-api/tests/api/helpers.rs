@@ -36,20 +36,7 @@ fn shared() -> &'static Shared {
                 .expect("writer runtime");
             rt.block_on(async move {
                 let mut common = common();
-                let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-                    .set("bootstrap.servers", &common.kafka_brokers)
-                    .create()
-                    .expect("kafka admin client");
-                let results = admin
-                    .create_topics(
-                        &[NewTopic::new(&t, 2, TopicReplication::Fixed(1))],
-                        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-                    )
-                    .await
-                    .expect("creating the test topic");
-                for r in results {
-                    r.expect("topic created");
-                }
+                create_topic(&t, 2).await;
                 let server = writer::clickhouse_client(&common);
                 writer::schema::migrate(&server, &common.clickhouse_database)
                     .await
@@ -72,6 +59,24 @@ fn shared() -> &'static Shared {
             .expect("writer started");
         Shared { topic }
     })
+}
+
+/// Create a Kafka topic on the stack's broker.
+pub async fn create_topic(name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &common().kafka_brokers)
+        .create()
+        .expect("kafka admin client");
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .expect("creating a test topic");
+    for r in results {
+        r.expect("topic created");
+    }
 }
 
 pub struct TestApp {

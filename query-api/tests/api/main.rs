@@ -6,6 +6,7 @@ mod agents;
 mod api_keys;
 mod auth;
 mod dashboard;
+mod faults;
 mod helpers;
 mod ingest;
 mod openapi;

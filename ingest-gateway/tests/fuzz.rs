@@ -13,24 +13,71 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000)
 }
 
 fn is_client_error(k: ErrorKind) -> bool {
-    matches!(k, ErrorKind::BadRequest | ErrorKind::PayloadTooLarge | ErrorKind::UnsupportedMediaType)
+    matches!(
+        k,
+        ErrorKind::BadRequest | ErrorKind::PayloadTooLarge | ErrorKind::UnsupportedMediaType
+    )
 }
 
 /// JSON-ish text built from the batch's own vocabulary, so that the fuzzer
 /// reaches past the first syntax error.
 fn jsonish() -> impl Strategy<Value = String> {
     let atoms = prop::sample::select(vec![
-        "{", "}", "[", "]", ",", ":", "\"traces\"", "\"trace\"", "\"spans\"", "\"trace_id\"", "\"span_id\"",
-        "\"agent\"", "\"status\"", "\"started_at\"", "\"ended_at\"", "\"cost_usd\"", "\"total_cost_usd\"",
-        "\"duration_ms\"", "\"input_tokens\"", "\"type\"", "\"completed\"", "\"llm\"", "null", "true", "-1",
-        "1e309", "18446744073709551616", "\"2024-01-15T10:00:00Z\"", "\"550e8400-e29b-41d4-a716-446655440000\"",
-        "\"0.004500\"", "\"resourceSpans\"", "\"scopeSpans\"", "\"traceId\"", "\"spanId\"", "\"5b8efff798038103d269b633813fc60c\"",
-        "\"startTimeUnixNano\"", "\"attributes\"", "\"key\"", "\"value\"", "\"intValue\"", "\"stringValue\"",
-        "\"resourceLogs\"", "\"resourceMetrics\"", "\"metrics\"", "\"gauge\"", "\"dataPoints\"", "\"asInt\"", "0",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"traces\"",
+        "\"trace\"",
+        "\"spans\"",
+        "\"trace_id\"",
+        "\"span_id\"",
+        "\"agent\"",
+        "\"status\"",
+        "\"started_at\"",
+        "\"ended_at\"",
+        "\"cost_usd\"",
+        "\"total_cost_usd\"",
+        "\"duration_ms\"",
+        "\"input_tokens\"",
+        "\"type\"",
+        "\"completed\"",
+        "\"llm\"",
+        "null",
+        "true",
+        "-1",
+        "1e309",
+        "18446744073709551616",
+        "\"2024-01-15T10:00:00Z\"",
+        "\"550e8400-e29b-41d4-a716-446655440000\"",
+        "\"0.004500\"",
+        "\"resourceSpans\"",
+        "\"scopeSpans\"",
+        "\"traceId\"",
+        "\"spanId\"",
+        "\"5b8efff798038103d269b633813fc60c\"",
+        "\"startTimeUnixNano\"",
+        "\"attributes\"",
+        "\"key\"",
+        "\"value\"",
+        "\"intValue\"",
+        "\"stringValue\"",
+        "\"resourceLogs\"",
+        "\"resourceMetrics\"",
+        "\"metrics\"",
+        "\"gauge\"",
+        "\"dataPoints\"",
+        "\"asInt\"",
+        "0",
     ]);
     prop::collection::vec(atoms, 0..200).prop_map(|v| v.concat())
 }

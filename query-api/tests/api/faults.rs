@@ -17,7 +17,11 @@ fn writer_bin() -> PathBuf {
     }
     let exe = std::env::current_exe().unwrap();
     let p = exe.parent().unwrap().parent().unwrap().join("writer");
-    assert!(p.exists(), "{} is missing: run `cargo build --bins` (scripts/test does)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --bins` (scripts/test does)",
+        p.display()
+    );
     p
 }
 
@@ -42,7 +46,10 @@ fn batch(agent: &str, n: usize) -> (Vec<Uuid>, serde_json::Value) {
         .iter()
         .map(|id| json!({"span_id": id, "name": "step", "started_at": "2024-01-15T10:00:00Z", "duration_ms": 5}))
         .collect();
-    (ids, json!({"traces": [{"trace": {"trace_id": trace, "agent": agent, "started_at": "2024-01-15T10:00:00Z"}, "spans": spans}]}))
+    (
+        ids,
+        json!({"traces": [{"trace": {"trace_id": trace, "agent": agent, "started_at": "2024-01-15T10:00:00Z"}, "spans": spans}]}),
+    )
 }
 
 #[tokio::test]
@@ -78,7 +85,11 @@ async fn a_writer_killed_mid_batch_loses_and_duplicates_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(acked.len() > 1000, "only {} spans acknowledged", acked.len());
+    assert!(
+        acked.len() > 1000,
+        "only {} spans acknowledged",
+        acked.len()
+    );
 
     // Every acknowledged span is readable exactly once.
     let ch = &app.query.0.ch;
@@ -106,5 +117,9 @@ async fn a_writer_killed_mid_batch_loses_and_duplicates_nothing() {
         .fetch_one()
         .await
         .unwrap();
-    assert_eq!(present, acked.len() as u64, "acknowledged spans missing after the writer was killed");
+    assert_eq!(
+        present,
+        acked.len() as u64,
+        "acknowledged spans missing after the writer was killed"
+    );
 }

@@ -315,11 +315,19 @@ fn new_message(key: &KeyRecord) -> IngestMessage {
 /// message approaches the broker's size limit.
 const CHUNK_RECORDS: usize = 1_000;
 
-fn chunks<T>(items: Vec<T>) -> Vec<Vec<T>> {
+/// One message per [`CHUNK_RECORDS`] records, each a copy of `template`
+/// with its chunk put in place by `fill`.
+fn chunked<T>(
+    template: &IngestMessage,
+    items: Vec<T>,
+    fill: fn(&mut IngestMessage, Vec<T>),
+) -> Vec<IngestMessage> {
     let mut out = Vec::new();
     let mut it = items.into_iter().peekable();
     while it.peek().is_some() {
-        out.push(it.by_ref().take(CHUNK_RECORDS).collect());
+        let mut m = template.clone();
+        fill(&mut m, it.by_ref().take(CHUNK_RECORDS).collect());
+        out.push(m);
     }
     out
 }
@@ -419,11 +427,6 @@ async fn ingest_otlp_inner(
     let bytes = body::decode(&parts.headers, raw, limit)?;
     let mut outcome = otlp::Outcome::default();
     let template = new_message(&key);
-    let with = |f: &dyn Fn(&mut IngestMessage)| {
-        let mut m = template.clone();
-        f(&mut m);
-        m
-    };
     let messages: Vec<IngestMessage> = match signal {
         otlp::Signal::Traces => {
             let request: otlp::TracesRequest = otlp::decode(signal, enc, &bytes)?;
@@ -433,15 +436,8 @@ async fn ingest_otlp_inner(
             outcome.traces = t.traces.len() as u64;
             outcome.rejected = t.rejected;
             outcome.error = t.error;
-            let mut messages: Vec<IngestMessage> = chunks(t.spans)
-                .into_iter()
-                .map(|spans| {
-                    let mut m = template.clone();
-                    m.spans = spans;
-                    m
-                })
-                .collect();
-            messages.push(with(&|m| m.traces = t.traces.clone()));
+            let mut messages = chunked(&template, t.spans, |m, c| m.spans = c);
+            messages.extend(chunked(&template, t.traces, |m, c| m.traces = c));
             messages
         }
         otlp::Signal::Metrics => {
@@ -450,14 +446,7 @@ async fn ingest_otlp_inner(
             outcome.accepted = t.points.len() as u64;
             outcome.rejected = t.rejected;
             outcome.error = t.error;
-            chunks(t.points)
-                .into_iter()
-                .map(|points| {
-                    let mut m = template.clone();
-                    m.metrics = points;
-                    m
-                })
-                .collect()
+            chunked(&template, t.points, |m, c| m.metrics = c)
         }
         otlp::Signal::Logs => {
             let request: otlp::LogsRequest = otlp::decode(signal, enc, &bytes)?;
@@ -465,14 +454,7 @@ async fn ingest_otlp_inner(
             outcome.accepted = t.logs.len() as u64;
             outcome.rejected = t.rejected;
             outcome.error = t.error;
-            chunks(t.logs)
-                .into_iter()
-                .map(|logs| {
-                    let mut m = template.clone();
-                    m.logs = logs;
-                    m
-                })
-                .collect()
+            chunked(&template, t.logs, |m, c| m.logs = c)
         }
     };
     publish(app, &key, messages).await?;

@@ -112,3 +112,21 @@ impl Attrs<'_> {
         }
     }
 }
+
+/// The service name (`unknown_service` when absent, at most 256 chars) and
+/// the flattened attributes of an OTLP resource.
+pub fn resource_context(
+    resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>,
+) -> (String, Vec<(String, String)>) {
+    let attrs = resource.map(|r| r.attributes.as_slice()).unwrap_or(&[]);
+    let service = Attrs(attrs)
+        .str("service.name")
+        .unwrap_or_else(|| UNKNOWN_SERVICE.to_string())
+        .chars()
+        .take(crate::sdk::MAX_NAME_LEN)
+        .collect();
+    (service, flatten(attrs))
+}
+
+/// The agent / service of telemetry without `service.name`.
+pub const UNKNOWN_SERVICE: &str = "unknown_service";

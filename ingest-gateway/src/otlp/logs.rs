@@ -1,7 +1,6 @@
 //! OTLP log records to AgentVista log records (contract ruling 8).
 
-use super::attrs::{self, Attrs};
-use super::traces::UNKNOWN_SERVICE;
+use super::attrs;
 use agentvista_shared::ids;
 use agentvista_shared::model::LogRecord;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -47,15 +46,7 @@ pub struct Translated {
 pub fn translate(req: &ExportLogsServiceRequest, received_ns: i64) -> Translated {
     let mut out = Translated::default();
     for rl in &req.resource_logs {
-        let resource = rl
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
-        let service = Attrs(resource)
-            .str("service.name")
-            .unwrap_or_else(|| UNKNOWN_SERVICE.to_string());
-        let resource_attributes = attrs::flatten(resource);
+        let (service, resource_attributes) = attrs::resource_context(rl.resource.as_ref());
         for sl in &rl.scope_logs {
             let scope = sl.scope.as_ref().map_or(String::new(), |s| s.name.clone());
             for rec in &sl.log_records {

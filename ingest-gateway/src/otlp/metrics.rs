@@ -1,8 +1,7 @@
 //! OTLP metrics to AgentVista metric points (contract ruling 8: the OTLP
 //! type names are kept).
 
-use super::attrs::{self, Attrs};
-use super::traces::UNKNOWN_SERVICE;
+use super::attrs;
 use agentvista_shared::model::MetricPoint;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -53,15 +52,7 @@ fn series_id(
 pub fn translate(req: &ExportMetricsServiceRequest) -> Translated {
     let mut out = Translated::default();
     for rm in &req.resource_metrics {
-        let resource = rm
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
-        let service = Attrs(resource)
-            .str("service.name")
-            .unwrap_or_else(|| UNKNOWN_SERVICE.to_string());
-        let resource_attributes = attrs::flatten(resource);
+        let (service, resource_attributes) = attrs::resource_context(rm.resource.as_ref());
         for sm in &rm.scope_metrics {
             let scope = sm.scope.as_ref().map_or(String::new(), |s| s.name.clone());
             for metric in &sm.metrics {

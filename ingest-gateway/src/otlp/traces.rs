@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-pub const UNKNOWN_SERVICE: &str = "unknown_service";
+pub use super::attrs::UNKNOWN_SERVICE;
 
 /// `flags` bits of OTLP 1.3: whether the parent's remoteness is known, and
 /// whether the parent is remote.
@@ -39,17 +39,8 @@ pub fn translate(
     // Roots of runs, by trace id: (index into out.spans).
     let mut roots: HashMap<Uuid, usize> = HashMap::new();
     for rs in &req.resource_spans {
-        let resource = rs
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
-        let service = Attrs(resource)
-            .str("service.name")
-            .unwrap_or_else(|| UNKNOWN_SERVICE.to_string());
-        let service: String = service.chars().take(crate::sdk::MAX_NAME_LEN).collect();
+        let (service, resource_attributes) = attrs::resource_context(rs.resource.as_ref());
         let agent_id = ids::agent_id(org_id, &service);
-        let resource_attributes = attrs::flatten(resource);
         for ss in &rs.scope_spans {
             let scope = ss.scope.as_ref().map_or(String::new(), |s| {
                 if s.version.is_empty() {

@@ -30,6 +30,12 @@ impl Filter {
         self.binds.extend(binds);
     }
 
+    /// Append values for placeholders that the caller adds to the SQL text
+    /// after this filter's own clauses (a subquery, a keyset condition).
+    pub fn bind_more(&mut self, binds: impl IntoIterator<Item = Bind>) {
+        self.binds.extend(binds);
+    }
+
     pub fn sql(&self) -> String {
         self.clauses.join(" AND ")
     }

@@ -173,9 +173,7 @@ pub async fn list(
             " AND trace_id IN (SELECT trace_id FROM spans FINAL WHERE {})",
             span_f.sql()
         ));
-        for b in span_f.binds() {
-            binds.push("1 = 1", [b.clone()]);
-        }
+        binds.bind_more(span_f.binds().iter().cloned());
     }
     let ch = &state.0.ch;
     let total: u64 = binds
@@ -197,7 +195,7 @@ pub async fn list(
         page_sql.push_str(&format!(
             " AND ({sort_expr}, trace_id) {cmp} (?, toUUID(?))"
         ));
-        page_binds.push("1 = 1", [Bind::Int(key), Bind::Str(id.to_string())]);
+        page_binds.bind_more([Bind::Int(key), Bind::Str(id.to_string())]);
     }
     let rows: Vec<RunRow> = page_binds
         .apply(ch.query(&format!(

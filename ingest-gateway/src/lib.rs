@@ -60,6 +60,9 @@ pub struct App {
     pub queue: Queue,
     pub redis: ConnectionManager,
     pub pg: sqlx::PgPool,
+    pub metrics: agentvista_shared::metrics::RequestMetrics,
+    /// Records accepted (acknowledged by Kafka): spans, log records, points.
+    pub accepted: [std::sync::atomic::AtomicU64; 3],
     inflight: Semaphore,
 }
 
@@ -105,6 +108,8 @@ pub async fn build(config: Config) -> anyhow::Result<Gateway> {
         redis,
         pg,
         inflight: Semaphore::new(config.max_inflight),
+        metrics: Default::default(),
+        accepted: Default::default(),
         config,
     });
     Ok(Gateway { listener, app })
@@ -208,10 +213,48 @@ pub fn error_response(e: &ApiError) -> Resp {
 }
 
 async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = match req.uri().path() {
+        "/healthz" | "/readyz" | "/metrics" | BATCH_PATH => req.uri().path().to_string(),
+        p => match otlp::Signal::from_path(p) {
+            Some(_) => p.trim_end_matches('/').to_string(),
+            None => "other".to_string(),
+        },
+    };
+    let resp = route_request(&app, req).await;
+    app.metrics
+        .record(&route, &method, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+async fn route_request(app: &Arc<App>, req: Request<Incoming>) -> Resp {
+    let app = app.clone();
     let path = req.uri().path();
     match (req.method(), path) {
         (&Method::GET, "/healthz") => json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
         (&Method::GET, "/readyz") => readyz(&app).await,
+        (&Method::GET, "/metrics") => {
+            let load = |i: usize| app.accepted[i].load(std::sync::atomic::Ordering::Relaxed);
+            let text = app.metrics.render(
+                "av_gateway",
+                &[
+                    ("av_gateway_spans_accepted_total", "counter", load(0)),
+                    ("av_gateway_log_records_accepted_total", "counter", load(1)),
+                    (
+                        "av_gateway_metric_points_accepted_total",
+                        "counter",
+                        load(2),
+                    ),
+                ],
+            );
+            let mut r = Response::new(Full::new(Bytes::from(text)));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            r
+        }
         (&Method::POST, BATCH_PATH) => {
             let started = Instant::now();
             let result = ingest_batch(&app, req).await;
@@ -380,6 +423,12 @@ pub async fn publish(
         return Err(ApiError::unavailable(
             "The ingestion queue is temporarily unavailable; the batch was not accepted, retry shortly.",
         ));
+    }
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    for m in &messages {
+        app.accepted[0].fetch_add(m.spans.len() as u64, relaxed);
+        app.accepted[1].fetch_add(m.logs.len() as u64, relaxed);
+        app.accepted[2].fetch_add(m.metrics.len() as u64, relaxed);
     }
     Ok(())
 }

@@ -66,6 +66,7 @@ pub struct App {
     pub jwt: auth::JwtKeys,
     /// A real Argon2id hash to verify against for unknown users.
     pub dummy_hash: String,
+    pub metrics: agentvista_shared::metrics::RequestMetrics,
 }
 
 #[derive(Clone)]
@@ -139,6 +140,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         ch,
         redis,
         dummy_hash,
+        metrics: Default::default(),
     };
     Ok(Server {
         listener,

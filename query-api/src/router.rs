@@ -76,11 +76,48 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics_text))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
+}
+
+/// Count every request by matched route template (never the raw path).
+async fn record(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    state
+        .0
+        .metrics
+        .record(&route, &method, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// `GET /metrics`: Prometheus text. Scrape it inside the cluster; the
+/// routers in `deploy/` do not expose it.
+async fn metrics_text(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.0.metrics.render("av_query", &[]),
+    )
 }
 
 async fn not_found() -> AppError {

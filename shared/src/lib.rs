@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod plan;

@@ -95,6 +95,39 @@ async fn the_document_matches_the_routes() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
     }
+    // Request metrics are labelled by route template, never by raw path.
+    let root = app.api.trim_end_matches("/api/v1");
+    let text = app
+        .client
+        .get(format!("{root}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(r#"av_query_requests_total{route="/api/v1/agents/{agent_id}",method="GET",status="401"}"#), "{text}");
+    assert!(
+        !text.contains("00000000-0000-0000-0000-000000000001"),
+        "{text}"
+    );
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.ingest))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"av_gateway_requests_total{route="/api/v1/traces/batch",method="POST",status="401"}"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("av_gateway_spans_accepted_total"), "{text}");
+
     // And an unknown route is a 404 in the error envelope.
     let r = app
         .client

@@ -104,7 +104,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawn with a tweak to the gateway's configuration.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut ingest_gateway::config::Config)) -> TestApp {
-    agentvista_shared::telemetry::init("tests");
+    // Logs go through the test harness (shown for failing tests only).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rdkafka=error")),
+        )
+        .with_test_writer()
+        .try_init();
     let shared = shared();
     let mut gw = ingest_gateway::config::Config::from_env().expect("gateway config");
     gw.common.kafka_topic = shared.topic.clone();

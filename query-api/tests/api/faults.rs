@@ -1,7 +1,7 @@
 //! Faults on the ingest path, under sustained ingestion, with every
 //! acknowledged span id recorded.
 
-use crate::helpers::{create_topic, spawn_app_with};
+use crate::helpers::{create_topic, shared, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::PathBuf;
@@ -9,14 +9,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// The writer binary next to this test executable (scripts/test builds
-/// it), or `AV_WRITER_BIN`.
-fn writer_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("AV_WRITER_BIN") {
+/// A service binary next to this test executable (scripts/test builds
+/// them), or `AV_<NAME>_BIN`.
+fn bin(name: &str) -> PathBuf {
+    let var = format!("AV_{}_BIN", name.to_uppercase().replace('-', "_"));
+    if let Ok(p) = std::env::var(var) {
         return p.into();
     }
     let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().unwrap().parent().unwrap().join("writer");
+    let p = exe.parent().unwrap().parent().unwrap().join(name);
     assert!(
         p.exists(),
         "{} is missing: run `cargo build --bins` (scripts/test does)",
@@ -26,7 +27,7 @@ fn writer_bin() -> PathBuf {
 }
 
 fn start_writer(topic: &str, group: &str) -> Child {
-    Command::new(writer_bin())
+    Command::new(bin("writer"))
         .env("AV_KAFKA_TOPIC", topic)
         .env("AV_WRITER_GROUP", group)
         .env("AV_WRITER_LISTEN", "127.0.0.1:0")
@@ -122,4 +123,98 @@ async fn a_writer_killed_mid_batch_loses_and_duplicates_nothing() {
         acked.len() as u64,
         "acknowledged spans missing after the writer was killed"
     );
+}
+
+fn start_gateway(topic: &str, port: u16) -> Child {
+    Command::new(bin("ingest-gateway"))
+        .env("AV_KAFKA_TOPIC", topic)
+        .env("AV_GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting the gateway")
+}
+
+#[tokio::test]
+async fn retries_through_a_killed_gateway_create_no_duplicates() {
+    // The query API and writer of this test binary; a gateway process of
+    // our own that we can kill.
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let topic = shared().topic.clone();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/api/v1/traces/batch");
+    let mut gateway = start_gateway(&topic, port);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    // 60 batches; the gateway is killed after the 20th and restarted. Every
+    // batch is retried, unchanged, until it is acknowledged — as an SDK does.
+    let mut sent: Vec<Uuid> = Vec::new();
+    let mut killed = false;
+    for i in 0..60 {
+        let (ids, body) = batch("retry-agent", 10);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if i == 20 && !killed {
+                gateway.kill().expect("SIGKILL");
+                gateway.wait().unwrap();
+                killed = true;
+                gateway = start_gateway(&topic, port);
+            }
+            let ok = match client
+                .post(&url)
+                .bearer_auth(&acct.key)
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(r) => r.status() == StatusCode::OK,
+                Err(_) => false,
+            };
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "batch {i} never acknowledged");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        sent.extend(ids);
+    }
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+    let ch = &app.query.0.ch;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (total, distinct): (u64, u64) = ch
+            .query("SELECT count(), uniqExact(span_id) FROM spans FINAL WHERE org_id = toUUID(?)")
+            .bind(acct.org_id.to_string())
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(total, distinct, "a span is read twice");
+        if total == sent.len() as u64 {
+            break;
+        }
+        assert!(total < sent.len() as u64, "more spans than were sent");
+        assert!(
+            Instant::now() < deadline,
+            "{total} of {} spans readable",
+            sent.len()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let runs: u64 = ch
+        .query("SELECT count() FROM traces FINAL WHERE org_id = toUUID(?)")
+        .bind(acct.org_id.to_string())
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(runs, 60);
 }

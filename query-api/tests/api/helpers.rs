@@ -23,7 +23,7 @@ fn common() -> agentvista_shared::config::CommonConfig {
 }
 
 /// Create the run's topic, migrate ClickHouse and start the writer (once).
-fn shared() -> &'static Shared {
+pub fn shared() -> &'static Shared {
     SHARED.get_or_init(|| {
         let topic = format!("av-test-{}", Uuid::new_v4().simple());
         let (tx, rx) = std::sync::mpsc::channel();

@@ -11,7 +11,7 @@ use agentvista_shared::error::ApiError;
 use agentvista_shared::keys::{self, KeyRecord, KeyRecordRow, KEY_RECORD_SELECT};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -25,7 +25,7 @@ pub struct KeyStore {
     pg: PgPool,
     ttl: Duration,
     cache: Mutex<HashMap<String, (Instant, Option<KeyRecord>)>>,
-    used: Mutex<Vec<Uuid>>,
+    used: Mutex<HashSet<Uuid>>,
 }
 
 impl KeyStore {
@@ -35,7 +35,7 @@ impl KeyStore {
             pg,
             ttl,
             cache: Mutex::new(HashMap::new()),
-            used: Mutex::new(Vec::new()),
+            used: Mutex::new(HashSet::new()),
         }
     }
 
@@ -139,15 +139,17 @@ impl KeyStore {
 
     fn mark_used(&self, key_id: Uuid) {
         let mut used = self.used.lock().expect("used lock");
-        if used.len() < 10_000 && !used.contains(&key_id) {
-            used.push(key_id);
+        if used.len() < 10_000 {
+            used.insert(key_id);
         }
     }
 
     /// Record `last_used_at` for the keys seen since the last call: one
     /// UPDATE per interval instead of one per request.
     pub async fn flush_last_used(&self) {
-        let ids = std::mem::take(&mut *self.used.lock().expect("used lock"));
+        let ids: Vec<Uuid> = std::mem::take(&mut *self.used.lock().expect("used lock"))
+            .into_iter()
+            .collect();
         if ids.is_empty() {
             return;
         }

@@ -314,8 +314,14 @@ pub async fn authorize_write(app: &App, req: &Request<Incoming>) -> Result<KeyRe
     Ok(key)
 }
 
-async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
-    let _permit = app
+/// What every ingestion request goes through first: a load-shedding
+/// permit, the key (with `write`), and the body read and decoded within the
+/// limit.
+async fn admit(
+    app: &App,
+    req: Request<Incoming>,
+) -> Result<(tokio::sync::SemaphorePermit<'_>, KeyRecord, Bytes), ApiError> {
+    let permit = app
         .inflight
         .try_acquire()
         .map_err(|_| ApiError::unavailable("The gateway is at capacity; retry shortly."))?;
@@ -324,6 +330,11 @@ async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiErro
     let limit = app.config.max_body_bytes;
     let raw = body::read_limited(&parts.headers, body, limit).await?;
     let bytes = body::decode(&parts.headers, raw, limit)?;
+    Ok((permit, key, bytes))
+}
+
+async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let (_permit, key, bytes) = admit(app, req).await?;
     let prices = app.prices.overrides(key.org_id).await;
     let mut batch = sdk::parse(&bytes, &prices)?;
     sdk::assign_agent_ids(&mut batch, key.org_id);
@@ -465,15 +476,7 @@ async fn ingest_otlp_inner(
     signal: otlp::Signal,
     enc: otlp::Encoding,
 ) -> Result<Resp, ApiError> {
-    let _permit = app
-        .inflight
-        .try_acquire()
-        .map_err(|_| ApiError::unavailable("The gateway is at capacity; retry shortly."))?;
-    let key = authorize_write(app, &req).await?;
-    let (parts, body) = req.into_parts();
-    let limit = app.config.max_body_bytes;
-    let raw = body::read_limited(&parts.headers, body, limit).await?;
-    let bytes = body::decode(&parts.headers, raw, limit)?;
+    let (_permit, key, bytes) = admit(app, req).await?;
     let mut outcome = otlp::Outcome::default();
     let template = new_message(&key);
     let messages: Vec<IngestMessage> = match signal {

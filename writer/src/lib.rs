@@ -230,8 +230,10 @@ async fn flush(
     }
 }
 
-/// Agents first, so that a run is never visible without its agent.
-async fn insert_buffer(ch: &Client, buffer: &Buffer) -> clickhouse::error::Result<()> {
+/// Insert one buffer with this client, table by table (also the ceiling
+/// the ingest benchmark measures the writer against). Agents first, so that
+/// a run is never visible without its agent.
+pub async fn insert_buffer(ch: &Client, buffer: &Buffer) -> clickhouse::error::Result<()> {
     insert_rows(ch, "agents", &buffer.agents).await?;
     insert_rows(ch, "traces", &buffer.traces).await?;
     insert_rows(ch, "spans", &buffer.spans).await?;

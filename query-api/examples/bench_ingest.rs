@@ -153,7 +153,6 @@ fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
         key: key.to_string(),
         value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
     }
 }
 
@@ -889,7 +888,7 @@ async fn freshness(gateway: &str, query: &str, key: &str, secs: u64) -> anyhow::
         let url = format!("{gateway}/api/v1/traces/batch");
         let trace_url = format!("{query}/api/v1/dashboard/traces/{}", ids[0]);
         let key = key.to_string();
-        let sampled = n % 10 == 0;
+        let sampled = n.is_multiple_of(10);
         senders.push(tokio::spawn(async move {
             let resp = client
                 .post(&url)

@@ -12,6 +12,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Requests processed at once; beyond this the gateway sheds load.
     pub max_inflight: usize,
+    /// Decoded request bodies held at once, in bytes (at least
+    /// `max_body_bytes`); beyond this the gateway sheds load. Bounds the
+    /// gateway's memory: what a request allocates is proportional to its body.
+    pub max_inflight_bytes: usize,
     /// How long to wait for Kafka to confirm a batch before answering 503.
     pub produce_timeout: Duration,
     /// How long a key lookup is cached in process (bounds revocation delay).
@@ -30,6 +34,7 @@ impl Config {
             )?,
             max_body_bytes: config::parse("AV_GATEWAY_MAX_BODY_BYTES", 4 * 1024 * 1024)?,
             max_inflight: config::parse("AV_GATEWAY_MAX_INFLIGHT", 2048)?,
+            max_inflight_bytes: config::parse("AV_GATEWAY_MAX_INFLIGHT_BYTES", 8 * 1024 * 1024)?,
             produce_timeout: Duration::from_millis(config::parse(
                 "AV_GATEWAY_PRODUCE_TIMEOUT_MS",
                 5_000u64,
@@ -40,6 +45,12 @@ impl Config {
             )?),
             shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
         };
+        if c.max_inflight_bytes < c.max_body_bytes {
+            return Err(ConfigError {
+                var: "AV_GATEWAY_MAX_INFLIGHT_BYTES".into(),
+                message: "must be at least AV_GATEWAY_MAX_BODY_BYTES".into(),
+            });
+        }
         if c.max_body_bytes == 0 || c.max_inflight == 0 {
             return Err(ConfigError {
                 var: "AV_GATEWAY_MAX_BODY_BYTES/AV_GATEWAY_MAX_INFLIGHT".into(),

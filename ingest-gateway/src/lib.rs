@@ -64,6 +64,8 @@ pub struct App {
     /// Records accepted (acknowledged by Kafka): spans, log records, points.
     pub accepted: [std::sync::atomic::AtomicU64; 3],
     inflight: Semaphore,
+    /// The in-flight body budget, in KiB.
+    inflight_bytes: Semaphore,
 }
 
 /// A gateway with its listener bound, ready to [`Gateway::run`].
@@ -108,6 +110,7 @@ pub async fn build(config: Config) -> anyhow::Result<Gateway> {
         redis,
         pg,
         inflight: Semaphore::new(config.max_inflight),
+        inflight_bytes: Semaphore::new(kib(config.max_inflight_bytes) as usize),
         metrics: Default::default(),
         accepted: Default::default(),
         config,
@@ -314,29 +317,76 @@ pub async fn authorize_write(app: &App, req: &Request<Incoming>) -> Result<KeyRe
     Ok(key)
 }
 
-/// What every ingestion request goes through first: a load-shedding
-/// permit, the key (with `write`), and the body read and decoded within the
-/// limit.
+/// What an admitted request holds until it is answered: a slot and its
+/// share of the in-flight byte budget.
+pub struct Admission<'a> {
+    _slot: tokio::sync::SemaphorePermit<'a>,
+    _bytes: tokio::sync::SemaphorePermit<'a>,
+}
+
+/// Body bytes are budgeted in KiB permits.
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
+}
+
+fn at_capacity() -> ApiError {
+    ApiError::unavailable("The gateway is at capacity; retry shortly.")
+}
+
+/// Budget reserved before reading a body without `Content-Length`; topped
+/// up to the real size once it is read.
+const UNKNOWN_LENGTH_BUDGET: usize = 64 * 1024;
+
+/// What every ingestion request goes through first: a load-shedding slot,
+/// the key (with `write`), and the body read and decoded within the size
+/// limit and the in-flight byte budget. Beyond either the request gets 503
+/// with `Retry-After` at once: memory stays bounded by the budget instead
+/// of growing with the queue of waiting requests.
 async fn admit(
     app: &App,
     req: Request<Incoming>,
-) -> Result<(tokio::sync::SemaphorePermit<'_>, KeyRecord, Bytes), ApiError> {
-    let permit = app
-        .inflight
-        .try_acquire()
-        .map_err(|_| ApiError::unavailable("The gateway is at capacity; retry shortly."))?;
+) -> Result<(Admission<'_>, KeyRecord, Bytes), ApiError> {
+    let slot = app.inflight.try_acquire().map_err(|_| at_capacity())?;
     let key = authorize_write(app, &req).await?;
     let (parts, body) = req.into_parts();
     let limit = app.config.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(UNKNOWN_LENGTH_BUDGET)
+        .min(limit);
+    let mut budget = app
+        .inflight_bytes
+        .try_acquire_many(kib(declared))
+        .map_err(|_| at_capacity())?;
     let raw = body::read_limited(&parts.headers, body, limit).await?;
     let bytes = body::decode(&parts.headers, raw, limit)?;
-    Ok((permit, key, bytes))
+    let held = kib(declared);
+    let needed = kib(bytes.len());
+    if needed > held {
+        budget.merge(
+            app.inflight_bytes
+                .try_acquire_many(needed - held)
+                .map_err(|_| at_capacity())?,
+        );
+    }
+    Ok((
+        Admission {
+            _slot: slot,
+            _bytes: budget,
+        },
+        key,
+        bytes,
+    ))
 }
 
 async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
-    let (_permit, key, bytes) = admit(app, req).await?;
+    let (_admission, key, bytes) = admit(app, req).await?;
     let prices = app.prices.overrides(key.org_id).await;
     let mut batch = sdk::parse(&bytes, &prices)?;
+    drop(bytes);
     sdk::assign_agent_ids(&mut batch, key.org_id);
     let mut message = new_message(&key);
     message.traces = batch.traces;
@@ -407,7 +457,15 @@ pub async fn publish(
     if messages.is_empty() {
         return Ok(());
     }
+    // Encode, then free the records before the first wait (Redis, then the
+    // broker): what lives across the waits is only the encoded bytes.
     let spans: u64 = messages.iter().map(|m| m.span_count() as u64).sum();
+    let counts: Vec<[u64; 3]> = messages
+        .iter()
+        .map(|m| [m.spans.len(), m.logs.len(), m.metrics.len()].map(|n| n as u64))
+        .collect();
+    let payloads: Vec<Vec<u8>> = messages.iter().map(IngestMessage::encode).collect();
+    drop(messages);
     let reservation = app
         .quota
         .reserve(key.org_id, spans, key.monthly_span_limit)
@@ -423,10 +481,9 @@ pub async fn publish(
     else {
         return Err(ApiError::quota_exceeded());
     };
-    let sends = messages.iter().map(|m| {
-        let payload = m.encode();
-        async move { app.queue.send(key.org_id.as_bytes(), &payload).await }
-    });
+    let sends = payloads
+        .iter()
+        .map(|payload| app.queue.send(key.org_id.as_bytes(), payload));
     let results = futures::future::join_all(sends).await;
     if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
         tracing::error!(error = %e, org_id = %key.org_id, "kafka did not confirm the batch");
@@ -436,10 +493,10 @@ pub async fn publish(
         ));
     }
     let relaxed = std::sync::atomic::Ordering::Relaxed;
-    for m in &messages {
-        app.accepted[0].fetch_add(m.spans.len() as u64, relaxed);
-        app.accepted[1].fetch_add(m.logs.len() as u64, relaxed);
-        app.accepted[2].fetch_add(m.metrics.len() as u64, relaxed);
+    for c in counts {
+        for (counter, n) in app.accepted.iter().zip(c) {
+            counter.fetch_add(n, relaxed);
+        }
     }
     Ok(())
 }
@@ -476,13 +533,18 @@ async fn ingest_otlp_inner(
     signal: otlp::Signal,
     enc: otlp::Encoding,
 ) -> Result<Resp, ApiError> {
-    let (_permit, key, bytes) = admit(app, req).await?;
+    let (_admission, key, bytes) = admit(app, req).await?;
     let mut outcome = otlp::Outcome::default();
     let template = new_message(&key);
+    let prices = match signal {
+        otlp::Signal::Traces => app.prices.overrides(key.org_id).await,
+        _ => Default::default(),
+    };
+    // The body and the decoded request are dropped here, before the wait
+    // for Kafka: only the encoded messages live across it.
     let messages: Vec<IngestMessage> = match signal {
         otlp::Signal::Traces => {
             let request: otlp::TracesRequest = otlp::decode(signal, enc, &bytes)?;
-            let prices = app.prices.overrides(key.org_id).await;
             let t = otlp::traces::translate(&request, key.org_id, &prices);
             outcome.accepted = t.spans.len() as u64;
             outcome.traces = t.traces.len() as u64;
@@ -509,6 +571,7 @@ async fn ingest_otlp_inner(
             chunked(&template, t.logs, |m, c| m.logs = c)
         }
     };
+    drop(bytes);
     publish(app, &key, messages).await?;
     let mut r = json(StatusCode::OK, otlp::success_body(signal, enc, &outcome));
     r.headers_mut()

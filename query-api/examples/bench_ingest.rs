@@ -24,9 +24,11 @@
 //!
 //! Knobs (environment): `AV_BENCH_SECS` (measured seconds per load run,
 //! default 8, after 1 s of warm-up), `AV_BENCH_CONCURRENCY` (requests in
-//! flight, default 32), `AV_BENCH_WRITER_SPANS` (default 1,000,000),
+//! flight, default 16), `AV_BENCH_WRITER_SPANS` (default 1,000,000),
 //! `AV_BENCH_FRESH_SECS` (default 20), `AV_BENCH_GATEWAY_URL` and
-//! `AV_BENCH_QUERY_URL` (the running stack, default :8081 and :8082).
+//! `AV_BENCH_QUERY_URL` (the running stack, default :8081 and :8082);
+//! for profiling, `AV_BENCH_MODES` (names from the table, comma-separated)
+//! and `AV_BENCH_GATEWAY_ONLY=1` (skip the writer and freshness runs).
 
 use agentvista_shared::config::CommonConfig;
 use agentvista_shared::plan::Plan;
@@ -947,7 +949,7 @@ async fn freshness(gateway: &str, query: &str, key: &str, secs: u64) -> anyhow::
 
 async fn run() -> anyhow::Result<()> {
     let secs: u64 = env_or("AV_BENCH_SECS", 8);
-    let concurrency: usize = env_or("AV_BENCH_CONCURRENCY", 32);
+    let concurrency: usize = env_or("AV_BENCH_CONCURRENCY", 16);
     let writer_spans: usize = env_or("AV_BENCH_WRITER_SPANS", 1_000_000);
     let fresh_secs: u64 = env_or("AV_BENCH_FRESH_SECS", 20);
     let stack_gateway =
@@ -1030,7 +1032,11 @@ async fn run() -> anyhow::Result<()> {
     println!();
     println!("| request | gateway spans/s | MB/s | p50 ms | p99 ms | spans per gateway CPU-s | null HTTP server spans/s | raw producer spans/s | gateway ÷ null server | gateway ÷ raw producer |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for mode in &modes {
+    let only = std::env::var("AV_BENCH_MODES").unwrap_or_default();
+    for mode in modes
+        .iter()
+        .filter(|m| only.is_empty() || only.split(',').any(|o| m.name == o.trim()))
+    {
         let mut null_load = http_load(
             &client,
             &format!("http://127.0.0.1:{NULL_PORT}"),
@@ -1083,9 +1089,15 @@ async fn run() -> anyhow::Result<()> {
     }
     println!();
     let gateway_rss = peak_rss_mb(gateway.pid());
+    if std::env::var("AV_BENCH_GATEWAY_ONLY").is_ok() {
+        eprintln!("gateway peak RSS {gateway_rss:?} MB");
+    }
     let null_rss = peak_rss_mb(null.pid());
     drop(gateway);
     drop(null);
+    if std::env::var("AV_BENCH_GATEWAY_ONLY").is_ok() {
+        return Ok(());
+    }
 
     println!("## Writer against a straight insert");
     println!();

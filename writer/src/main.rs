@@ -4,6 +4,12 @@
 use agentvista_shared::telemetry;
 use anyhow::Context;
 
+/// mimalloc instead of the system allocator: the hot paths allocate per
+/// record, and glibc malloc/free was a third of the gateway's CPU profile
+/// (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init("writer");

@@ -6,6 +6,7 @@
 //!     PROPTEST_CASES=200000 cargo test --release -p ingest-gateway --test fuzz
 
 use agentvista_shared::error::ErrorKind;
+use agentvista_shared::queue::{IngestMessage, FORMAT_VERSION};
 use ingest_gateway::otlp::{self, Encoding, Signal};
 use ingest_gateway::{body, sdk};
 use proptest::prelude::*;
@@ -129,5 +130,36 @@ proptest! {
             Ok(out) => prop_assert!(out.len() <= 4096),
             Err(e) => prop_assert!(is_client_error(e.kind)),
         }
+    }
+
+    /// The writer decodes whatever is on the topic: garbage and corrupted
+    /// messages are errors, never a panic or a huge allocation.
+    #[test]
+    fn queue_decoder_never_panics(
+        bytes in prop::collection::vec(any::<u8>(), 0..2048),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+    ) {
+        let _ = IngestMessage::decode(&bytes);
+        let mut real = valid_message().encode();
+        for (at, byte) in flips {
+            let i = at.index(real.len());
+            real[i] = byte;
+        }
+        let _ = IngestMessage::decode(&real);
+    }
+}
+
+fn valid_message() -> IngestMessage {
+    let body = br#"{"traces":[{"trace":{"trace_id":"7d444840-9dc0-11d1-b245-5ffdce74fad2","agent":"a","status":"completed","started_at":"2024-01-15T10:00:00Z"},"spans":[{"span_id":"8d444840-9dc0-11d1-b245-5ffdce74fad2","trace_id":"7d444840-9dc0-11d1-b245-5ffdce74fad2","type":"llm","name":"n","status":"completed","started_at":"2024-01-15T10:00:00Z","model":"gpt-4o","input_tokens":5}]}]}"#;
+    let batch = sdk::parse(body, &HashMap::new()).expect("valid");
+    IngestMessage {
+        format: FORMAT_VERSION,
+        org_id: Uuid::nil(),
+        version: 1,
+        retention_days: 30,
+        traces: batch.traces,
+        spans: batch.spans,
+        logs: Vec::new(),
+        metrics: Vec::new(),
     }
 }

@@ -8,7 +8,7 @@
 #[allow(dead_code)]
 mod helpers;
 
-use helpers::{batch, count_rows, spawn_app, spawn_app_with};
+use helpers::{batch, count_rows, long_faults, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -132,18 +132,23 @@ async fn a_paused_clickhouse_delays_but_never_loses_or_duplicates() {
     let mut acked: Vec<Uuid> = Vec::new();
     let started = Instant::now();
     let mut paused = None;
-    // Ingest for 8 s; ClickHouse is paused from 1 s to 6 s. The gateway
-    // does not need it: every batch is still accepted.
-    while started.elapsed() < Duration::from_secs(8) {
+    // Ingest for 8 s; ClickHouse is paused from 1 s to 6 s (with
+    // AV_FAULTS_LONG=1: 48 s, paused from 1 s to 46 s). The gateway does not
+    // need it: every batch is still accepted.
+    let outage = Duration::from_secs(if long_faults() { 45 } else { 5 });
+    let resume_at = Duration::from_secs(1) + outage;
+    let mut was_paused = false;
+    while started.elapsed() < resume_at + Duration::from_secs(2) {
         let (trace, body) = batch("ch-outage", 10);
         let (status, _) = app.post_batch(&acct.key, &body).await;
         assert_eq!(status, StatusCode::OK);
         acked.push(trace);
-        if paused.is_none() && started.elapsed() > Duration::from_secs(1) {
+        if !was_paused && started.elapsed() > Duration::from_secs(1) {
             signal(pid, "STOP");
             paused = Some(Paused(pid));
+            was_paused = true;
         }
-        if paused.is_some() && started.elapsed() > Duration::from_secs(6) {
+        if paused.is_some() && started.elapsed() > resume_at {
             paused = None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -268,4 +273,62 @@ async fn beyond_its_capacity_the_gateway_sheds_load_at_once() {
         "nothing was shed with 40 concurrent requests and 2 slots"
     );
     assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn beyond_its_byte_budget_the_gateway_sheds_load_and_keeps_what_it_accepted() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // Room for about three of these ~40 KB bodies at once.
+    let app = std::sync::Arc::new(
+        spawn_app_with(|c| {
+            c.max_body_bytes = 64 * 1024;
+            c.max_inflight_bytes = 128 * 1024;
+        })
+        .await,
+    );
+    let acct = app.account().await;
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let app = app.clone();
+        let key = acct.key.clone();
+        tasks.push(tokio::spawn(async move {
+            let (trace, body) = batch("budget", 100);
+            let r = app
+                .client
+                .post(format!("{}/api/v1/traces/batch", app.ingest))
+                .bearer_auth(&key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let retry_after = r.headers().get("retry-after").cloned();
+            let body: serde_json::Value = r.json().await.unwrap();
+            (trace, status, retry_after, body)
+        }));
+    }
+    let mut accepted = Vec::new();
+    let mut shed = 0;
+    for t in tasks {
+        let (trace, status, retry_after, body) = t.await.unwrap();
+        match status {
+            StatusCode::OK => accepted.push(trace),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(body["detail"], "The gateway is at capacity; retry shortly.");
+                assert!(retry_after.is_some(), "503 without Retry-After");
+                shed += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(!accepted.is_empty(), "nothing accepted");
+    assert!(shed > 0, "40 concurrent 40 KB bodies fit a 128 KB budget");
+    // What was acknowledged is stored, once.
+    for trace in &accepted {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while count_rows(&app, "spans", acct.org_id, *trace).await != 100 {
+            assert!(Instant::now() < deadline, "trace {trace} incomplete");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Faults on the ingest path, under sustained ingestion, with every
 //! acknowledged span id recorded.
 
-use crate::helpers::{create_topic, shared, spawn_app, spawn_app_with};
+use crate::helpers::{create_topic, long_faults, shared, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::PathBuf;
@@ -63,26 +63,31 @@ async fn a_writer_killed_mid_batch_loses_and_duplicates_nothing() {
     let group = format!("{topic}-writers");
     let mut writer = start_writer(&topic, &group);
 
-    // Sustained ingestion for 8 s; the writer is killed at 2.5 s and a new
-    // one starts at 4 s.
+    // Sustained ingestion in 8 s cycles (one, or five with
+    // AV_FAULTS_LONG=1): in each, the writer is killed with SIGKILL at 2.5 s
+    // and a new one starts at 4 s.
+    let cycles: u32 = if long_faults() { 5 } else { 1 };
+    let cycle = Duration::from_secs(8);
     let started = Instant::now();
     let mut acked: Vec<Uuid> = Vec::new();
-    let mut killed = false;
-    let mut restarted = false;
-    while started.elapsed() < Duration::from_secs(8) {
+    let mut kills = 0u32;
+    let mut running = true;
+    while started.elapsed() < cycle * cycles {
         let (ids, body) = batch("fault-agent", 20);
         let (status, _) = app.post_batch(&acct.key, &body).await;
         if status == StatusCode::OK {
             acked.extend(ids);
         }
-        if !killed && started.elapsed() > Duration::from_millis(2500) {
+        let at = started.elapsed();
+        if running && at > cycle * kills + Duration::from_millis(2500) {
             writer.kill().expect("SIGKILL");
             writer.wait().unwrap();
-            killed = true;
+            kills += 1;
+            running = false;
         }
-        if killed && !restarted && started.elapsed() > Duration::from_secs(4) {
+        if !running && at > cycle * (kills - 1) + Duration::from_secs(4) {
             writer = start_writer(&topic, &group);
-            restarted = true;
+            running = true;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

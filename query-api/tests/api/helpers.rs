@@ -61,6 +61,13 @@ pub fn shared() -> &'static Shared {
     })
 }
 
+/// Whether the long variants of the fault tests run (`AV_FAULTS_LONG=1`):
+/// several kill cycles and outages of tens of seconds instead of one short
+/// one. CI runs the short variants.
+pub fn long_faults() -> bool {
+    std::env::var("AV_FAULTS_LONG").is_ok_and(|v| v == "1")
+}
+
 /// Create a Kafka topic on the stack's broker.
 pub async fn create_topic(name: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()

@@ -60,6 +60,9 @@ const NULL_PORT: u16 = 18182;
 const WRITER_PORT: u16 = 18183;
 const WRITER_DB: &str = "agentvista_bench_ingest";
 const WARM_UP: Duration = Duration::from_secs(1);
+/// The raw producer's measured window: it moves millions of spans a second
+/// into a broker that (locally) keeps them in memory.
+const RAW_SECS: u64 = 3;
 
 fn env_or<T: std::str::FromStr>(var: &str, default: T) -> T {
     std::env::var(var)
@@ -732,6 +735,21 @@ async fn create_topic(brokers: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Delete a benchmark topic (best effort: the broker frees its memory).
+async fn delete_topic(brokers: &str, name: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let Ok(admin) = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create::<AdminClient<DefaultClientContext>>()
+    else {
+        return;
+    };
+    if let Err(e) = admin.delete_topics(&[name], &AdminOptions::new()).await {
+        eprintln!("deleting topic {name}: {e}");
+    }
+}
+
 struct WriterResult {
     rows: u64,
     writer_rows_per_sec: f64,
@@ -848,6 +866,7 @@ async fn writer_phase(
     let writer_rows_per_sec = (rows - r1) as f64 / (finished - t1).as_secs_f64();
     let rss_mb = peak_rss_mb(proc.pid());
     drop(proc);
+    delete_topic(&common.kafka_brokers, &topic).await;
     let stored_spans: u64 = ch
         .query("SELECT count() FROM spans FINAL")
         .fetch_one()
@@ -998,35 +1017,18 @@ async fn run() -> anyhow::Result<()> {
 
     // Gateway and its ceilings, each mode on a dedicated topic that no
     // writer reads.
-    let topic = format!("av.bench.gateway.{}", Uuid::new_v4().simple());
-    create_topic(&common.kafka_brokers, &topic).await?;
     let modes = modes(org.id);
-    let gateway = spawn(
-        "ingest-gateway",
-        &release_bin("ingest-gateway")?,
-        &[],
-        &[
-            ("AV_KAFKA_TOPIC", topic.clone()),
-            ("AV_GATEWAY_LISTEN", format!("127.0.0.1:{GATEWAY_PORT}")),
-        ],
-    )?;
     let null = spawn(
         "null-server",
         &std::env::current_exe()?,
         &["null-server", &NULL_PORT.to_string()],
         &[],
     )?;
-    wait_http(&format!("http://127.0.0.1:{GATEWAY_PORT}/healthz")).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let queue = Arc::new(Queue::new(
-        &common.kafka_brokers,
-        &topic,
-        Duration::from_secs(30),
-    )?);
     let client: HttpClient =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_max_idle_per_host(concurrency * 2)
             .build_http();
+    let mut gateway_rss: Option<f64> = None;
 
     println!("## Gateway (acks=all) against its ceilings");
     println!();
@@ -1037,6 +1039,25 @@ async fn run() -> anyhow::Result<()> {
         .iter()
         .filter(|m| only.is_empty() || only.split(',').any(|o| m.name == o.trim()))
     {
+        // A gateway and a topic of its own per mode; the topic is deleted
+        // afterwards, because the local broker keeps everything in memory.
+        let topic = format!("av.bench.gateway.{}", Uuid::new_v4().simple());
+        create_topic(&common.kafka_brokers, &topic).await?;
+        let gateway = spawn(
+            "ingest-gateway",
+            &release_bin("ingest-gateway")?,
+            &[],
+            &[
+                ("AV_KAFKA_TOPIC", topic.clone()),
+                ("AV_GATEWAY_LISTEN", format!("127.0.0.1:{GATEWAY_PORT}")),
+            ],
+        )?;
+        wait_http(&format!("http://127.0.0.1:{GATEWAY_PORT}/healthz")).await?;
+        let queue = Arc::new(Queue::new(
+            &common.kafka_brokers,
+            &topic,
+            Duration::from_secs(30),
+        )?);
         let mut null_load = http_load(
             &client,
             &format!("http://127.0.0.1:{NULL_PORT}"),
@@ -1047,7 +1068,7 @@ async fn run() -> anyhow::Result<()> {
             null.pid(),
         )
         .await;
-        let mut raw = producer_load(queue.clone(), mode, concurrency, secs).await;
+        let mut raw = producer_load(queue.clone(), mode, concurrency, secs.min(RAW_SECS)).await;
         let mut gw = http_load(
             &client,
             &format!("http://127.0.0.1:{GATEWAY_PORT}"),
@@ -1086,14 +1107,19 @@ async fn run() -> anyhow::Result<()> {
             gw.spans_per_sec() / raw.spans_per_sec(),
         );
         let _ = (null_load.percentile_ms(0.5), raw.percentile_ms(0.5));
+        gateway_rss = match (gateway_rss, peak_rss_mb(gateway.pid())) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        drop(gateway);
+        drop(queue);
+        delete_topic(&common.kafka_brokers, &topic).await;
     }
     println!();
-    let gateway_rss = peak_rss_mb(gateway.pid());
     if std::env::var("AV_BENCH_GATEWAY_ONLY").is_ok() {
         eprintln!("gateway peak RSS {gateway_rss:?} MB");
     }
     let null_rss = peak_rss_mb(null.pid());
-    drop(gateway);
     drop(null);
     if std::env::var("AV_BENCH_GATEWAY_ONLY").is_ok() {
         return Ok(());
@@ -1159,6 +1185,10 @@ async fn run() -> anyhow::Result<()> {
     println!(
         "| this load generator | {} |",
         mb(peak_rss_mb(std::process::id()))
+    );
+    println!(
+        "| Kafka-protocol broker (local, in-memory storage; not ours) | {} |",
+        mb(stack_pid("broker").and_then(peak_rss_mb))
     );
     Ok(())
 }

@@ -156,3 +156,98 @@ async fn dashboard_routes_need_authentication() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body, json!({"detail": "Invalid or expired token."}));
 }
+
+/// Every dashboard read route answers the same with a session cookie, a JWT
+/// and an API key with `read`, and 401 without credentials.
+#[tokio::test]
+async fn every_dashboard_route_takes_a_cookie_a_jwt_or_an_api_key() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let (trace_id, body) = crate::helpers::batch("auth-everywhere", 3);
+    let (status, _) = app.post_batch(&acct.key, &body).await;
+    assert_eq!(status, StatusCode::OK);
+    let (other_trace, body) = crate::helpers::batch("auth-everywhere-2", 1);
+    let (status, _) = app.post_batch(&acct.key, &body).await;
+    assert_eq!(status, StatusCode::OK);
+    app.wait_for(
+        &acct.key,
+        &format!("/dashboard/traces/{other_trace}"),
+        |b| b["spans"].as_array().is_some_and(|s| s.len() == 1),
+    )
+    .await;
+    app.wait_for(&acct.key, &format!("/dashboard/traces/{trace_id}"), |b| {
+        b["spans"].as_array().is_some_and(|s| s.len() == 3)
+    })
+    .await;
+    let agent = app.agent_id(&acct.key, "auth-everywhere").await;
+    let other_agent = app.agent_id(&acct.key, "auth-everywhere-2").await;
+    let r = app
+        .client
+        .post(format!("{}/auth/login", app.api))
+        .json(&json!({"email": acct.email, "password": acct.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let session = cookie.split(';').next().unwrap().to_string();
+    let jwt = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Each GET route of the dashboard families, with what it needs, and
+    // the status its data should give.
+    let routes = [
+        ("/agents".to_string(), StatusCode::OK),
+        (format!("/agents/{agent}"), StatusCode::OK),
+        (format!("/agents/{agent}/stats"), StatusCode::OK),
+        (format!("/agents/{agent}/runs"), StatusCode::OK),
+        ("/dashboard/traces".to_string(), StatusCode::OK),
+        (
+            format!("/dashboard/traces/compare?agent_ids={agent},{other_agent}&start=2024-01-01T00:00:00Z&end=2024-02-01T00:00:00Z"),
+            StatusCode::OK,
+        ),
+        (format!("/dashboard/traces/{trace_id}"), StatusCode::OK),
+        ("/dashboard/metrics/".to_string(), StatusCode::OK),
+        (
+            "/dashboard/metrics/query?name=no.such.metric".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/dashboard/logs/search?q=anything".to_string(),
+            StatusCode::OK,
+        ),
+    ];
+    // Every GET route of the dashboard families is listed above.
+    for (method, path) in query_api::router::ROUTES {
+        if *method == "GET" && (path.starts_with("/agents") || path.starts_with("/dashboard")) {
+            let family = path.split('{').next().unwrap();
+            assert!(
+                routes.iter().any(|(p, _)| p.starts_with(family)),
+                "{path} is not covered"
+            );
+        }
+    }
+    for (path, expected) in &routes {
+        let url = format!("{}{path}", app.api);
+        let anonymous = app.client.get(&url).send().await.unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let by_cookie = app
+            .client
+            .get(&url)
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        let cookie_status = by_cookie.status();
+        let cookie_body: Value = by_cookie.json().await.unwrap();
+        let (jwt_status, jwt_body) = app.get(&jwt, path).await;
+        let (key_status, key_body) = app.get(&acct.key, path).await;
+        assert_eq!(cookie_status, *expected, "{path} by cookie: {cookie_body}");
+        assert_eq!(jwt_status, *expected, "{path} by JWT: {jwt_body}");
+        assert_eq!(key_status, *expected, "{path} by API key: {key_body}");
+        assert_eq!(cookie_body, jwt_body, "{path}: cookie and JWT disagree");
+        assert_eq!(jwt_body, key_body, "{path}: JWT and API key disagree");
+    }
+}

@@ -8,8 +8,10 @@
 #[allow(dead_code)]
 mod helpers;
 
-use helpers::{batch, count_rows, long_faults, spawn_app, spawn_app_with};
+use helpers::{batch, count_rows, long_faults, spawn_app, spawn_app_with, TestApp};
 use reqwest::StatusCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -49,78 +51,172 @@ impl Drop for Paused {
     }
 }
 
+/// What a sustained load saw: acknowledged traces (10 spans each) with the
+/// time of their 200, and refusals with their status, whether they carried
+/// `Retry-After`, and how long they took.
+#[derive(Default)]
+struct Seen {
+    acked: Vec<(Uuid, Instant)>,
+    refused: Vec<(StatusCode, bool, Duration)>,
+}
+
+const SPANS_PER_BATCH: u64 = 10;
+
+/// Four clients posting 10-span batches back to back until `stop` is set.
+fn sustained_load(
+    app: &Arc<TestApp>,
+    key: &str,
+    agent: &'static str,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Seen>> {
+    (0..4)
+        .map(|_| {
+            let (app, key, stop) = (app.clone(), key.to_string(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen = Seen::default();
+                while !stop.load(Ordering::Relaxed) {
+                    let (trace, body) = batch(agent, SPANS_PER_BATCH as usize);
+                    let started = Instant::now();
+                    let r = app
+                        .client
+                        .post(format!("{}/api/v1/traces/batch", app.ingest))
+                        .bearer_auth(&key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    if r.status() == StatusCode::OK {
+                        seen.acked.push((trace, Instant::now()));
+                    } else {
+                        let retry_after = r.headers().contains_key("retry-after");
+                        seen.refused
+                            .push((r.status(), retry_after, started.elapsed()));
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                seen
+            })
+        })
+        .collect()
+}
+
+async fn join(tasks: Vec<tokio::task::JoinHandle<Seen>>) -> Seen {
+    let mut all = Seen::default();
+    for t in tasks {
+        let s = t.await.unwrap();
+        all.acked.extend(s.acked);
+        all.refused.extend(s.refused);
+    }
+    all
+}
+
+/// Every acknowledged trace is read back with all its spans, and no span
+/// is read twice.
+async fn assert_all_acknowledged_stored_once(app: &TestApp, org_id: Uuid, acked: &[Uuid]) {
+    let ids: Vec<String> = acked.iter().map(Uuid::to_string).collect();
+    let ch = &app.query.0.ch;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (total, distinct): (u64, u64) = ch
+            .query("SELECT count(), uniqExact(span_id) FROM spans FINAL WHERE org_id = toUUID(?)")
+            .bind(org_id.to_string())
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(total, distinct, "a span is read twice");
+        let complete: u64 = ch
+            .query(
+                "SELECT count() FROM (SELECT trace_id FROM spans FINAL \
+                 WHERE org_id = toUUID(?) AND has(?, toString(trace_id)) \
+                 GROUP BY trace_id HAVING count() = ?)",
+            )
+            .bind(org_id.to_string())
+            .bind(&ids)
+            .bind(SPANS_PER_BATCH)
+            .fetch_one()
+            .await
+            .unwrap();
+        if complete == acked.len() as u64 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{complete} of {} acknowledged traces complete",
+            acked.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn quota_used(app: &TestApp, org_id: Uuid) -> u64 {
+    let counter = ingest_gateway::quota::counter_key(org_id, time::OffsetDateTime::now_utc());
+    let mut r = app.query.0.redis.clone();
+    redis::cmd("GET")
+        .arg(counter)
+        .query_async::<Option<u64>>(&mut r)
+        .await
+        .unwrap()
+        .unwrap_or(0)
+}
+
 #[tokio::test]
 async fn a_paused_broker_gets_503_and_the_gateway_recovers() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let app = spawn_app_with(|c| c.produce_timeout = Duration::from_secs(2)).await;
+    let app = Arc::new(spawn_app_with(|c| c.produce_timeout = Duration::from_secs(2)).await);
     let acct = app.account().await;
-    let (status, _) = app.post_batch(&acct.key, &batch("outage", 3).1).await;
-    assert_eq!(status, StatusCode::OK);
-    let mut redis = app.query.0.redis.clone();
-    let counter = ingest_gateway::quota::counter_key(acct.org_id, time::OffsetDateTime::now_utc());
-    let used = |r: &mut redis::aio::ConnectionManager| {
-        let mut r = r.clone();
-        let counter = counter.clone();
-        async move {
-            redis::cmd("GET")
-                .arg(counter)
-                .query_async::<Option<i64>>(&mut r)
-                .await
-                .unwrap()
-                .unwrap_or(0)
-        }
-    };
-    assert_eq!(used(&mut redis).await, 3);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = sustained_load(&app, &acct.key, "broker-outage", &stop);
 
+    // Under sustained ingestion, the broker is paused from 1.5 s to 5.5 s
+    // (20 s with AV_FAULTS_LONG=1), then the load goes on until the gateway
+    // has acknowledged batches again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let pid = pid_of("broker");
     signal(pid, "STOP");
     let paused = Paused(pid);
-    for _ in 0..3 {
-        let started = Instant::now();
-        let r = app
-            .client
-            .post(format!("{}/api/v1/traces/batch", app.ingest))
-            .bearer_auth(&acct.key)
-            .json(&batch("outage", 5).1)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(r.headers()["retry-after"], "5");
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the 503 took {:?}",
-            started.elapsed()
-        );
-    }
-    // Refused batches spent no quota.
-    assert_eq!(used(&mut redis).await, 3);
+    tokio::time::sleep(Duration::from_secs(if long_faults() { 20 } else { 4 })).await;
     drop(paused);
-
-    // Recovery without a restart: retries succeed and the data is read back.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let trace = loop {
-        let (trace, body) = batch("outage", 2);
-        let (status, _) = app.post_batch(&acct.key, &body).await;
+    let resumed = Instant::now();
+    let deadline = resumed + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (app2, key) = (app.clone(), acct.key.clone());
+        let (status, _) = app2.post_batch(&key, &batch("probe", 1).1).await;
         if status == StatusCode::OK {
-            break trace;
+            break;
         }
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(
             Instant::now() < deadline,
             "the gateway did not recover within 60 s"
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count_rows(&app, "spans", acct.org_id, trace).await < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "spans sent after the outage never became readable"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(used(&mut redis).await, 5);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = join(load).await;
+
+    // The outage was seen as quick 503s with Retry-After, never as another
+    // error; batches were acknowledged before and after it.
+    assert!(
+        !seen.refused.is_empty(),
+        "no batch was refused while the broker was paused"
+    );
+    for (status, retry_after, took) in &seen.refused {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(retry_after, "503 without Retry-After");
+        assert!(*took < Duration::from_secs(10), "a 503 took {took:?}");
+    }
+    assert!(
+        seen.acked.iter().any(|(_, at)| *at > resumed),
+        "nothing acknowledged after the broker returned"
+    );
+    let acked: Vec<Uuid> = seen.acked.iter().map(|(t, _)| *t).collect();
+    assert_all_acknowledged_stored_once(&app, acct.org_id, &acked).await;
+    // Refused batches spent no quota: it holds exactly the acknowledged
+    // spans (and the probe's).
+    assert_eq!(
+        quota_used(&app, acct.org_id).await,
+        acked.len() as u64 * SPANS_PER_BATCH + 1
+    );
 }
 
 #[tokio::test]
@@ -183,10 +279,11 @@ async fn a_paused_clickhouse_delays_but_never_loses_or_duplicates() {
 #[tokio::test]
 async fn redis_unavailable_means_503_for_ingestion_and_reads_keep_working() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let app = spawn_app().await;
+    let app = Arc::new(spawn_app().await);
     let acct = app.account().await;
-    let (status, _) = app.post_batch(&acct.key, &batch("redis-outage", 1).1).await;
-    assert_eq!(status, StatusCode::OK);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = sustained_load(&app, &acct.key, "redis-outage", &stop);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     // CLIENT PAUSE holds every other client's commands for 6 s; the
     // gateway's Redis calls time out after 2 s.
     let mut admin = app.query.0.redis.clone();
@@ -198,27 +295,19 @@ async fn redis_unavailable_means_503_for_ingestion_and_reads_keep_working() {
         .await
         .unwrap();
     let paused_at = Instant::now();
-    let r = app
-        .client
-        .post(format!("{}/api/v1/traces/batch", app.ingest))
-        .bearer_auth(&acct.key)
-        .json(&batch("redis-outage", 1).1)
-        .send()
-        .await
-        .unwrap();
-    if paused_at.elapsed() < Duration::from_secs(6) {
-        // Metering needs Redis: nothing is accepted unmetered.
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(r.headers()["retry-after"], "5");
-    }
     // Dashboard reads do not need Redis.
     let (status, _) = app.get(&acct.key, "/agents").await;
     assert_eq!(status, StatusCode::OK);
-    // Back to normal once Redis answers again.
+    assert!(
+        paused_at.elapsed() < Duration::from_secs(6),
+        "the read waited for Redis"
+    );
     tokio::time::sleep(Duration::from_secs(6).saturating_sub(paused_at.elapsed())).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let resumed = Instant::now();
+    let deadline = resumed + Duration::from_secs(20);
     loop {
-        let (status, _) = app.post_batch(&acct.key, &batch("redis-outage", 1).1).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (status, _) = app.post_batch(&acct.key, &batch("probe", 1).1).await;
         if status == StatusCode::OK {
             break;
         }
@@ -226,8 +315,42 @@ async fn redis_unavailable_means_503_for_ingestion_and_reads_keep_working() {
             Instant::now() < deadline,
             "ingestion did not recover after Redis came back"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let seen = join(load).await;
+
+    // Metering needs Redis: nothing is accepted unmetered. The pause shows
+    // as 503s with Retry-After; everything acknowledged is stored and
+    // metered exactly.
+    assert!(
+        !seen.refused.is_empty(),
+        "no batch was refused while Redis was paused"
+    );
+    for (status, retry_after, _) in &seen.refused {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(retry_after, "503 without Retry-After");
+    }
+    assert!(
+        seen.acked.iter().any(|(_, at)| *at > resumed),
+        "nothing acknowledged after Redis returned"
+    );
+    let acked: Vec<Uuid> = seen.acked.iter().map(|(t, _)| *t).collect();
+    assert_all_acknowledged_stored_once(&app, acct.org_id, &acked).await;
+    // Every acknowledged span is metered. A reservation that Redis ran
+    // only after the gateway had given up on it (and answered 503) is
+    // counted too: the policy errs by at most the batches refused during
+    // the outage, never by accepting unmetered data.
+    let used = quota_used(&app, acct.org_id).await;
+    let acked_spans = acked.len() as u64 * SPANS_PER_BATCH;
+    assert!(
+        used > acked_spans,
+        "{used} metered, {acked_spans} acknowledged (+1 probe)"
+    );
+    assert!(
+        used <= acked_spans + seen.refused.len() as u64 * SPANS_PER_BATCH + 100,
+        "{used} metered for {acked_spans} acknowledged"
+    );
 }
 
 #[tokio::test]

@@ -68,7 +68,9 @@ async fn trace_detail_is_a_tree_with_rollups_and_logs() {
     let path = format!("/dashboard/traces/{trace}");
     let d = app
         .wait_for(&acct.key, &path, |b| {
-            b["span_count"] == 3 && b["logs"].as_array().is_some_and(|l| !l.is_empty())
+            b["span_count"] == 3
+                && b["trace"]["duration_ms"] == 900
+                && b["logs"].as_array().is_some_and(|l| !l.is_empty())
         })
         .await;
     assert_eq!(d["trace"]["agent_name"], "tree-agent");

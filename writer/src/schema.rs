@@ -9,6 +9,7 @@ use clickhouse::Client;
 pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "otlp", include_str!("../migrations/0002_otlp.sql")),
+    (3, "rollups", include_str!("../migrations/0003_rollups.sql")),
 ];
 
 /// Create the database if needed and apply pending migrations.

@@ -108,8 +108,13 @@ pub async fn list(
     // Span-level filters select trace ids from the spans table.
     let mut span_f = Filter::org(principal.org_id);
     let mut by_span = false;
+    // Name and attribute filters need the spans themselves; model and span
+    // type alone are answered from the per-trace facets rollup.
+    let mut needs_spans = false;
+    let (mut facet_model, mut facet_type) = (None, None);
     if let Some(m) = p.model.as_deref().filter(|s| !s.is_empty()) {
         span_f.push("model = ?", [Bind::Str(m.to_string())]);
+        facet_model = Some(m.to_string());
         by_span = true;
     }
     if let Some(t) = p.span_type.as_deref().filter(|s| !s.is_empty()) {
@@ -123,6 +128,7 @@ pub async fn list(
             )
         })?;
         span_f.push("span_type = ?", [Bind::Str(t.as_str().to_string())]);
+        facet_type = Some(t.as_str().to_string());
         by_span = true;
     }
     if let Some(q) = p.q.as_deref() {
@@ -132,6 +138,7 @@ pub async fn list(
                 [Bind::Str(term)],
             );
             by_span = true;
+            needs_spans = true;
         }
     }
     if let Some(a) = p.attribute.as_deref().filter(|s| !s.is_empty()) {
@@ -148,6 +155,7 @@ pub async fn list(
             ],
         );
         by_span = true;
+        needs_spans = true;
     }
     let sort = sql::enum_param("sort", p.sort.as_deref().unwrap_or("started_at"), &SORTS)?;
     let order = sql::enum_param(
@@ -168,7 +176,29 @@ pub async fn list(
     // The page's WHERE without the keyset, for `total`.
     let mut where_sql = f.sql();
     let mut binds = f.clone();
-    if by_span {
+    if by_span && !needs_spans {
+        // Only model / span type: one row per trace in the facets rollup
+        // instead of every span (migration 0003).
+        let mut facet_f = Filter::org(principal.org_id);
+        let mut cond = Vec::new();
+        let mut cond_binds = Vec::new();
+        if let Some(m) = &facet_model {
+            cond.push("f.1 = ?");
+            cond_binds.push(Bind::Str(m.clone()));
+        }
+        if let Some(t) = &facet_type {
+            cond.push("f.2 = ?");
+            cond_binds.push(Bind::Str(t.clone()));
+        }
+        facet_f.bind_more(cond_binds);
+        where_sql.push_str(&format!(
+            " AND trace_id IN (SELECT trace_id FROM trace_span_facets WHERE {} \
+             GROUP BY trace_id HAVING arrayExists(f -> {}, groupUniqArrayMerge(facets)))",
+            facet_f.sql(),
+            cond.join(" AND ")
+        ));
+        binds.bind_more(facet_f.binds().iter().cloned());
+    } else if by_span {
         where_sql.push_str(&format!(
             " AND trace_id IN (SELECT trace_id FROM spans FINAL WHERE {})",
             span_f.sql()

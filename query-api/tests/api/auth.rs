@@ -181,6 +181,12 @@ async fn every_dashboard_route_takes_a_cookie_a_jwt_or_an_api_key() {
     .await;
     let agent = app.agent_id(&acct.key, "auth-everywhere").await;
     let other_agent = app.agent_id(&acct.key, "auth-everywhere-2").await;
+    // Runs land after their spans: wait for both, so that every request
+    // below reads the same data.
+    for a in [&agent, &other_agent] {
+        app.wait_for(&acct.key, &format!("/agents/{a}/runs"), |b| b["total"] == 1)
+            .await;
+    }
     let r = app
         .client
         .post(format!("{}/auth/login", app.api))

@@ -171,6 +171,11 @@ async fn trace_list_filters_and_pages_without_gaps() {
         ("model=gpt-4o", 7),
         ("model=claude", 0),
         ("span_type=tool", 7),
+        // Model and span type must hold for the same span: the LLM span is
+        // the gpt-4o one, the tool span has no model.
+        ("model=gpt-4o&span_type=llm", 7),
+        ("model=gpt-4o&span_type=tool", 0),
+        ("span_type=tool&q=crm", 7),
         ("q=CRM%20LOOKUP", 7),
         ("q=crm%20nothing", 0),
         ("attribute=customer.tier%3Dgold", 7),

@@ -215,11 +215,19 @@ async fn retries_through_a_killed_gateway_create_no_duplicates() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let runs: u64 = ch
-        .query("SELECT count() FROM traces FINAL WHERE org_id = toUUID(?)")
-        .bind(acct.org_id.to_string())
-        .fetch_one()
-        .await
-        .unwrap();
+    // Runs are inserted after their spans: wait for them too.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let runs = loop {
+        let runs: u64 = ch
+            .query("SELECT count() FROM traces FINAL WHERE org_id = toUUID(?)")
+            .bind(acct.org_id.to_string())
+            .fetch_one()
+            .await
+            .unwrap();
+        if runs >= 60 || Instant::now() > deadline {
+            break runs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(runs, 60);
 }

@@ -309,3 +309,23 @@ pub async fn count_rows(app: &TestApp, table: &str, org_id: Uuid, trace_id: Uuid
         .await
         .unwrap()
 }
+
+/// [`count_rows`] once it reaches `n` (or after 20 s): the writer inserts a
+/// batch table by table, so a read right after another table's rows
+/// appeared can come before this table's.
+pub async fn count_rows_reaching(
+    app: &TestApp,
+    table: &str,
+    org_id: Uuid,
+    trace_id: Uuid,
+    n: u64,
+) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = count_rows(app, table, org_id, trace_id).await;
+        if got >= n || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

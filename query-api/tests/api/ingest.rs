@@ -1,7 +1,7 @@
 //! `POST /traces/batch`: the walk from the gateway to the query API, and
 //! every way the gateway refuses a batch.
 
-use crate::helpers::{batch, count_rows, spawn_app, spawn_app_with};
+use crate::helpers::{batch, count_rows, count_rows_reaching, spawn_app, spawn_app_with};
 use agentvista_shared::plan::Plan;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -111,7 +111,10 @@ async fn the_same_batch_twice_is_one_trace_and_one_span() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(count_rows(&app, "spans", acct.org_id, trace_id).await, 3);
-    assert_eq!(count_rows(&app, "traces", acct.org_id, trace_id).await, 1);
+    assert_eq!(
+        count_rows_reaching(&app, "traces", acct.org_id, trace_id, 1).await,
+        1
+    );
     let (_, agents) = app.get(&acct.key, "/agents").await;
     assert_eq!(agents[0]["total_runs"], 1);
     let (_, runs) = app
@@ -121,6 +124,18 @@ async fn the_same_batch_twice_is_one_trace_and_one_span() {
     assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
     let (_, detail) = app.get(&acct.key, &format!("/agents/{agent_id}")).await;
     assert_eq!(detail["successful_runs"], 1);
+    // The span-filter rollup saw both copies; the list still shows one run.
+    for query in [
+        "model=gpt-4o",
+        "span_type=llm",
+        "model=gpt-4o&span_type=llm",
+    ] {
+        let (_, list) = app
+            .get(&acct.key, &format!("/dashboard/traces?{query}"))
+            .await;
+        assert_eq!(list["total"], 1, "{query}");
+        assert_eq!(list["traces"].as_array().unwrap().len(), 1, "{query}");
+    }
 }
 
 #[tokio::test]

@@ -349,10 +349,11 @@ async fn json_spans_stitch_into_an_sdk_trace_and_answer_in_json() {
     assert_eq!(db["attributes"]["db.rows"], "12");
     assert_eq!(db["duration_ms"], 100);
     // One trace: the SDK header wins over the run derived from "broken".
-    let traces = query_json(
+    let traces = wait_rows(
         &app,
         "SELECT agent_name FROM traces FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)",
         &[org, trace.to_string()],
+        1,
     )
     .await;
     assert_eq!(traces, vec![json!({"agent_name": "stitched-agent"})]);

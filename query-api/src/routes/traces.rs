@@ -177,25 +177,18 @@ pub async fn list(
     let mut where_sql = f.sql();
     let mut binds = f.clone();
     if by_span && !needs_spans {
-        // Only model / span type: one row per trace in the facets rollup
-        // instead of every span (migration 0003).
+        // Only model / span type: a key-range read of the span facets
+        // rollup instead of every span of the organization (migration 0003).
         let mut facet_f = Filter::org(principal.org_id);
-        let mut cond = Vec::new();
-        let mut cond_binds = Vec::new();
         if let Some(m) = &facet_model {
-            cond.push("f.1 = ?");
-            cond_binds.push(Bind::Str(m.clone()));
+            facet_f.push("model = ?", [Bind::Str(m.clone())]);
         }
         if let Some(t) = &facet_type {
-            cond.push("f.2 = ?");
-            cond_binds.push(Bind::Str(t.clone()));
+            facet_f.push("span_type = ?", [Bind::Str(t.clone())]);
         }
-        facet_f.bind_more(cond_binds);
         where_sql.push_str(&format!(
-            " AND trace_id IN (SELECT trace_id FROM trace_span_facets WHERE {} \
-             GROUP BY trace_id HAVING arrayExists(f -> {}, groupUniqArrayMerge(facets)))",
-            facet_f.sql(),
-            cond.join(" AND ")
+            " AND trace_id IN (SELECT trace_id FROM span_facets WHERE {})",
+            facet_f.sql()
         ));
         binds.bind_more(facet_f.binds().iter().cloned());
     } else if by_span {

@@ -123,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
            arrayElement(['agent', 'llm', 'tool', 'http', 'db', 'custom'], (number % 6) + 1), \
            concat(arrayElement(['plan', 'classify lead', 'crm lookup', 'fetch page', 'select orders', 'summarize'], (number % 6) + 1), ' ', toString(number % 97)), \
            if(number % 23 = 0, 'failed', 'completed'), {st}, toInt64(10 + number % 900), \
-           if(number % 6 = 1, arrayElement(['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'], (number % 3) + 1), NULL), \
+           if(number % 6 = 1, arrayElement(['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'], (intDiv(number, 6) % 3) + 1), NULL), \
            toInt64(number % 800), toInt64(number % 120), toInt64(number % 920), toDecimal64((number % 100) / 100000, 9), \
            map('customer.tier', arrayElement(['gold', 'silver', 'bronze'], (number % 3) + 1)), 90, 1 \
          FROM numbers({spans})",

@@ -33,6 +33,10 @@ pub struct Config {
     pub group_id: String,
     pub batch_rows: usize,
     pub flush_interval: Duration,
+    /// Messages the consumer fetches ahead of the one being processed, in
+    /// KiB (default 64 MiB, librdkafka's own); lower bounds memory under a
+    /// backlog at some throughput (BENCHMARKS.md).
+    pub prefetch_kbytes: u32,
     /// Address of the health endpoint (`/healthz`, `/readyz`).
     pub listen: SocketAddr,
     pub shutdown_grace: Duration,
@@ -45,6 +49,7 @@ impl Config {
             group_id: config::string("AV_WRITER_GROUP", "agentvista-writer"),
             batch_rows: config::parse("AV_WRITER_BATCH_ROWS", 20_000)?,
             flush_interval: Duration::from_millis(config::parse("AV_WRITER_FLUSH_MS", 500u64)?),
+            prefetch_kbytes: config::parse("AV_WRITER_PREFETCH_KB", 65_536u32)?,
             listen: config::parse("AV_WRITER_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8083)))?,
             shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
         })
@@ -88,6 +93,10 @@ pub async fn build(config: Config) -> anyhow::Result<Writer> {
         .set("session.timeout.ms", "10000")
         .set("max.poll.interval.ms", "600000")
         .set("fetch.wait.max.ms", "100")
+        .set(
+            "queued.max.messages.kbytes",
+            config.prefetch_kbytes.max(1).to_string(),
+        )
         .create()
         .context("creating the kafka consumer")?;
     consumer

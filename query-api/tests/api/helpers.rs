@@ -47,6 +47,7 @@ pub fn shared() -> &'static Shared {
                     group_id: format!("{t}-writer"),
                     batch_rows: 5_000,
                     flush_interval: Duration::from_millis(100),
+                    prefetch_kbytes: 16_384,
                     listen: "127.0.0.1:0".parse().unwrap(),
                     shutdown_grace: Duration::from_secs(5),
                 };

@@ -126,18 +126,22 @@ async fn assert_all_acknowledged_stored_once(app: &TestApp, org_id: Uuid, acked:
             .await
             .unwrap();
         assert_eq!(total, distinct, "a span is read twice");
-        let complete: u64 = ch
-            .query(
-                "SELECT count() FROM (SELECT trace_id FROM spans FINAL \
-                 WHERE org_id = toUUID(?) AND has(?, toString(trace_id)) \
-                 GROUP BY trace_id HAVING count() = ?)",
-            )
-            .bind(org_id.to_string())
-            .bind(&ids)
-            .bind(SPANS_PER_BATCH)
-            .fetch_one()
-            .await
-            .unwrap();
+        // In chunks, to stay under ClickHouse's query size limit.
+        let mut complete = 0u64;
+        for chunk in ids.chunks(2_000) {
+            complete += ch
+                .query(
+                    "SELECT count() FROM (SELECT trace_id FROM spans FINAL \
+                     WHERE org_id = toUUID(?) AND has(?, toString(trace_id)) \
+                     GROUP BY trace_id HAVING count() = ?)",
+                )
+                .bind(org_id.to_string())
+                .bind(chunk)
+                .bind(SPANS_PER_BATCH)
+                .fetch_one::<u64>()
+                .await
+                .unwrap();
+        }
         if complete == acked.len() as u64 {
             return;
         }

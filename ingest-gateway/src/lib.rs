@@ -357,13 +357,13 @@ async fn admit(
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(UNKNOWN_LENGTH_BUDGET)
         .min(limit);
+    let held = kib(declared);
     let mut budget = app
         .inflight_bytes
-        .try_acquire_many(kib(declared))
+        .try_acquire_many(held)
         .map_err(|_| at_capacity())?;
     let raw = body::read_limited(&parts.headers, body, limit).await?;
     let bytes = body::decode(&parts.headers, raw, limit)?;
-    let held = kib(declared);
     let needed = kib(bytes.len());
     if needed > held {
         budget.merge(

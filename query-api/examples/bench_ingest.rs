@@ -31,7 +31,6 @@
 //! and `AV_BENCH_GATEWAY_ONLY=1` (skip the writer and freshness runs).
 
 use agentvista_shared::config::CommonConfig;
-use agentvista_shared::plan::Plan;
 use agentvista_shared::queue::{IngestMessage, FORMAT_VERSION};
 use anyhow::Context;
 use bytes::Bytes;
@@ -48,6 +47,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+mod support;
 
 const SDK_TRACES: usize = 10;
 const SDK_SPANS_PER_TRACE: usize = 10;
@@ -504,35 +505,52 @@ fn stack_pid(name: &str) -> Option<u32> {
 
 // ---------------------------------------------------------------- load
 
+/// What the loops of one run counted in the measured window.
 #[derive(Default)]
-struct Load {
-    requests: u64,
+struct Tally {
     spans: u64,
     bytes: u64,
     errors: u64,
     first_error: Option<String>,
-    secs: f64,
-    /// CPU seconds of the measured process during the window.
-    cpu: f64,
     latencies_us: Vec<u64>,
+}
+
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.spans += other.spans;
+        self.bytes += other.bytes;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.latencies_us.extend(other.latencies_us);
+    }
+}
+
+/// One load run: its tally, the window's length and the measured process's
+/// CPU seconds during it.
+struct Load {
+    tally: Tally,
+    secs: f64,
+    cpu: f64,
 }
 
 impl Load {
     fn spans_per_sec(&self) -> f64 {
-        self.spans as f64 / self.secs
+        self.tally.spans as f64 / self.secs
     }
     fn mb_per_sec(&self) -> f64 {
-        self.bytes as f64 / self.secs / 1e6
+        self.tally.bytes as f64 / self.secs / 1e6
     }
     fn per_core(&self) -> f64 {
         if self.cpu > 0.0 {
-            self.spans as f64 / self.cpu
+            self.tally.spans as f64 / self.cpu
         } else {
             f64::NAN
         }
     }
     fn percentile_ms(&mut self, p: f64) -> f64 {
-        percentile(&mut self.latencies_us, p) as f64 / 1000.0
+        percentile(&mut self.tally.latencies_us, p) as f64 / 1000.0
     }
 }
 
@@ -543,16 +561,6 @@ fn percentile(v: &mut [u64], p: f64) -> u64 {
     v.sort_unstable();
     let idx = ((v.len() as f64 - 1.0) * p).round() as usize;
     v[idx]
-}
-
-#[derive(Default)]
-struct TaskTally {
-    requests: u64,
-    spans: u64,
-    bytes: u64,
-    errors: u64,
-    first_error: Option<String>,
-    latencies_us: Vec<u64>,
 }
 
 /// Run `concurrency` loops of `one` (which sends body number `i` and returns
@@ -574,7 +582,7 @@ where
             let one = one.clone();
             let sizes = sizes.clone();
             tokio::spawn(async move {
-                let mut tally = TaskTally::default();
+                let mut tally = Tally::default();
                 let mut n = t;
                 loop {
                     let t0 = Instant::now();
@@ -590,7 +598,6 @@ where
                     }
                     match result {
                         Ok(()) => {
-                            tally.requests += 1;
                             tally.spans += spans_per_body;
                             tally.bytes += sizes[i];
                             tally.latencies_us.push((t1 - t0).as_micros() as u64);
@@ -609,23 +616,15 @@ where
     let cpu0 = cpu_secs(pid);
     tokio::time::sleep_until(end.into()).await;
     let cpu1 = cpu_secs(pid);
-    let mut load = Load {
+    let mut tally = Tally::default();
+    for t in tasks {
+        tally.merge(t.await.expect("load task"));
+    }
+    Load {
+        tally,
         secs: (end - warm_end).as_secs_f64(),
         cpu: cpu1 - cpu0,
-        ..Default::default()
-    };
-    for t in tasks {
-        let tally = t.await.expect("load task");
-        load.requests += tally.requests;
-        load.spans += tally.spans;
-        load.bytes += tally.bytes;
-        load.errors += tally.errors;
-        if load.first_error.is_none() {
-            load.first_error = tally.first_error;
-        }
-        load.latencies_us.extend(tally.latencies_us);
     }
-    load
 }
 
 type HttpClient = hyper_util::client::legacy::Client<
@@ -983,28 +982,7 @@ async fn run() -> anyhow::Result<()> {
         std::env::var("AV_BENCH_QUERY_URL").unwrap_or_else(|_| "http://127.0.0.1:8082".into());
     let common = CommonConfig::from_env()?;
 
-    // A real account on the Scale plan, with a read+write key.
-    let pg = query_api::connect_pg(&common).await?;
-    let redis = query_api::connect_redis(&common).await?;
-    let (user, org) = query_api::control::create_user(
-        &pg,
-        &format!("bench-{}@example.com", Uuid::new_v4().simple()),
-        "bench",
-        query_api::auth::hash_password("bench password"),
-        Plan::Scale,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!(e.0.detail))?;
-    let (_, key) = query_api::control::create_api_key(
-        &pg,
-        &redis,
-        user.id,
-        org.id,
-        "bench",
-        &["read".into(), "write".into()],
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!(e.0.detail))?;
+    let (org_id, key) = support::bench_account(&common).await?;
 
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -1023,7 +1001,7 @@ async fn run() -> anyhow::Result<()> {
 
     // Gateway and its ceilings, each mode on a dedicated topic that no
     // writer reads.
-    let modes = modes(org.id);
+    let modes = modes(org_id);
     let null = spawn(
         "null-server",
         &std::env::current_exe()?,
@@ -1064,7 +1042,7 @@ async fn run() -> anyhow::Result<()> {
             &topic,
             Duration::from_secs(30),
         )?);
-        let mut null_load = http_load(
+        let null_load = http_load(
             &client,
             &format!("http://127.0.0.1:{NULL_PORT}"),
             &key,
@@ -1074,7 +1052,7 @@ async fn run() -> anyhow::Result<()> {
             null.pid(),
         )
         .await;
-        let mut raw = producer_load(queue.clone(), mode, concurrency, secs.min(RAW_SECS)).await;
+        let raw = producer_load(queue.clone(), mode, concurrency, secs.min(RAW_SECS)).await;
         let mut gw = http_load(
             &client,
             &format!("http://127.0.0.1:{GATEWAY_PORT}"),
@@ -1090,12 +1068,12 @@ async fn run() -> anyhow::Result<()> {
             ("null server", &null_load),
             ("raw producer", &raw),
         ] {
-            if l.errors > 0 {
+            if l.tally.errors > 0 {
                 eprintln!(
                     "{} {what}: {} errors, first: {}",
                     mode.name,
-                    l.errors,
-                    l.first_error.as_deref().unwrap_or("")
+                    l.tally.errors,
+                    l.tally.first_error.as_deref().unwrap_or("")
                 );
             }
         }
@@ -1112,7 +1090,6 @@ async fn run() -> anyhow::Result<()> {
             gw.spans_per_sec() / null_load.spans_per_sec(),
             gw.spans_per_sec() / raw.spans_per_sec(),
         );
-        let _ = (null_load.percentile_ms(0.5), raw.percentile_ms(0.5));
         gateway_rss = match (gateway_rss, peak_rss_mb(gateway.pid())) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -1133,7 +1110,7 @@ async fn run() -> anyhow::Result<()> {
 
     println!("## Writer against a straight insert");
     println!();
-    let w = writer_phase(&common, org.id, writer_spans).await?;
+    let w = writer_phase(&common, org_id, writer_spans).await?;
     println!("| rows (spans + runs) | writer rows/s | straight insert rows/s (same client, same batches) | writer ÷ insert | spans stored (FINAL) |");
     println!("|---|---|---|---|---|");
     println!(

@@ -13,9 +13,9 @@
 
 use agentvista_shared::config::CommonConfig;
 use agentvista_shared::ids;
-use agentvista_shared::plan::Plan;
 use std::time::{Duration, Instant};
-use uuid::Uuid;
+
+mod support;
 
 const DB: &str = "agentvista_bench";
 
@@ -39,32 +39,11 @@ async fn main() -> anyhow::Result<()> {
         .with_setting("max_insert_threads", "2");
 
     // The measured organization, with a real account and key.
-    let pg = query_api::connect_pg(&common).await?;
-    let redis = query_api::connect_redis(&common).await?;
-    let email = format!("bench-{}@example.com", Uuid::new_v4().simple());
-    let (user, org) = query_api::control::create_user(
-        &pg,
-        &email,
-        "bench",
-        query_api::auth::hash_password("bench password"),
-        Plan::Scale,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!(e.0.detail))?;
-    let (_, key) = query_api::control::create_api_key(
-        &pg,
-        &redis,
-        user.id,
-        org.id,
-        "bench",
-        &["read".into(), "write".into()],
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!(e.0.detail))?;
+    let (org_id, key) = support::bench_account(&common).await?;
     let agents: Vec<String> = (0..20).map(|i| format!("agent-{i:02}")).collect();
     let agent_ids: Vec<String> = agents
         .iter()
-        .map(|a| ids::agent_id(org.id, a).to_string())
+        .map(|a| ids::agent_id(org_id, a).to_string())
         .collect();
 
     println!(
@@ -77,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
     let org_expr = |n: &str| {
         format!(
             "if({n} % 10 = 0, toUUID('{}'), toUUID(concat('00000000-0000-4000-8000-', leftPad(hex(({n} % 49) + 1), 12, '0'))))",
-            org.id
+            org_id
         )
     };
     let agent_expr = |n: &str| {
@@ -165,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
     ch.query(&format!(
         "INSERT INTO agents (org_id, agent_id, name, created_at) SELECT toUUID('{}'), toUUID(id), name, now64(6) \
          FROM (SELECT arrayJoin(arrayZip({:?}, {:?})) AS p, p.1 AS id, p.2 AS name)",
-        org.id, agent_ids, agents
+        org_id, agent_ids, agents
     )
     .replace('"', "'"))
     .execute()
@@ -184,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
     let deep = (traces / 20).min(5000);
     let sample: (String, i64) = ch
         .query("SELECT toString(trace_id), toInt64(toUnixTimestamp64Micro(started_at)) FROM traces WHERE org_id = toUUID(?) ORDER BY started_at DESC, trace_id DESC LIMIT 1 OFFSET ?")
-        .bind(org.id.to_string())
+        .bind(org_id.to_string())
         .bind(deep)
         .fetch_one()
         .await?;

@@ -112,6 +112,31 @@ async fn join(tasks: Vec<tokio::task::JoinHandle<Seen>>) -> Seen {
     all
 }
 
+/// Once an outage is over: probe with one-span batches every 500 ms until
+/// one is acknowledged (within `within`, else fail with `failure`), let the
+/// load run one more second, then stop it and collect what it saw.
+async fn recover_then_stop(
+    app: &TestApp,
+    key: &str,
+    within: Duration,
+    failure: &str,
+    stop: &AtomicBool,
+    load: Vec<tokio::task::JoinHandle<Seen>>,
+) -> Seen {
+    let deadline = Instant::now() + within;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (status, _) = app.post_batch(key, &batch("probe", 1).1).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{failure}");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    join(load).await
+}
+
 /// Every acknowledged trace is read back with all its spans, and no span
 /// is read twice.
 async fn assert_all_acknowledged_stored_once(app: &TestApp, org_id: Uuid, acked: &[Uuid]) {
@@ -183,22 +208,15 @@ async fn a_paused_broker_gets_503_and_the_gateway_recovers() {
     tokio::time::sleep(Duration::from_secs(if long_faults() { 20 } else { 4 })).await;
     drop(paused);
     let resumed = Instant::now();
-    let deadline = resumed + Duration::from_secs(60);
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let (app2, key) = (app.clone(), acct.key.clone());
-        let (status, _) = app2.post_batch(&key, &batch("probe", 1).1).await;
-        if status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the gateway did not recover within 60 s"
-        );
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    stop.store(true, Ordering::Relaxed);
-    let seen = join(load).await;
+    let seen = recover_then_stop(
+        &app,
+        &acct.key,
+        Duration::from_secs(60),
+        "the gateway did not recover within 60 s",
+        &stop,
+        load,
+    )
+    .await;
 
     // The outage was seen as quick 503s with Retry-After, never as another
     // error; batches were acknowledged before and after it.
@@ -313,21 +331,15 @@ async fn redis_unavailable_means_503_for_ingestion_and_reads_keep_working() {
     );
     tokio::time::sleep(Duration::from_secs(6).saturating_sub(paused_at.elapsed())).await;
     let resumed = Instant::now();
-    let deadline = resumed + Duration::from_secs(20);
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let (status, _) = app.post_batch(&acct.key, &batch("probe", 1).1).await;
-        if status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ingestion did not recover after Redis came back"
-        );
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    stop.store(true, Ordering::Relaxed);
-    let seen = join(load).await;
+    let seen = recover_then_stop(
+        &app,
+        &acct.key,
+        Duration::from_secs(20),
+        "ingestion did not recover after Redis came back",
+        &stop,
+        load,
+    )
+    .await;
 
     // Metering needs Redis: nothing is accepted unmetered. The pause shows
     // as 503s with Retry-After; everything acknowledged is stored and

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod control;
 pub mod error;
+pub mod rollup;
 pub mod router;
 pub mod routes;
 pub mod sql;
@@ -35,6 +36,8 @@ pub struct Config {
     /// Mark the session cookie `Secure` (set behind HTTPS).
     pub cookie_secure: bool,
     pub shutdown_grace: Duration,
+    /// The run-statistics rollup worker (`rollup`).
+    pub rollup: rollup::RefreshConfig,
 }
 
 impl Config {
@@ -54,6 +57,10 @@ impl Config {
             session_ttl: time::Duration::days(config::parse("AV_SESSION_TTL_DAYS", 14i64)?),
             cookie_secure: config::parse("AV_COOKIE_SECURE", false)?,
             shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
+            rollup: rollup::RefreshConfig {
+                interval: Duration::from_secs(config::parse("AV_ROLLUP_INTERVAL_SECS", 30u64)?),
+                settle: Duration::from_secs(config::parse("AV_ROLLUP_SETTLE_SECS", 120u64)?),
+            },
         })
     }
 }
@@ -163,10 +170,23 @@ impl Server {
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "query api listening");
         let app = router::router(self.state.clone());
-        axum::serve(self.listener, app)
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let state = &self.state.0;
+        let worker = tokio::spawn(rollup::run_worker(
+            state.ch.clone(),
+            state.pg.clone(),
+            state.config.rollup.clone(),
+            async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            },
+        ));
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving")?;
+            .context("serving");
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
+        served?;
         tracing::info!("query api stopped");
         Ok(())
     }

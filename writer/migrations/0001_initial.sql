@@ -62,7 +62,8 @@ PARTITION BY toYYYYMM(started_at)
 ORDER BY (org_id, trace_id, span_id)
 TTL ingested_at + toIntervalDay(retention_days);
 
--- Agents: one row per (agent, flush); reads take min(created_at).
+-- Agents: one row per (agent, flush); reads take min(created_at). (Rebuilt
+-- by 0005 to keep the earliest row when rows merge.)
 CREATE TABLE IF NOT EXISTS agents
 (
     org_id UUID,

@@ -10,6 +10,16 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "otlp", include_str!("../migrations/0002_otlp.sql")),
     (3, "rollups", include_str!("../migrations/0003_rollups.sql")),
+    (
+        4,
+        "agent_daily",
+        include_str!("../migrations/0004_agent_daily.sql"),
+    ),
+    (
+        5,
+        "agents_keep_first",
+        include_str!("../migrations/0005_agents_keep_first.sql"),
+    ),
 ];
 
 /// Create the database if needed and apply pending migrations.

@@ -4,6 +4,7 @@
 use super::clamp_page;
 use crate::auth::Principal;
 use crate::error::{AppResult, Json, Query};
+use crate::rollup::{self, Scope, Totals};
 use crate::telemetry_store::{fmt_us, fmt_us_opt, percent, usd_number, usd_string};
 use crate::AppState;
 use agentvista_shared::error::ApiError;
@@ -15,103 +16,95 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 #[derive(Row, Deserialize)]
-struct AgentSummaryRow {
+struct AgentRow {
     #[serde(with = "clickhouse::serde::uuid")]
     agent_id: Uuid,
     name: String,
     created_us: i64,
-    total_runs: u64,
-    successful: u64,
-    unsuccessful: u64,
-    with_signal: u64,
-    cost_known: u64,
-    cost_total_nanos: i64,
-    completed_cost_runs: u64,
-    cost_completed_nanos: i64,
-    last_run_us: i64,
-    p95_ms: f64,
 }
 
-const SUMMARY_SQL: &str = "
-SELECT a.agent_id, a.name, a.created_us,
-       s.total_runs, s.successful, s.unsuccessful, s.with_signal, s.cost_known,
-       s.cost_total_nanos, s.completed_cost_runs, s.cost_completed_nanos, s.last_run_us, s.p95_ms
-FROM (
-    SELECT agent_id, argMin(name, created_at) AS name, toInt64(toUnixTimestamp64Micro(min(created_at))) AS created_us
-    FROM agents WHERE org_id = toUUID(?) {agent_filter} GROUP BY agent_id
-) AS a
-LEFT JOIN (
-    SELECT agent_id,
-           count() AS total_runs,
-           countIf(success = true) AS successful,
-           countIf(success = false) AS unsuccessful,
-           countIf(isNotNull(success)) AS with_signal,
-           countIf(isNotNull(total_cost)) AS cost_known,
-           toInt64(sum(ifNull(total_cost, 0)) * 1000000000) AS cost_total_nanos,
-           countIf(status = 'completed' AND isNotNull(total_cost)) AS completed_cost_runs,
-           toInt64(sumIf(ifNull(total_cost, 0), status = 'completed') * 1000000000) AS cost_completed_nanos,
-           toInt64(toUnixTimestamp64Micro(max(started_at))) AS last_run_us,
-           toFloat64(ifNull(quantileIf(0.95)(duration_ms, status = 'completed'), nan)) AS p95_ms
-    FROM traces FINAL WHERE org_id = toUUID(?) {agent_filter} GROUP BY agent_id
-) AS s ON s.agent_id = a.agent_id
-ORDER BY a.name
-";
-
-fn summary_sql(one_agent: bool) -> String {
-    SUMMARY_SQL.replace(
-        "{agent_filter}",
-        if one_agent {
-            "AND agent_id = toUUID(?)"
-        } else {
-            ""
-        },
-    )
+/// An agent with its all-time totals (from the run rollup).
+struct AgentSummary {
+    agent: AgentRow,
+    totals: Option<Totals>,
 }
 
-fn summary_json(r: &AgentSummaryRow) -> Value {
-    let has_runs = r.total_runs > 0;
+/// Agents of the organization (one, or all), by name, with their totals.
+async fn summaries(
+    state: &AppState,
+    org_id: Uuid,
+    one: Option<Uuid>,
+) -> AppResult<Vec<AgentSummary>> {
+    let ch = &state.0.ch;
+    let filter = if one.is_some() {
+        "AND agent_id = toUUID(?)"
+    } else {
+        ""
+    };
+    let mut q = ch
+        .query(&format!(
+            "SELECT agent_id, argMin(name, created_at) AS name, \
+                    toInt64(toUnixTimestamp64Micro(min(created_at))) AS created_us \
+             FROM agents WHERE org_id = toUUID(?) {filter} GROUP BY agent_id ORDER BY name, agent_id"
+        ))
+        .bind(org_id.to_string());
+    if let Some(a) = one {
+        q = q.bind(a.to_string());
+    }
+    let agents: Vec<AgentRow> = q.fetch_all().await?;
+    if agents.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = agents.iter().map(|a| a.agent_id).collect();
+    let scope = Scope {
+        org_id,
+        agents: one.is_some().then_some(&ids[..]),
+        start_us: None,
+        end_us: None,
+    };
+    let mut totals = rollup::cells(ch, &scope).await?.totals(ch, false).await?;
+    Ok(agents
+        .into_iter()
+        .map(|agent| {
+            let i = totals.iter().position(|t| t.agent_id == agent.agent_id);
+            AgentSummary {
+                totals: i.map(|i| totals.swap_remove(i)),
+                agent,
+            }
+        })
+        .collect())
+}
+
+fn summary_json(s: &AgentSummary) -> Value {
+    let t = s.totals.as_ref().filter(|t| t.runs > 0);
     json!({
-        "id": r.agent_id,
-        "name": r.name,
-        "total_runs": r.total_runs,
-        "success_rate": percent(r.successful, r.with_signal),
-        "total_cost": if r.cost_known > 0 { usd_number(r.cost_total_nanos) } else { Value::Null },
-        "avg_cost_per_run": if r.completed_cost_runs > 0 {
-            usd_number(r.cost_completed_nanos / r.completed_cost_runs as i64)
-        } else { Value::Null },
-        "last_run_at": if has_runs { json!(fmt_us(r.last_run_us)) } else { Value::Null },
-        "created_at": fmt_us(r.created_us),
+        "id": s.agent.agent_id,
+        "name": s.agent.name,
+        "total_runs": t.map_or(0, |t| t.runs),
+        "success_rate": t.map_or(Value::Null, |t| percent(t.successful, t.with_signal)),
+        "total_cost": t.filter(|t| t.cost_runs > 0).map_or(Value::Null, |t| usd_number(t.cost_nanos)),
+        "avg_cost_per_run": t.filter(|t| t.completed_cost_runs > 0).map_or(Value::Null, |t| {
+            usd_number(t.completed_cost_nanos / t.completed_cost_runs as i64)
+        }),
+        "last_run_at": t.map_or(Value::Null, |t| json!(fmt_us(t.last_run_us))),
+        "created_at": fmt_us(s.agent.created_us),
     })
 }
 
 /// `GET /agents`: every agent of the organization, by name.
 pub async fn list(State(state): State<AppState>, principal: Principal) -> AppResult<Json<Value>> {
     let p = principal.reader()?;
-    let org = p.org_id.to_string();
-    let rows: Vec<AgentSummaryRow> = state
-        .0
-        .ch
-        .query(&summary_sql(false))
-        .bind(&org)
-        .bind(&org)
-        .fetch_all()
-        .await?;
-    Ok(Json(Value::Array(rows.iter().map(summary_json).collect())))
+    let agents = summaries(&state, p.org_id, None).await?;
+    Ok(Json(Value::Array(
+        agents.iter().map(summary_json).collect(),
+    )))
 }
 
-async fn load_agent(state: &AppState, org_id: Uuid, agent_id: &str) -> AppResult<AgentSummaryRow> {
+async fn load_agent(state: &AppState, org_id: Uuid, agent_id: &str) -> AppResult<AgentSummary> {
     let agent_id = Uuid::parse_str(agent_id).map_err(|_| ApiError::not_found("Agent"))?;
-    let (org, agent) = (org_id.to_string(), agent_id.to_string());
-    state
-        .0
-        .ch
-        .query(&summary_sql(true))
-        .bind(&org)
-        .bind(&agent)
-        .bind(&org)
-        .bind(&agent)
-        .fetch_optional::<AgentSummaryRow>()
+    summaries(state, org_id, Some(agent_id))
         .await?
+        .pop()
         .ok_or_else(|| ApiError::not_found("Agent").into())
 }
 
@@ -123,28 +116,18 @@ pub async fn detail(
     Path(agent_id): Path<String>,
 ) -> AppResult<Json<Value>> {
     let p = principal.reader()?;
-    let row = load_agent(&state, p.org_id, &agent_id).await?;
-    let outcomes: Vec<(String, u64)> = state
-        .0
-        .ch
-        .query(
-            "SELECT assumeNotNull(outcome), count() FROM traces FINAL \
-             WHERE org_id = toUUID(?) AND agent_id = toUUID(?) AND isNotNull(outcome) \
-             GROUP BY outcome ORDER BY count() DESC, outcome",
-        )
-        .bind(p.org_id.to_string())
-        .bind(row.agent_id.to_string())
-        .fetch_all()
-        .await?;
-    let mut body = summary_json(&row);
-    body["successful_runs"] = json!(row.successful);
-    body["failed_runs"] = json!(row.unsuccessful);
-    body["runs_without_signal"] = json!(row.total_runs - row.with_signal);
-    body["p95_duration_ms"] = if row.p95_ms.is_finite() {
-        json!(row.p95_ms.round() as i64)
-    } else {
-        Value::Null
-    };
+    let summary = load_agent(&state, p.org_id, &agent_id).await?;
+    let mut body = summary_json(&summary);
+    let t = summary.totals.as_ref();
+    let count = |f: fn(&Totals) -> u64| t.map_or(0, f);
+    body["successful_runs"] = json!(count(|t| t.successful));
+    body["failed_runs"] = json!(count(|t| t.unsuccessful));
+    body["runs_without_signal"] = json!(count(|t| t.runs - t.with_signal));
+    body["p95_duration_ms"] = t
+        .and_then(|t| t.completed_duration_quantile(1))
+        .map_or(Value::Null, |v| json!(v.round() as i64));
+    let mut outcomes: Vec<(String, u64)> = t.map(|t| t.outcomes.clone()).unwrap_or_default();
+    outcomes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     body["outcomes"] = Value::Object(outcomes.into_iter().map(|(o, n)| (o, json!(n))).collect());
     Ok(Json(body))
 }
@@ -152,20 +135,6 @@ pub async fn detail(
 #[derive(Deserialize)]
 pub struct StatsParams {
     days: Option<String>,
-}
-
-#[derive(Row, Deserialize)]
-struct DayRow {
-    day: u16,
-    runs: u64,
-    successful: u64,
-    unsuccessful: u64,
-    with_signal: u64,
-    failed_status: u64,
-    cost_nanos: i64,
-    tokens: i64,
-    avg_ms: f64,
-    p95_ms: f64,
 }
 
 /// `GET /agents/{agent_id}/stats?days=7|30|90`: one entry per UTC day of the
@@ -178,7 +147,7 @@ pub async fn stats(
     Query(params): Query<StatsParams>,
 ) -> AppResult<Json<Value>> {
     let p = principal.reader()?;
-    let agent = load_agent(&state, p.org_id, &agent_id).await?;
+    let agent = load_agent(&state, p.org_id, &agent_id).await?.agent;
     let days: i64 = match params.days.as_deref() {
         Some("30") => 30,
         Some("90") => 90,
@@ -187,39 +156,25 @@ pub async fn stats(
     let today = OffsetDateTime::now_utc().date();
     let first = today - Duration::days(days - 1);
     let first_us = first.midnight().assume_utc().unix_timestamp() * 1_000_000;
-    let rows: Vec<DayRow> = state
-        .0
-        .ch
-        .query(
-            "SELECT toUInt16(toDate(started_at)) AS day, count() AS runs, \
-                    countIf(success = true) AS successful, countIf(success = false) AS unsuccessful, \
-                    countIf(isNotNull(success)) AS with_signal, countIf(status = 'failed') AS failed_status, \
-                    toInt64(sum(ifNull(total_cost, 0)) * 1000000000) AS cost_nanos, \
-                    toInt64(sum(ifNull(total_tokens, 0))) AS tokens, \
-                    toFloat64(ifNull(avg(duration_ms), nan)) AS avg_ms, \
-                    toFloat64(ifNull(quantile(0.95)(duration_ms), nan)) AS p95_ms \
-             FROM traces FINAL \
-             WHERE org_id = toUUID(?) AND agent_id = toUUID(?) AND started_at >= fromUnixTimestamp64Micro(?) \
-             GROUP BY day ORDER BY day",
-        )
-        .bind(p.org_id.to_string())
-        .bind(agent.agent_id.to_string())
-        .bind(first_us)
-        .fetch_all()
-        .await?;
+    let ch = &state.0.ch;
+    let ids = [agent.agent_id];
+    let scope = Scope {
+        org_id: p.org_id,
+        agents: Some(&ids),
+        start_us: Some(first_us),
+        end_us: None,
+    };
+    let rows = rollup::cells(ch, &scope).await?.totals(ch, true).await?;
     let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).expect("valid date");
+    let rounded = |v: Option<f64>| {
+        v.filter(|v| v.is_finite())
+            .map_or(Value::Null, |v| json!(v.round() as i64))
+    };
     let series: Vec<Value> = (0..days)
         .map(|i| {
             let date = first + Duration::days(i);
             let day_no = (date - epoch).whole_days() as u16;
             let r = rows.iter().find(|r| r.day == day_no);
-            let num = |v: f64| {
-                if v.is_finite() {
-                    json!(v.round() as i64)
-                } else {
-                    Value::Null
-                }
-            };
             json!({
                 "date": date.to_string(),
                 "runs": r.map_or(0, |r| r.runs),
@@ -229,8 +184,8 @@ pub async fn stats(
                 "success_rate": r.map_or(Value::Null, |r| percent(r.successful, r.with_signal)),
                 "total_cost": usd_number(r.map_or(0, |r| r.cost_nanos)),
                 "total_tokens": r.map_or(0, |r| r.tokens),
-                "avg_duration_ms": r.map_or(Value::Null, |r| num(r.avg_ms)),
-                "p95_duration_ms": r.map_or(Value::Null, |r| num(r.p95_ms)),
+                "avg_duration_ms": rounded(r.and_then(Totals::avg_duration_ms)),
+                "p95_duration_ms": rounded(r.and_then(|r| r.duration_quantile(1))),
             })
         })
         .collect();

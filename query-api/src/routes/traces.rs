@@ -6,6 +6,7 @@ use super::agents::{run_json, RunRow, RUN_COLUMNS};
 use super::logs::{log_json, LogRow, LOG_COLUMNS};
 use crate::auth::Principal;
 use crate::error::{AppResult, Json, Query};
+use crate::rollup::{self, Scope};
 use crate::sql::{self, Bind, Filter};
 use crate::telemetry_store::{fmt_us, fmt_us_opt, map_json, percent, usd_number, usd_string};
 use crate::AppState;
@@ -535,23 +536,6 @@ pub struct CompareParams {
     end: Option<String>,
 }
 
-#[derive(Row, Deserialize)]
-struct CompareRow {
-    #[serde(with = "clickhouse::serde::uuid")]
-    agent_id: Uuid,
-    runs: u64,
-    successful: u64,
-    unsuccessful: u64,
-    with_signal: u64,
-    failed_status: u64,
-    p50: f64,
-    p95: f64,
-    p99: f64,
-    cost_nanos: i64,
-    cost_runs: u64,
-    tokens: i64,
-}
-
 /// `GET /dashboard/traces/compare?agent_ids=a,b[&days=30|&start=&end=]`.
 pub async fn compare(
     State(state): State<AppState>,
@@ -600,54 +584,19 @@ pub async fn compare(
     if names.len() != ids.len() {
         return Err(ApiError::not_found("Agent").into());
     }
-    let where_sql = "org_id = toUUID(?) AND has(?, toString(agent_id)) \
-        AND started_at >= fromUnixTimestamp64Micro(?) AND started_at <= fromUnixTimestamp64Micro(?)";
-    let id_strings: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    let rows: Vec<CompareRow> = ch
-        .query(&format!(
-            "SELECT agent_id, count() AS runs, countIf(success = true) AS successful, countIf(success = false) AS unsuccessful, \
-             countIf(isNotNull(success)) AS with_signal, countIf(status = 'failed') AS failed_status, \
-             toFloat64(ifNull(quantile(0.5)(duration_ms), nan)) AS p50, toFloat64(ifNull(quantile(0.95)(duration_ms), nan)) AS p95, \
-             toFloat64(ifNull(quantile(0.99)(duration_ms), nan)) AS p99, \
-             toInt64(sum(ifNull(total_cost, 0)) * 1000000000) AS cost_nanos, countIf(isNotNull(total_cost)) AS cost_runs, \
-             toInt64(sum(ifNull(total_tokens, 0))) AS tokens \
-             FROM traces FINAL WHERE {where_sql} GROUP BY agent_id"
-        ))
-        .bind(&org)
-        .bind(&id_strings)
-        .bind(start_us)
-        .bind(end_us)
-        .fetch_all()
-        .await?;
-    let outcomes: Vec<(String, String, u64)> = ch
-        .query(&format!(
-            "SELECT toString(agent_id), assumeNotNull(outcome), count() FROM traces FINAL \
-             WHERE {where_sql} AND isNotNull(outcome) GROUP BY agent_id, outcome"
-        ))
-        .bind(&org)
-        .bind(&id_strings)
-        .bind(start_us)
-        .bind(end_us)
-        .fetch_all()
-        .await?;
-    let daily: Vec<(String, String, u64, u64, u64, i64)> = ch
-        .query(&format!(
-            "SELECT toString(agent_id), toString(toDate(started_at)) AS day, count(), countIf(success = true), \
-             countIf(isNotNull(success)), toInt64(sum(ifNull(total_cost, 0)) * 1000000000) FROM traces FINAL \
-             WHERE {where_sql} GROUP BY agent_id, day ORDER BY day"
-        ))
-        .bind(&org)
-        .bind(&id_strings)
-        .bind(start_us)
-        .bind(end_us)
-        .fetch_all()
-        .await?;
-    let num = |v: f64| {
-        if v.is_finite() {
-            json!(v.round() as i64)
-        } else {
-            Value::Null
-        }
+    let scope = Scope {
+        org_id: principal.org_id,
+        agents: Some(&ids),
+        start_us: Some(start_us),
+        end_us: Some(end_us),
+    };
+    let cells = rollup::cells(ch, &scope).await?;
+    let rows = cells.totals(ch, false).await?;
+    let daily = cells.totals(ch, true).await?;
+    let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).expect("valid date");
+    let rounded = |v: Option<f64>| {
+        v.filter(|v| v.is_finite())
+            .map_or(Value::Null, |v| json!(v.round() as i64))
     };
     let agents: Vec<Value> = ids
         .iter()
@@ -655,7 +604,8 @@ pub async fn compare(
             let name = names.iter().find(|(a, _)| *a == id.to_string()).map(|(_, n)| n.clone());
             let r = rows.iter().find(|r| r.agent_id == *id);
             let runs = r.map_or(0, |r| r.runs);
-            let sid = id.to_string();
+            let mut outcomes = r.map(|r| r.outcomes.clone()).unwrap_or_default();
+            outcomes.sort();
             json!({
                 "agent_id": id,
                 "agent_name": name,
@@ -663,16 +613,19 @@ pub async fn compare(
                 "success_rate": r.map_or(Value::Null, |r| percent(r.successful, r.with_signal)),
                 "failure_rate": r.map_or(Value::Null, |r| percent(r.unsuccessful, r.with_signal)),
                 "error_rate": r.map_or(Value::Null, |r| percent(r.failed_status, r.runs)),
-                "p50_duration_ms": r.map_or(Value::Null, |r| num(r.p50)),
-                "p95_duration_ms": r.map_or(Value::Null, |r| num(r.p95)),
-                "p99_duration_ms": r.map_or(Value::Null, |r| num(r.p99)),
+                "p50_duration_ms": rounded(r.and_then(|r| r.duration_quantile(0))),
+                "p95_duration_ms": rounded(r.and_then(|r| r.duration_quantile(1))),
+                "p99_duration_ms": rounded(r.and_then(|r| r.duration_quantile(2))),
                 "total_cost": r.map_or(json!(0.0), |r| usd_number(r.cost_nanos)),
                 "avg_cost_per_run": r.filter(|r| r.cost_runs > 0).map_or(Value::Null, |r| usd_number(r.cost_nanos / r.cost_runs as i64)),
                 "total_tokens": r.map_or(0, |r| r.tokens),
                 "avg_tokens_per_run": r.filter(|r| r.runs > 0).map_or(Value::Null, |r| json!(r.tokens as f64 / r.runs as f64)),
-                "outcomes": Value::Object(outcomes.iter().filter(|(a, _, _)| *a == sid).map(|(_, o, n)| (o.clone(), json!(n))).collect()),
-                "daily": daily.iter().filter(|d| d.0 == sid).map(|d| json!({
-                    "date": d.1, "runs": d.2, "success_rate": percent(d.3, d.4), "total_cost": usd_number(d.5),
+                "outcomes": Value::Object(outcomes.into_iter().map(|(o, n)| (o, json!(n))).collect()),
+                "daily": daily.iter().filter(|d| d.agent_id == *id).map(|d| json!({
+                    "date": (epoch + time::Duration::days(i64::from(d.day))).to_string(),
+                    "runs": d.runs,
+                    "success_rate": percent(d.successful, d.with_signal),
+                    "total_cost": usd_number(d.cost_nanos),
                 })).collect::<Vec<_>>(),
             })
         })

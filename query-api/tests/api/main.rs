@@ -11,3 +11,4 @@ mod helpers;
 mod ingest;
 mod openapi;
 mod otlp;
+mod rollups;

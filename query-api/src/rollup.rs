@@ -1,0 +1,490 @@
+//! Per-day run rollups (`agent_daily`) and the reads that combine them with
+//! raw `traces FINAL` rows.
+//!
+//! The protocol is in `writer/migrations/0004_agent_daily.sql`. In short:
+//! `trace_day_inserts` counts every row inserted into `traces` per
+//! (organization, start day); a computation of a day is stamped with the
+//! count of that day and its two neighbours as read *before* the
+//! computation read `traces`; a read uses a day's rollup only when its
+//! newest computation saw at least the current count, and computes every
+//! other day of its window from `traces FINAL` in the same query. So a read
+//! is always exact (what `traces FINAL` says), and its cost follows the days
+//! that changed since the last computation, not the runs of the window.
+//!
+//! Every value spliced into SQL here is a UUID, a day number or a count
+//! produced by this module, never text from a request.
+
+use crate::error::AppResult;
+use clickhouse::Row;
+use serde::Deserialize;
+use sqlx::PgPool;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::time::Duration;
+use uuid::Uuid;
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// One (agent, day) cell's aggregates over `traces FINAL`, in the column
+/// order of `agent_daily` after `inserts_seen`. Used by the worker to fill
+/// the rollup and by reads for the days the rollup does not cover yet.
+const CELL_AGGREGATES: &str = "count() AS runs, \
+    countIf(success = true) AS successful, \
+    countIf(success = false) AS unsuccessful, \
+    countIf(isNotNull(success)) AS with_signal, \
+    countIf(status = 'failed') AS failed_status, \
+    countIf(isNotNull(total_cost)) AS cost_runs, \
+    toInt64(sum(ifNull(total_cost, 0)) * 1000000000) AS cost_nanos, \
+    countIf(status = 'completed' AND isNotNull(total_cost)) AS completed_cost_runs, \
+    toInt64(sumIf(ifNull(total_cost, 0), status = 'completed') * 1000000000) AS completed_cost_nanos, \
+    toInt64(sum(ifNull(total_tokens, 0))) AS tokens, \
+    toInt64(sum(ifNull(duration_ms, 0))) AS duration_sum, \
+    countIf(isNotNull(duration_ms)) AS duration_runs, \
+    countIf(isNotNull(duration_ms) AND status = 'completed') AS completed_duration_runs, \
+    toInt64(toUnixTimestamp64Micro(max(started_at))) AS last_run_us, \
+    quantilesStateIf(0.5, 0.95, 0.99)(assumeNotNull(duration_ms), isNotNull(duration_ms)) AS durations, \
+    quantilesStateIf(0.5, 0.95, 0.99)(assumeNotNull(duration_ms), isNotNull(duration_ms) AND status = 'completed') AS completed_durations, \
+    sumMapIf(map(CAST(assumeNotNull(outcome) AS String), toUInt64(1)), isNotNull(outcome)) AS outcomes";
+
+const CELL_COLUMNS: &str = "runs, successful, unsuccessful, with_signal, failed_status, cost_runs, cost_nanos, \
+    completed_cost_runs, completed_cost_nanos, tokens, duration_sum, duration_runs, completed_duration_runs, \
+    last_run_us, durations, completed_durations, outcomes";
+
+/// Sums over cells; `quantiles` interpolate over the merged samples (exact
+/// up to 8,192 runs per result, like `quantile`).
+const MERGED: &str = "sum(runs) AS runs, sum(successful) AS successful, sum(unsuccessful) AS unsuccessful, \
+    sum(with_signal) AS with_signal, sum(failed_status) AS failed_status, sum(cost_runs) AS cost_runs, \
+    sum(cost_nanos) AS cost_nanos, sum(completed_cost_runs) AS completed_cost_runs, \
+    sum(completed_cost_nanos) AS completed_cost_nanos, sum(tokens) AS tokens, sum(duration_sum) AS duration_sum, \
+    sum(duration_runs) AS duration_runs, sum(completed_duration_runs) AS completed_duration_runs, \
+    max(last_run_us) AS last_run_us, quantilesMerge(0.5, 0.95, 0.99)(durations) AS durations, \
+    quantilesMerge(0.5, 0.95, 0.99)(completed_durations) AS completed_durations, \
+    CAST(sumMap(outcomes) AS Array(Tuple(String, UInt64))) AS outcomes";
+
+/// Totals of an agent, over a whole window or one day of it.
+#[derive(Debug, Row, Deserialize)]
+pub struct Totals {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub agent_id: Uuid,
+    /// Days since 1970-01-01 (UTC); 0 when not grouped by day.
+    pub day: u16,
+    pub runs: u64,
+    pub successful: u64,
+    pub unsuccessful: u64,
+    pub with_signal: u64,
+    pub failed_status: u64,
+    pub cost_runs: u64,
+    pub cost_nanos: i64,
+    pub completed_cost_runs: u64,
+    pub completed_cost_nanos: i64,
+    pub tokens: i64,
+    pub duration_sum: i64,
+    pub duration_runs: u64,
+    pub completed_duration_runs: u64,
+    pub last_run_us: i64,
+    /// p50, p95, p99 of the runs' durations.
+    pub durations: Vec<f64>,
+    /// p50, p95, p99 of completed runs' durations.
+    pub completed_durations: Vec<f64>,
+    /// Runs by outcome.
+    pub outcomes: Vec<(String, u64)>,
+}
+
+impl Totals {
+    /// Quantile `i` (0: p50, 1: p95, 2: p99) of all runs, if any has a
+    /// duration.
+    pub fn duration_quantile(&self, i: usize) -> Option<f64> {
+        (self.duration_runs > 0)
+            .then(|| self.durations.get(i).copied())
+            .flatten()
+    }
+
+    pub fn completed_duration_quantile(&self, i: usize) -> Option<f64> {
+        (self.completed_duration_runs > 0)
+            .then(|| self.completed_durations.get(i).copied())
+            .flatten()
+    }
+
+    pub fn avg_duration_ms(&self) -> Option<f64> {
+        (self.duration_runs > 0).then(|| self.duration_sum as f64 / self.duration_runs as f64)
+    }
+}
+
+/// What a read covers: an organization, optionally some agents, optionally
+/// an inclusive window of start times (µs since the epoch).
+pub struct Scope<'a> {
+    pub org_id: Uuid,
+    pub agents: Option<&'a [Uuid]>,
+    pub start_us: Option<i64>,
+    pub end_us: Option<i64>,
+}
+
+/// The cells of a scope: a subquery with one row per (agent, day) that has
+/// runs, from the rollup where it is current and from `traces FINAL`
+/// elsewhere.
+pub struct Cells {
+    sql: String,
+}
+
+fn day_of(us: i64) -> i64 {
+    us.div_euclid(DAY_US)
+}
+
+fn uuid_list(ids: &[Uuid]) -> String {
+    let mut s = String::new();
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "toUUID('{id}')");
+    }
+    s
+}
+
+fn day_list(days: &[u16]) -> String {
+    days.iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Per-day insert counts of `rows` (day, count) summed over each day and
+/// its neighbours.
+fn windowed(counts: &BTreeMap<u16, u64>, day: u16) -> u64 {
+    let at = |d: i64| -> u64 {
+        u16::try_from(d)
+            .ok()
+            .and_then(|d| counts.get(&d))
+            .copied()
+            .unwrap_or(0)
+    };
+    let d = i64::from(day);
+    at(d - 1) + at(d) + at(d + 1)
+}
+
+/// Which days of a scope the rollup covers: days with inserts, split into
+/// (fresh, stale). A day is fresh when it lies wholly inside the window and
+/// its newest computation saw at least the current windowed count.
+fn split_days(
+    inserts: &BTreeMap<u16, u64>,
+    seen: &HashMap<u16, u64>,
+    first: Option<i64>,
+    last: Option<i64>,
+    whole: impl Fn(i64) -> bool,
+) -> (Vec<u16>, Vec<u16>) {
+    let (mut fresh, mut stale) = (Vec::new(), Vec::new());
+    for (&day, &n) in inserts {
+        let d = i64::from(day);
+        if n == 0 || first.is_some_and(|f| d < f) || last.is_some_and(|l| d > l) {
+            continue;
+        }
+        let current = seen.get(&day).is_some_and(|&s| s >= windowed(inserts, day));
+        if current && whole(d) {
+            fresh.push(day);
+        } else {
+            stale.push(day);
+        }
+    }
+    (fresh, stale)
+}
+
+/// Plan the cells of `scope`: two small reads (insert counts, newest
+/// computations) decide which days come from the rollup.
+pub async fn cells(ch: &clickhouse::Client, scope: &Scope<'_>) -> AppResult<Cells> {
+    let org = scope.org_id;
+    let first = scope.start_us.map(day_of);
+    let last = scope.end_us.map(day_of);
+    let mut range = String::new();
+    if let Some(f) = first {
+        let _ = write!(range, " AND day >= toDate({})", (f - 1).max(0));
+    }
+    if let Some(l) = last {
+        let _ = write!(range, " AND day <= toDate({})", (l + 1).clamp(0, 65_535));
+    }
+    let inserts: BTreeMap<u16, u64> = ch
+        .query(&format!(
+            "SELECT toUInt16(day) AS d, sum(inserts) FROM trace_day_inserts \
+             WHERE org_id = toUUID('{org}'){range} GROUP BY d"
+        ))
+        .fetch_all::<(u16, u64)>()
+        .await?
+        .into_iter()
+        .collect();
+    let seen: HashMap<u16, u64> = ch
+        .query(&format!(
+            "SELECT toUInt16(day) AS d, max(inserts_seen) FROM agent_daily \
+             WHERE org_id = toUUID('{org}'){range} GROUP BY d"
+        ))
+        .fetch_all::<(u16, u64)>()
+        .await?
+        .into_iter()
+        .collect();
+    let whole = |d: i64| {
+        scope.start_us.is_none_or(|s| s <= d * DAY_US)
+            && scope.end_us.is_none_or(|e| (d + 1) * DAY_US - 1 <= e)
+    };
+    let (fresh, stale) = split_days(&inserts, &seen, first, last, whole);
+    let agent_filter = scope
+        .agents
+        .map(|a| format!(" AND agent_id IN ({})", uuid_list(a)))
+        .unwrap_or_default();
+    let mut parts = Vec::new();
+    if !fresh.is_empty() {
+        let days = day_list(&fresh);
+        parts.push(format!(
+            "SELECT agent_id, day, {CELL_COLUMNS} FROM agent_daily \
+             WHERE org_id = toUUID('{org}') AND day IN ({days}){agent_filter} AND runs > 0 \
+               AND (day, inserts_seen) IN (SELECT day, max(inserts_seen) FROM agent_daily \
+                                           WHERE org_id = toUUID('{org}') AND day IN ({days}) GROUP BY day) \
+             LIMIT 1 BY day, agent_id"
+        ));
+    }
+    if !stale.is_empty() {
+        let lo = i64::from(stale[0]) * DAY_US;
+        let hi = (i64::from(stale[stale.len() - 1]) + 1) * DAY_US - 1;
+        let lo = scope.start_us.map_or(lo, |s| s.max(lo));
+        let hi = scope.end_us.map_or(hi, |e| e.min(hi));
+        parts.push(format!(
+            "SELECT agent_id, toDate(started_at) AS day, {CELL_AGGREGATES} FROM traces FINAL \
+             WHERE org_id = toUUID('{org}'){agent_filter} \
+               AND started_at >= fromUnixTimestamp64Micro({lo}) AND started_at <= fromUnixTimestamp64Micro({hi}) \
+               AND toUInt16(toDate(started_at)) IN ({days}) \
+             GROUP BY agent_id, day",
+            days = day_list(&stale)
+        ));
+    }
+    if parts.is_empty() {
+        parts.push(format!(
+            "SELECT agent_id, day, {CELL_COLUMNS} FROM agent_daily WHERE 0"
+        ));
+    }
+    Ok(Cells {
+        sql: parts.join(" UNION ALL "),
+    })
+}
+
+impl Cells {
+    /// Totals per agent (`by_day` false) or per agent and day, days in
+    /// order.
+    pub async fn totals(&self, ch: &clickhouse::Client, by_day: bool) -> AppResult<Vec<Totals>> {
+        let (day, group) = if by_day {
+            ("toUInt16(day)", "agent_id, day ORDER BY day, agent_id")
+        } else {
+            ("toUInt16(0)", "agent_id")
+        };
+        Ok(ch
+            .query(&format!(
+                "SELECT agent_id, {day} AS day, {MERGED} FROM ({sql}) GROUP BY {group}",
+                sql = self.sql
+            ))
+            .fetch_all()
+            .await?)
+    }
+}
+
+/// How the rollup worker runs.
+#[derive(Debug, Clone)]
+pub struct RefreshConfig {
+    /// Time between passes; zero disables the worker.
+    pub interval: Duration,
+    /// A day (with its neighbours) must have had no insert for this long
+    /// before it is computed, so that a day still receiving runs is not
+    /// recomputed on every pass (reads compute it raw meanwhile).
+    pub settle: Duration,
+}
+
+/// Days of one organization per computation: bounds the rows (agents x
+/// days) that must land in one part.
+const DAYS_PER_STATEMENT: usize = 31;
+
+/// Serializes passes across replicas (any value; it only has to be the same
+/// everywhere).
+const LOCK_KEY: i64 = 0x6176_726f_6c6c_7570; // "avrollup"
+
+#[derive(Row, Deserialize)]
+struct InsertCount {
+    #[serde(with = "clickhouse::serde::uuid")]
+    org_id: Uuid,
+    day: u16,
+    inserts: u64,
+    last_insert: u32,
+}
+
+/// One pass of the rollup worker: compute every day whose rollup is behind
+/// and which has settled. Returns the number of days computed, or `None`
+/// when another replica holds the lock. Safe to run on several replicas at
+/// once even without the lock (each computation is stamped with the counts
+/// it read first); the lock only saves the duplicate work.
+pub async fn refresh(
+    ch: &clickhouse::Client,
+    pg: &PgPool,
+    settle: Duration,
+) -> anyhow::Result<Option<usize>> {
+    let mut conn = pg.acquire().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(LOCK_KEY)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let result = refresh_locked(ch, settle).await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *conn)
+        .await;
+    result.map(Some)
+}
+
+async fn refresh_locked(ch: &clickhouse::Client, settle: Duration) -> anyhow::Result<usize> {
+    let now: u32 = ch.query("SELECT toUInt32(now())").fetch_one().await?;
+    let rows: Vec<InsertCount> = ch
+        .query(
+            "SELECT org_id, toUInt16(day) AS day, sum(inserts) AS inserts, toUInt32(max(ingested_at)) AS last_insert \
+             FROM trace_day_inserts GROUP BY org_id, day",
+        )
+        .fetch_all()
+        .await?;
+    let seen: HashMap<(Uuid, u16), u64> = ch
+        .query("SELECT toString(org_id), toUInt16(day), max(inserts_seen) FROM agent_daily GROUP BY org_id, day")
+        .fetch_all::<(String, u16, u64)>()
+        .await?
+        .into_iter()
+        .filter_map(|(org, day, n)| Some(((Uuid::parse_str(&org).ok()?, day), n)))
+        .collect();
+    /// An organization's insert counts and newest insert (unix seconds)
+    /// per day.
+    #[derive(Default)]
+    struct OrgDays {
+        counts: BTreeMap<u16, u64>,
+        last: BTreeMap<u16, u32>,
+    }
+    let mut orgs: HashMap<Uuid, OrgDays> = HashMap::new();
+    for r in rows {
+        let days = orgs.entry(r.org_id).or_default();
+        days.counts.insert(r.day, r.inserts);
+        days.last.insert(r.day, r.last_insert);
+    }
+    let settle = u32::try_from(settle.as_secs()).unwrap_or(u32::MAX);
+    let mut computed = 0;
+    for (org, OrgDays { counts, last }) in &orgs {
+        let mut due: Vec<(u16, u64)> = Vec::new();
+        for (&day, &n) in counts {
+            if n == 0 {
+                continue;
+            }
+            let window = windowed(counts, day);
+            if seen.get(&(*org, day)).is_some_and(|&s| s >= window) {
+                continue;
+            }
+            let newest = (day.saturating_sub(1)..=day.saturating_add(1))
+                .filter_map(|d| last.get(&d))
+                .max()
+                .copied()
+                .unwrap_or(0);
+            if now.saturating_sub(newest) < settle {
+                continue;
+            }
+            due.push((day, window));
+        }
+        for chunk in due.chunks(DAYS_PER_STATEMENT) {
+            compute(ch, *org, chunk).await?;
+            computed += chunk.len();
+        }
+    }
+    Ok(computed)
+}
+
+/// Compute `days` of `org` from `traces FINAL` into `agent_daily`, each
+/// stamped with its windowed count. One statement, squashed into one block
+/// so that a day's rows become visible together.
+async fn compute(ch: &clickhouse::Client, org: Uuid, days: &[(u16, u64)]) -> anyhow::Result<()> {
+    let list: Vec<u16> = days.iter().map(|(d, _)| *d).collect();
+    let counts: Vec<String> = days.iter().map(|(_, n)| n.to_string()).collect();
+    let lo = i64::from(list[0]) * DAY_US;
+    let hi = (i64::from(list[list.len() - 1]) + 1) * DAY_US - 1;
+    ch.query(&format!(
+        "INSERT INTO agent_daily (org_id, day, agent_id, inserts_seen, {CELL_COLUMNS}, ingested_at, retention_days) \
+         SELECT org_id, toDate(started_at) AS day, agent_id, \
+                transform(toUInt16(day), [{days}], [{counts}], toUInt64(0)) AS inserts_seen, \
+                {CELL_AGGREGATES}, max(ingested_at), max(retention_days) \
+         FROM traces FINAL \
+         WHERE org_id = toUUID('{org}') \
+           AND started_at >= fromUnixTimestamp64Micro({lo}) AND started_at <= fromUnixTimestamp64Micro({hi}) \
+           AND toUInt16(toDate(started_at)) IN ({days}) \
+         GROUP BY org_id, day, agent_id \
+         SETTINGS max_insert_threads = 1, min_insert_block_size_rows = 1000000000, \
+                  min_insert_block_size_bytes = 100000000000",
+        days = day_list(&list),
+        counts = counts.join(", "),
+    ))
+    .execute()
+    .await?;
+    Ok(())
+}
+
+/// Run passes until `shutdown` resolves. Errors are logged and retried on
+/// the next pass.
+pub async fn run_worker(
+    ch: clickhouse::Client,
+    pg: PgPool,
+    config: RefreshConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    if config.interval.is_zero() {
+        return;
+    }
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(config.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tick.tick() => {}
+        }
+        match refresh(&ch, &pg, config.settle).await {
+            Ok(Some(n)) if n > 0 => tracing::info!(days = n, "rolled up run statistics"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "rollup pass failed; retrying next pass"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(pairs: &[(u16, u64)]) -> BTreeMap<u16, u64> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn windowed_counts_include_neighbours() {
+        let c = counts(&[(10, 2), (11, 3), (13, 5)]);
+        assert_eq!(windowed(&c, 10), 5);
+        assert_eq!(windowed(&c, 11), 5);
+        assert_eq!(windowed(&c, 12), 8);
+        assert_eq!(windowed(&c, 0), 0);
+        assert_eq!(windowed(&c, u16::MAX), 0);
+    }
+
+    #[test]
+    fn a_day_is_fresh_only_when_its_computation_saw_the_current_count() {
+        let c = counts(&[(10, 2), (11, 3), (20, 1)]);
+        let seen: HashMap<u16, u64> = [(10, 5), (11, 4), (20, 1)].into_iter().collect();
+        let (fresh, stale) = split_days(&c, &seen, None, None, |_| true);
+        assert_eq!(fresh, vec![10, 20]);
+        assert_eq!(stale, vec![11]);
+    }
+
+    #[test]
+    fn partial_days_at_the_window_edges_are_read_raw() {
+        let c = counts(&[(10, 1), (20, 1), (30, 1)]);
+        let seen: HashMap<u16, u64> = [(10, 1), (20, 1), (30, 1)].into_iter().collect();
+        let (fresh, stale) = split_days(&c, &seen, Some(10), Some(30), |d| d == 20);
+        assert_eq!(fresh, vec![20]);
+        assert_eq!(stale, vec![10, 30]);
+        let (fresh, stale) = split_days(&c, &seen, Some(11), Some(29), |_| true);
+        assert_eq!((fresh, stale), (vec![20], vec![]));
+    }
+}

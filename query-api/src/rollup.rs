@@ -66,7 +66,9 @@ const MERGED: &str = "sum(runs) AS runs, sum(successful) AS successful, sum(unsu
 pub struct Totals {
     #[serde(with = "clickhouse::serde::uuid")]
     pub agent_id: Uuid,
-    /// Days since 1970-01-01 (UTC); 0 when not grouped by day.
+    /// Totals of the whole window, not of one day.
+    pub whole: bool,
+    /// Days since 1970-01-01 (UTC); meaningless when `whole`.
     pub day: u16,
     pub runs: u64,
     pub successful: u64,
@@ -188,8 +190,8 @@ fn split_days(
     (fresh, stale)
 }
 
-/// Plan the cells of `scope`: two small reads (insert counts, newest
-/// computations) decide which days come from the rollup.
+/// Plan the cells of `scope`: one small read (insert counts and newest
+/// computations per day) decides which days come from the rollup.
 pub async fn cells(ch: &clickhouse::Client, scope: &Scope<'_>) -> AppResult<Cells> {
     let org = scope.org_id;
     let first = scope.start_us.map(day_of);
@@ -201,23 +203,25 @@ pub async fn cells(ch: &clickhouse::Client, scope: &Scope<'_>) -> AppResult<Cell
     if let Some(l) = last {
         let _ = write!(range, " AND day <= toDate({})", (l + 1).clamp(0, 65_535));
     }
-    let inserts: BTreeMap<u16, u64> = ch
+    // One round trip: per day, the insert count and the newest
+    // computation's stamp.
+    let days: Vec<(u16, u64, u64)> = ch
         .query(&format!(
-            "SELECT toUInt16(day) AS d, sum(inserts) FROM trace_day_inserts \
-             WHERE org_id = toUUID('{org}'){range} GROUP BY d"
+            "SELECT d, sum(n), max(s) FROM ( \
+               SELECT toUInt16(day) AS d, toUInt64(inserts) AS n, toUInt64(0) AS s FROM trace_day_inserts \
+               WHERE org_id = toUUID('{org}'){range} \
+               UNION ALL \
+               SELECT toUInt16(day), toUInt64(0), inserts_seen FROM agent_daily \
+               WHERE org_id = toUUID('{org}'){range}) \
+             GROUP BY d"
         ))
-        .fetch_all::<(u16, u64)>()
-        .await?
-        .into_iter()
-        .collect();
-    let seen: HashMap<u16, u64> = ch
-        .query(&format!(
-            "SELECT toUInt16(day) AS d, max(inserts_seen) FROM agent_daily \
-             WHERE org_id = toUUID('{org}'){range} GROUP BY d"
-        ))
-        .fetch_all::<(u16, u64)>()
-        .await?
-        .into_iter()
+        .fetch_all()
+        .await?;
+    let inserts: BTreeMap<u16, u64> = days.iter().map(|&(d, n, _)| (d, n)).collect();
+    let seen: HashMap<u16, u64> = days
+        .iter()
+        .filter(|&&(_, _, s)| s > 0)
+        .map(|&(d, _, s)| (d, s))
         .collect();
     let whole = |d: i64| {
         scope.start_us.is_none_or(|s| s <= d * DAY_US)
@@ -258,23 +262,42 @@ pub async fn cells(ch: &clickhouse::Client, scope: &Scope<'_>) -> AppResult<Cell
             "SELECT agent_id, day, {CELL_COLUMNS} FROM agent_daily WHERE 0"
         ));
     }
-    Ok(Cells {
-        sql: parts.join(" UNION ALL "),
-    })
+    let sql = parts.join(" UNION ALL ");
+    tracing::debug!(fresh = fresh.len(), stale = stale.len(), %sql, "run statistics plan");
+    Ok(Cells { sql })
+}
+
+/// How [`Cells::totals`] groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// One row per agent over the whole window.
+    Agent,
+    /// One row per agent and day, days in order.
+    AgentDay,
+    /// Both, from one scan (`Totals::whole` tells them apart).
+    Both,
 }
 
 impl Cells {
-    /// Totals per agent (`by_day` false) or per agent and day, days in
-    /// order.
-    pub async fn totals(&self, ch: &clickhouse::Client, by_day: bool) -> AppResult<Vec<Totals>> {
-        let (day, group) = if by_day {
-            ("toUInt16(day)", "agent_id, day ORDER BY day, agent_id")
-        } else {
-            ("toUInt16(0)", "agent_id")
+    /// Totals of the cells, grouped as asked.
+    pub async fn totals(
+        &self,
+        ch: &clickhouse::Client,
+        grouping: Grouping,
+    ) -> AppResult<Vec<Totals>> {
+        let (whole, day, group) = match grouping {
+            Grouping::Agent => ("true", "0", "agent_id"),
+            Grouping::AgentDay => ("false", "day", "agent_id, day"),
+            Grouping::Both => (
+                "grouping(day) = 1",
+                "day",
+                "GROUPING SETS ((agent_id), (agent_id, day))",
+            ),
         };
         Ok(ch
             .query(&format!(
-                "SELECT agent_id, {day} AS day, {MERGED} FROM ({sql}) GROUP BY {group}",
+                "SELECT agent_id, toBool({whole}) AS whole, toUInt16({day}) AS day, {MERGED} \
+                 FROM ({sql}) GROUP BY {group} ORDER BY whole DESC, day, agent_id",
                 sql = self.sql
             ))
             .fetch_all()

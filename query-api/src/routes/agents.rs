@@ -4,7 +4,7 @@
 use super::clamp_page;
 use crate::auth::Principal;
 use crate::error::{AppResult, Json, Query};
-use crate::rollup::{self, Scope, Totals};
+use crate::rollup::{self, Grouping, Scope, Totals};
 use crate::telemetry_store::{fmt_us, fmt_us_opt, percent, usd_number, usd_string};
 use crate::AppState;
 use agentvista_shared::error::ApiError;
@@ -62,7 +62,10 @@ async fn summaries(
         start_us: None,
         end_us: None,
     };
-    let mut totals = rollup::cells(ch, &scope).await?.totals(ch, false).await?;
+    let mut totals = rollup::cells(ch, &scope)
+        .await?
+        .totals(ch, Grouping::Agent)
+        .await?;
     Ok(agents
         .into_iter()
         .map(|agent| {
@@ -164,7 +167,10 @@ pub async fn stats(
         start_us: Some(first_us),
         end_us: None,
     };
-    let rows = rollup::cells(ch, &scope).await?.totals(ch, true).await?;
+    let rows = rollup::cells(ch, &scope)
+        .await?
+        .totals(ch, Grouping::AgentDay)
+        .await?;
     let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).expect("valid date");
     let rounded = |v: Option<f64>| {
         v.filter(|v| v.is_finite())

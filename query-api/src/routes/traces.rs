@@ -6,7 +6,7 @@ use super::agents::{run_json, RunRow, RUN_COLUMNS};
 use super::logs::{log_json, LogRow, LOG_COLUMNS};
 use crate::auth::Principal;
 use crate::error::{AppResult, Json, Query};
-use crate::rollup::{self, Scope};
+use crate::rollup::{self, Grouping, Scope};
 use crate::sql::{self, Bind, Filter};
 use crate::telemetry_store::{fmt_us, fmt_us_opt, map_json, percent, usd_number, usd_string};
 use crate::AppState;
@@ -590,9 +590,12 @@ pub async fn compare(
         start_us: Some(start_us),
         end_us: Some(end_us),
     };
-    let cells = rollup::cells(ch, &scope).await?;
-    let rows = cells.totals(ch, false).await?;
-    let daily = cells.totals(ch, true).await?;
+    let (rows, daily): (Vec<_>, Vec<_>) = rollup::cells(ch, &scope)
+        .await?
+        .totals(ch, Grouping::Both)
+        .await?
+        .into_iter()
+        .partition(|t| t.whole);
     let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).expect("valid date");
     let rounded = |v: Option<f64>| {
         v.filter(|v| v.is_finite())

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS trace_day_inserts
 )
 ENGINE = AggregatingMergeTree
 ORDER BY (org_id, day)
-TTL ingested_at + toIntervalDay(retention_days);
+TTL ingested_at + toIntervalDay(retention_days)
+SETTINGS index_granularity = 256;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS trace_day_inserts_mv TO trace_day_inserts AS
 SELECT
@@ -78,4 +79,7 @@ CREATE TABLE IF NOT EXISTS agent_daily
 )
 ENGINE = ReplacingMergeTree(inserts_seen)
 ORDER BY (org_id, day, agent_id)
-TTL ingested_at + toIntervalDay(retention_days);
+TTL ingested_at + toIntervalDay(retention_days)
+-- A read wants one organization's few dozen rows, each carrying duration
+-- samples: small granules keep it from decoding its neighbours' samples.
+SETTINGS index_granularity = 256;

@@ -566,7 +566,11 @@ pub async fn compare(
             if !(1..=365).contains(&days) {
                 return Err(ApiError::invalid_field("days", "must be between 1 and 365").into());
             }
-            end_us - days * 86_400_000_000
+            // The last `days` UTC days, the end's day included (as
+            // `/agents/{id}/stats`): whole days, so the daily series has no
+            // partial first day and closed days come from the rollup.
+            const DAY_US: i64 = 86_400_000_000;
+            (end_us.div_euclid(DAY_US) - (days - 1)) * DAY_US
         }
     };
     if start_us > end_us {

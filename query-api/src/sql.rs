@@ -94,6 +94,18 @@ pub fn enum_param<'a>(name: &str, v: &'a str, allowed: &[&str]) -> Result<&'a st
 }
 
 /// Search terms: whitespace-separated, at most 10, each at most 100 chars.
+/// `text` as a literal inside a `LIKE` pattern: `%`, `_` and `\\` escaped.
+pub fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub fn terms(name: &str, q: &str) -> Result<Vec<String>, ApiError> {
     let terms: Vec<String> = q.split_whitespace().map(str::to_string).collect();
     if terms.len() > 10 || terms.iter().any(|t| t.chars().count() > 100) {
@@ -103,4 +115,16 @@ pub fn terms(name: &str, q: &str) -> Result<Vec<String>, ApiError> {
         ));
     }
     Ok(terms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_escape;
+
+    #[test]
+    fn like_patterns_take_terms_literally() {
+        assert_eq!(like_escape("plain"), "plain");
+        assert_eq!(like_escape("100%_x\\y"), "100\\%\\_x\\\\y");
+        assert_eq!(like_escape("naïve"), "naïve");
+    }
 }

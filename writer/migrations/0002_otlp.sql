@@ -14,7 +14,8 @@ ALTER TABLE spans
     ADD COLUMN IF NOT EXISTS links String DEFAULT '[]' CODEC(ZSTD(3));
 
 -- Logs: newest-first scans per organization; a token bloom filter on the
--- lowercased body serves full-text search. `log_id` is derived from the
+-- lowercased body (replaced by an n-gram filter in 0006) for full-text
+-- search. `log_id` is derived from the
 -- record's content, so a re-sent record replaces itself.
 CREATE TABLE IF NOT EXISTS logs
 (

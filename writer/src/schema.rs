@@ -20,6 +20,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "agents_keep_first",
         include_str!("../migrations/0005_agents_keep_first.sql"),
     ),
+    (
+        6,
+        "log_search_index",
+        include_str!("../migrations/0006_log_search_index.sql"),
+    ),
 ];
 
 /// Create the database if needed and apply pending migrations.

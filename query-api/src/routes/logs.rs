@@ -89,9 +89,12 @@ pub async fn search(
     let mut f = Filter::org(principal.org_id);
     if let Some(q) = p.q.as_deref() {
         for term in sql::terms("q", q)? {
+            // The LIKE on the lowercased body is what the n-gram index
+            // (`idx_body_ngrams`) can answer, skipping granules that cannot
+            // hold the term; the position test keeps the exact semantics.
             f.push(
-                "positionCaseInsensitiveUTF8(body, ?) > 0",
-                [Bind::Str(term)],
+                "lowerUTF8(body) LIKE concat('%', lowerUTF8(?), '%') AND positionCaseInsensitiveUTF8(body, ?) > 0",
+                [Bind::Str(sql::like_escape(&term)), Bind::Str(term)],
             );
         }
     }

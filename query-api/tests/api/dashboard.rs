@@ -385,7 +385,10 @@ async fn log_search_is_full_text_with_exact_filters() {
             rec("1705320002000000000", 9, "request served"),
          ]}]},
         {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "worker"}}]},
-         "scopeLogs": [{"logRecords": [rec("1705320003000000000", 17, "refused connection to db")]}]}
+         "scopeLogs": [{"logRecords": [
+            rec("1705320003000000000", 17, "refused connection to db"),
+            rec("1705319999000000000", 5, "disk 100% full, ÄRGER"),
+         ]}]}
     ]});
     let r = app
         .client
@@ -396,7 +399,7 @@ async fn log_search_is_full_text_with_exact_filters() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let all = wait_total(&app, &acct, "/dashboard/logs/search", 4).await;
+    let all = wait_total(&app, &acct, "/dashboard/logs/search", 5).await;
     // Newest first.
     assert_eq!(all["logs"][0]["body"], "refused connection to db");
     assert_eq!(all["logs"][0]["timestamp"], "2024-01-15T12:00:03Z");
@@ -426,6 +429,12 @@ async fn log_search_is_full_text_with_exact_filters() {
         ),
         ("severity=warn", vec!["connection pool nearly exhausted"]),
         ("limit=1&offset=1", vec!["request served"]),
+        // Terms are literal (`%` and `_` are not wildcards) and
+        // case-insensitive beyond ASCII.
+        ("q=100%25", vec!["disk 100% full, ÄRGER"]),
+        ("q=1_0", vec![]),
+        ("q=%25+full", vec!["disk 100% full, ÄRGER"]),
+        ("q=ärger", vec!["disk 100% full, ÄRGER"]),
     ] {
         let (status, body) = app
             .get(&acct.key, &format!("/dashboard/logs/search?{query}"))
@@ -442,7 +451,7 @@ async fn log_search_is_full_text_with_exact_filters() {
     let (_, paged) = app
         .get(&acct.key, "/dashboard/logs/search?limit=1&offset=1")
         .await;
-    assert_eq!(paged["total"], 4);
+    assert_eq!(paged["total"], 5);
     for (query, field) in [
         ("severity=loud", "severity"),
         ("trace_id=x", "trace_id"),

@@ -60,7 +60,11 @@ async fn main() -> anyhow::Result<()> {
         )
     };
     let agent_expr = |n: &str| {
-        format!("toUUID(arrayElement({:?}, ({n} % 20) + 1))", agent_ids).replace('"', "'")
+        format!(
+            "toUUID(arrayElement({:?}, (intDiv({n}, 10) % 20) + 1))",
+            agent_ids
+        )
+        .replace('"', "'")
     };
     let trace_id =
         |n: &str| format!("toUUID(concat('00000000-0000-4000-9000-', leftPad(hex({n}), 12, '0')))");
@@ -82,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
     ch.query(&format!(
         "INSERT INTO traces (org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, success, outcome, \
          total_tokens, total_cost, metadata, retention_days, version) \
-         SELECT {org}, {tid}, {agent}, concat('agent-', leftPad(toString(number % 20), 2, '0')), \
+         SELECT {org}, {tid}, {agent}, concat('agent-', leftPad(toString(intDiv(number, 10) % 20), 2, '0')), \
            if(number % 17 = 0, 'failed', 'completed'), {st}, NULL, toInt64(100 + (number * 31) % 5000), \
            if(number % 5 = 0, NULL, number % 3 != 0), arrayElement(['qualified', 'rejected', 'escalated'], (number % 3) + 1), \
            toInt64(500 + number % 3000), toDecimal64((number % 1000) / 100000, 9), map(), 90, 1 \
@@ -98,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
         "INSERT INTO spans (org_id, trace_id, span_id, parent_span_id, agent_id, agent_name, span_type, name, status, \
          started_at, duration_ms, model, input_tokens, output_tokens, total_tokens, cost, attributes, retention_days, version) \
          SELECT {org}, {tid}, {sid}, if(number % 10 = 0, NULL, {parent}), \
-           {agent}, concat('agent-', leftPad(toString(intDiv(number, 10) % 20), 2, '0')), \
+           {agent}, concat('agent-', leftPad(toString(intDiv(number, 100) % 20), 2, '0')), \
            arrayElement(['agent', 'llm', 'tool', 'http', 'db', 'custom'], (number % 6) + 1), \
            concat(arrayElement(['plan', 'classify lead', 'crm lookup', 'fetch page', 'select orders', 'summarize'], (number % 6) + 1), ' ', toString(number % 97)), \
            if(number % 23 = 0, 'failed', 'completed'), {st}, toInt64(10 + number % 900), \
@@ -150,6 +154,38 @@ async fn main() -> anyhow::Result<()> {
     .execute()
     .await?;
 
+    // A large organization: as many runs as all the others together (no
+    // spans), over the same 60 days and its own 20 agents, so that the
+    // reads the run rollup serves are measured at two sizes.
+    let (big_org, big_key) = support::bench_account(&common).await?;
+    let big_agent_ids: Vec<String> = agents
+        .iter()
+        .map(|a| ids::agent_id(big_org, a).to_string())
+        .collect();
+    let t = timed("large org runs", traces);
+    ch.query(&format!(
+        "INSERT INTO traces (org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, success, outcome, \
+         total_tokens, total_cost, metadata, retention_days, version) \
+         SELECT toUUID('{big_org}'), {tid}, toUUID(arrayElement({ids:?}, (number % 20) + 1)), \
+           concat('agent-', leftPad(toString(number % 20), 2, '0')), \
+           if(number % 17 = 0, 'failed', 'completed'), {st}, NULL, toInt64(100 + (number * 31) % 5000), \
+           if(number % 5 = 0, NULL, number % 3 != 0), arrayElement(['qualified', 'rejected', 'escalated'], (number % 3) + 1), \
+           toInt64(500 + number % 3000), toDecimal64((number % 1000) / 100000, 9), map(), 90, 1 \
+         FROM numbers({traces})",
+        tid = trace_id("number"), st = started("number"), ids = big_agent_ids,
+    ).replace('"', "'"))
+    .execute()
+    .await?;
+    loads.push((t.0, t.1, t.2.elapsed()));
+    ch.query(&format!(
+        "INSERT INTO agents (org_id, agent_id, name, created_at) SELECT toUUID('{}'), toUUID(id), name, now64(6) \
+         FROM (SELECT arrayJoin(arrayZip({:?}, {:?})) AS p, p.1 AS id, p.2 AS name)",
+        big_org, big_agent_ids, agents
+    )
+    .replace('"', "'"))
+    .execute()
+    .await?;
+
     // Background merges of the fresh parts would compete with the queries
     // for the two cores: let them finish first (at most 10 minutes).
     let settle = Instant::now();
@@ -190,22 +226,28 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let deep_cursor = format!("{}_{}", sample.1, sample.0);
     let (a0, a1) = (&agent_ids[0], &agent_ids[1]);
-    let cases: Vec<(&str, String)> = vec![
-        ("baseline: GET /healthz", format!("{base}/healthz")),
-        ("trace by id", format!("{base}/api/v1/dashboard/traces/{}", sample.0)),
-        ("trace list, first page", format!("{base}/api/v1/dashboard/traces?page_size=50")),
-        ("trace list, deep page + filters", format!("{base}/api/v1/dashboard/traces?page_size=50&success=true&status=completed&cursor={deep_cursor}")),
-        ("trace list, span filter (model)", format!("{base}/api/v1/dashboard/traces?page_size=50&model=gpt-4o")),
-        ("agent comparison, 30 days", format!("{base}/api/v1/dashboard/traces/compare?agent_ids={a0},{a1}&days=30")),
-        ("agents list", format!("{base}/api/v1/agents")),
-        ("agent stats, 30 days", format!("{base}/api/v1/agents/{a0}/stats?days=30")),
-        ("agent runs, page 1", format!("{base}/api/v1/agents/{a0}/runs")),
-        ("log search (2 terms + severity)", format!("{base}/api/v1/dashboard/logs/search?q=connection+refused&severity=error&limit=50")),
+    let (b0, b1) = (&big_agent_ids[0], &big_agent_ids[1]);
+    let k = key.as_str();
+    let bk = big_key.as_str();
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("baseline: GET /healthz", format!("{base}/healthz"), k),
+        ("trace by id", format!("{base}/api/v1/dashboard/traces/{}", sample.0), k),
+        ("trace list, first page", format!("{base}/api/v1/dashboard/traces?page_size=50"), k),
+        ("trace list, deep page + filters", format!("{base}/api/v1/dashboard/traces?page_size=50&success=true&status=completed&cursor={deep_cursor}"), k),
+        ("trace list, span filter (model)", format!("{base}/api/v1/dashboard/traces?page_size=50&model=gpt-4o"), k),
+        ("agent comparison, 30 days", format!("{base}/api/v1/dashboard/traces/compare?agent_ids={a0},{a1}&days=30"), k),
+        ("agents list", format!("{base}/api/v1/agents"), k),
+        ("agent stats, 30 days", format!("{base}/api/v1/agents/{a0}/stats?days=30"), k),
+        ("agent runs, page 1", format!("{base}/api/v1/agents/{a0}/runs"), k),
+        ("log search (2 terms + severity)", format!("{base}/api/v1/dashboard/logs/search?q=connection+refused&severity=error&limit=50"), k),
         // One record (of the measured organization) has this number in its
         // body.
-        ("log search (rare term)", format!("{base}/api/v1/dashboard/logs/search?q={}&limit=50", spans / 5 * 3 / 5)),
-        ("metric query, 1h buckets", format!("{base}/api/v1/dashboard/metrics/query?name=metric.10&step=3600&agg=avg")),
-        ("metric streams", format!("{base}/api/v1/dashboard/metrics/")),
+        ("log search (rare term)", format!("{base}/api/v1/dashboard/logs/search?q={}&limit=50", spans / 5 * 3 / 5), k),
+        ("metric query, 1h buckets", format!("{base}/api/v1/dashboard/metrics/query?name=metric.10&step=3600&agg=avg"), k),
+        ("metric streams", format!("{base}/api/v1/dashboard/metrics/"), k),
+        ("large org: agent comparison, 30 days", format!("{base}/api/v1/dashboard/traces/compare?agent_ids={b0},{b1}&days=30"), bk),
+        ("large org: agents list", format!("{base}/api/v1/agents"), bk),
+        ("large org: agent stats, 30 days", format!("{base}/api/v1/agents/{b0}/stats?days=30"), bk),
     ];
     println!("\nloads (INSERT … SELECT inside ClickHouse):");
     for (label, rows, d) in &loads {
@@ -221,9 +263,9 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut baseline = None;
     let mut raw = Vec::new();
-    for (label, url) in &cases {
-        let (p50, _) = measure(&client, &key, label, url, iterations, &mut baseline).await?;
-        if ROLLED_UP.contains(label) {
+    for (label, url, key) in &cases {
+        let (p50, _) = measure(&client, key, label, url, iterations, &mut baseline).await?;
+        if rolled_up(label) {
             raw.push((*label, p50));
         }
     }
@@ -249,8 +291,8 @@ async fn main() -> anyhow::Result<()> {
         "\nrollup pass: {} organization-days computed into {cells} agent-day rows in {pass_s:.1} s; the same reads now:",
         pass
     );
-    for (label, url) in cases.iter().filter(|(l, _)| ROLLED_UP.contains(l)) {
-        let (p50, _) = measure(&client, &key, label, url, iterations, &mut baseline).await?;
+    for (label, url, key) in cases.iter().filter(|(l, _, _)| rolled_up(l)) {
+        let (p50, _) = measure(&client, key, label, url, iterations, &mut baseline).await?;
         let before = raw
             .iter()
             .find(|(l, _)| l == label)
@@ -264,12 +306,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The reads served by the run rollup (`agent_daily`).
-const ROLLED_UP: [&str; 3] = [
-    "agent comparison, 30 days",
-    "agents list",
-    "agent stats, 30 days",
-];
+/// Whether a case is a read that the run rollup (`agent_daily`) serves.
+fn rolled_up(label: &str) -> bool {
+    ["agent comparison", "agents list", "agent stats"]
+        .iter()
+        .any(|r| label.contains(r))
+}
 
 /// p50 and p95 of `iterations` GETs after 3 warm-ups, printed as a row;
 /// the first call's p50 is the baseline of the ratio column.

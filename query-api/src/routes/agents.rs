@@ -30,18 +30,16 @@ struct AgentSummary {
 }
 
 /// Agents of the organization (one, or all), by name, with their totals.
-async fn summaries(
-    state: &AppState,
-    org_id: Uuid,
-    one: Option<Uuid>,
-) -> AppResult<Vec<AgentSummary>> {
-    let ch = &state.0.ch;
+/// Agents of the organization (one, or all), by name.
+async fn agent_rows(state: &AppState, org_id: Uuid, one: Option<Uuid>) -> AppResult<Vec<AgentRow>> {
     let filter = if one.is_some() {
         "AND agent_id = toUUID(?)"
     } else {
         ""
     };
-    let mut q = ch
+    let mut q = state
+        .0
+        .ch
         .query(&format!(
             "SELECT agent_id, argMin(name, created_at) AS name, \
                     toInt64(toUnixTimestamp64Micro(min(created_at))) AS created_us \
@@ -51,7 +49,26 @@ async fn summaries(
     if let Some(a) = one {
         q = q.bind(a.to_string());
     }
-    let agents: Vec<AgentRow> = q.fetch_all().await?;
+    Ok(q.fetch_all().await?)
+}
+
+/// One agent of the organization, or 404.
+async fn agent_row(state: &AppState, org_id: Uuid, agent_id: &str) -> AppResult<AgentRow> {
+    let agent_id = Uuid::parse_str(agent_id).map_err(|_| ApiError::not_found("Agent"))?;
+    agent_rows(state, org_id, Some(agent_id))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found("Agent").into())
+}
+
+/// Agents of the organization (one, or all), by name, with their totals.
+async fn summaries(
+    state: &AppState,
+    org_id: Uuid,
+    one: Option<Uuid>,
+) -> AppResult<Vec<AgentSummary>> {
+    let ch = &state.0.ch;
+    let agents = agent_rows(state, org_id, one).await?;
     if agents.is_empty() {
         return Ok(Vec::new());
     }
@@ -150,7 +167,7 @@ pub async fn stats(
     Query(params): Query<StatsParams>,
 ) -> AppResult<Json<Value>> {
     let p = principal.reader()?;
-    let agent = load_agent(&state, p.org_id, &agent_id).await?.agent;
+    let agent = agent_row(&state, p.org_id, &agent_id).await?;
     let days: i64 = match params.days.as_deref() {
         Some("30") => 30,
         Some("90") => 90,
@@ -254,19 +271,8 @@ pub async fn runs(
     Query(params): Query<RunsParams>,
 ) -> AppResult<Json<Value>> {
     let p = principal.reader()?;
-    let agent_id = Uuid::parse_str(&agent_id).map_err(|_| ApiError::not_found("Agent"))?;
+    let agent_id = agent_row(&state, p.org_id, &agent_id).await?.agent_id;
     let (org, agent) = (p.org_id.to_string(), agent_id.to_string());
-    let exists: u64 = state
-        .0
-        .ch
-        .query("SELECT count() FROM agents WHERE org_id = toUUID(?) AND agent_id = toUUID(?)")
-        .bind(&org)
-        .bind(&agent)
-        .fetch_one()
-        .await?;
-    if exists == 0 {
-        return Err(ApiError::not_found("Agent").into());
-    }
     let (page, size) = clamp_page(params.page, params.page_size, 20, 100);
     let total: u64 = state
         .0

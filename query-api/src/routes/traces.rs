@@ -557,8 +557,8 @@ pub async fn compare(
         );
     }
     let now = OffsetDateTime::now_utc();
-    let end_us = sql::time_param("end", p.end.as_deref())?
-        .unwrap_or((now.unix_timestamp_nanos() / 1000) as i64);
+    let end_param = sql::time_param("end", p.end.as_deref())?;
+    let end_us = end_param.unwrap_or((now.unix_timestamp_nanos() / 1000) as i64);
     let start_us = match sql::time_param("start", p.start.as_deref())? {
         Some(s) => s,
         None => {
@@ -592,7 +592,10 @@ pub async fn compare(
         org_id: principal.org_id,
         agents: Some(&ids),
         start_us: Some(start_us),
-        end_us: Some(end_us),
+        // Without `end` the window is open: today counts whole (a run whose
+        // start a fast client clock put after now included), and is read
+        // from the rollup once it is current.
+        end_us: end_param,
     };
     let (rows, daily): (Vec<_>, Vec<_>) = rollup::cells(ch, &scope)
         .await?

@@ -8,8 +8,11 @@
 //!
 //! SPANS defaults to 10,000,000 (10 spans per trace, 50 organizations, the
 //! measured one holding a tenth of the data, 20 agents each, 60 days), plus
-//! SPANS/5 log records and SPANS/10 metric points. The data goes to the
-//! database `agentvista_bench`, dropped at the start of each run.
+//! SPANS/5 log records and SPANS/10 metric points, and a large organization
+//! with SPANS/10 runs (no spans). The data goes to the database
+//! `agentvista_bench`, dropped at the start of each run. After the first
+//! round, one rollup pass computes every day into `agent_daily`, and the
+//! reads it serves are timed again (ratios against the first round).
 
 use agentvista_shared::config::CommonConfig;
 use agentvista_shared::ids;

@@ -322,7 +322,7 @@ const DAYS_PER_STATEMENT: usize = 31;
 
 /// Serializes passes across replicas (any value; it only has to be the same
 /// everywhere).
-const LOCK_KEY: i64 = 0x6176_726f_6c6c_7570; // "avrollup"
+pub const LOCK_KEY: i64 = 0x6176_726f_6c6c_7570; // "avrollup"
 
 #[derive(Row, Deserialize)]
 struct InsertCount {
@@ -343,19 +343,18 @@ pub async fn refresh(
     pg: &PgPool,
     settle: Duration,
 ) -> anyhow::Result<Option<usize>> {
-    let mut conn = pg.acquire().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+    // A transaction-level lock: however the pass ends (an error, a dropped
+    // future), the transaction ends and the lock with it.
+    let mut tx = pg.begin().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(LOCK_KEY)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut *tx)
         .await?;
     if !locked {
         return Ok(None);
     }
     let result = refresh_locked(ch, settle).await;
-    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(LOCK_KEY)
-        .execute(&mut *conn)
-        .await;
+    tx.rollback().await?;
     result.map(Some)
 }
 

@@ -283,3 +283,32 @@ async fn rolled_up_days_answer_exactly_what_the_runs_say() {
     assert_eq!(stats_day(&stats, &day(4))["runs"], 999);
     assert_eq!(stats_day(&stats, &day(5))["runs"], 3);
 }
+
+/// Replicas take turns: while one holds the pass lock, another's pass is
+/// skipped, not run alongside.
+#[tokio::test]
+async fn one_rollup_pass_at_a_time_across_replicas() {
+    let app = spawn_app().await;
+    let state = &app.query.0;
+    // Another replica's pass, holding the lock (the key is the worker's).
+    let mut other = state.pg.begin().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(query_api::rollup::LOCK_KEY)
+            .fetch_one(&mut *other)
+            .await
+            .unwrap();
+        if got {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "lock never free");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let skipped = query_api::rollup::refresh(&state.ch, &state.pg, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(skipped, None);
+    other.rollback().await.unwrap();
+    roll_up(&app).await;
+}

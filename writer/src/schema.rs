@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "log_search_index",
         include_str!("../migrations/0006_log_search_index.sql"),
     ),
+    (
+        7,
+        "log_traces",
+        include_str!("../migrations/0007_log_traces.sql"),
+    ),
 ];
 
 /// Create the database if needed and apply pending migrations.

@@ -23,7 +23,19 @@ use std::fmt::Write as _;
 use std::time::Duration;
 use uuid::Uuid;
 
-const DAY_US: i64 = 86_400_000_000;
+/// A UTC day in microseconds.
+pub const DAY_US: i64 = 86_400_000_000;
+
+/// Day numbers (days since 1970-01-01, as ClickHouse's `Date`) to dates
+/// and back.
+pub fn date_of(day: u16) -> time::Date {
+    time::Date::from_calendar_date(1970, time::Month::January, 1).expect("valid date")
+        + time::Duration::days(i64::from(day))
+}
+
+pub fn day_number(date: time::Date) -> i64 {
+    (date.midnight().assume_utc().unix_timestamp()).div_euclid(86_400)
+}
 
 /// One (agent, day) cell's aggregates over `traces FINAL`, in the column
 /// order of `agent_daily` after `inserts_seen`. Used by the worker to fill
@@ -478,6 +490,14 @@ mod tests {
 
     fn counts(pairs: &[(u16, u64)]) -> BTreeMap<u16, u64> {
         pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn day_numbers_are_clickhouse_dates() {
+        let d = time::Date::from_calendar_date(2026, time::Month::November, 28).unwrap();
+        assert_eq!(day_number(d), 20785);
+        assert_eq!(date_of(20785), d);
+        assert_eq!(date_of(0).to_string(), "1970-01-01");
     }
 
     #[test]

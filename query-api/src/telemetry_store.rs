@@ -29,6 +29,12 @@ pub fn usd_number(nanos: i64) -> Value {
 }
 
 /// A percentage with one decimal place, or null without a denominator.
+/// Milliseconds rounded to whole ones; null when unknown.
+pub fn rounded_ms(v: Option<f64>) -> Value {
+    v.filter(|v| v.is_finite())
+        .map_or(Value::Null, |v| json!(v.round() as i64))
+}
+
 pub fn percent(num: u64, den: u64) -> Value {
     if den == 0 {
         Value::Null

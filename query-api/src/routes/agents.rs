@@ -5,13 +5,14 @@ use super::clamp_page;
 use crate::auth::Principal;
 use crate::error::{AppResult, Json, Query};
 use crate::rollup::{self, Grouping, Scope, Totals};
-use crate::telemetry_store::{fmt_us, fmt_us_opt, percent, usd_number, usd_string};
+use crate::telemetry_store::{fmt_us, fmt_us_opt, percent, rounded_ms, usd_number, usd_string};
 use crate::AppState;
 use agentvista_shared::error::ApiError;
 use axum::extract::{Path, State};
 use clickhouse::Row;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -29,7 +30,6 @@ struct AgentSummary {
     totals: Option<Totals>,
 }
 
-/// Agents of the organization (one, or all), by name, with their totals.
 /// Agents of the organization (one, or all), by name.
 async fn agent_rows(state: &AppState, org_id: Uuid, one: Option<Uuid>) -> AppResult<Vec<AgentRow>> {
     let filter = if one.is_some() {
@@ -52,10 +52,14 @@ async fn agent_rows(state: &AppState, org_id: Uuid, one: Option<Uuid>) -> AppRes
     Ok(q.fetch_all().await?)
 }
 
+/// An agent id from a path: anything but a UUID is an unknown agent.
+fn agent_id_param(agent_id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(agent_id).map_err(|_| ApiError::not_found("Agent"))
+}
+
 /// One agent of the organization, or 404.
 async fn agent_row(state: &AppState, org_id: Uuid, agent_id: &str) -> AppResult<AgentRow> {
-    let agent_id = Uuid::parse_str(agent_id).map_err(|_| ApiError::not_found("Agent"))?;
-    agent_rows(state, org_id, Some(agent_id))
+    agent_rows(state, org_id, Some(agent_id_param(agent_id)?))
         .await?
         .pop()
         .ok_or_else(|| ApiError::not_found("Agent").into())
@@ -79,18 +83,18 @@ async fn summaries(
         start_us: None,
         end_us: None,
     };
-    let mut totals = rollup::cells(ch, &scope)
+    let mut totals: HashMap<Uuid, Totals> = rollup::cells(ch, &scope)
         .await?
         .totals(ch, Grouping::Agent)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|t| (t.agent_id, t))
+        .collect();
     Ok(agents
         .into_iter()
-        .map(|agent| {
-            let i = totals.iter().position(|t| t.agent_id == agent.agent_id);
-            AgentSummary {
-                totals: i.map(|i| totals.swap_remove(i)),
-                agent,
-            }
+        .map(|agent| AgentSummary {
+            totals: totals.remove(&agent.agent_id),
+            agent,
         })
         .collect())
 }
@@ -120,9 +124,9 @@ pub async fn list(State(state): State<AppState>, principal: Principal) -> AppRes
     )))
 }
 
+/// One agent with its totals, or 404.
 async fn load_agent(state: &AppState, org_id: Uuid, agent_id: &str) -> AppResult<AgentSummary> {
-    let agent_id = Uuid::parse_str(agent_id).map_err(|_| ApiError::not_found("Agent"))?;
-    summaries(state, org_id, Some(agent_id))
+    summaries(state, org_id, Some(agent_id_param(agent_id)?))
         .await?
         .pop()
         .ok_or_else(|| ApiError::not_found("Agent").into())
@@ -188,16 +192,11 @@ pub async fn stats(
         .await?
         .totals(ch, Grouping::AgentDay)
         .await?;
-    let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).expect("valid date");
-    let rounded = |v: Option<f64>| {
-        v.filter(|v| v.is_finite())
-            .map_or(Value::Null, |v| json!(v.round() as i64))
-    };
     let series: Vec<Value> = (0..days)
         .map(|i| {
             let date = first + Duration::days(i);
-            let day_no = (date - epoch).whole_days() as u16;
-            let r = rows.iter().find(|r| r.day == day_no);
+            let day_no = rollup::day_number(date);
+            let r = rows.iter().find(|r| i64::from(r.day) == day_no);
             json!({
                 "date": date.to_string(),
                 "runs": r.map_or(0, |r| r.runs),
@@ -207,8 +206,8 @@ pub async fn stats(
                 "success_rate": r.map_or(Value::Null, |r| percent(r.successful, r.with_signal)),
                 "total_cost": usd_number(r.map_or(0, |r| r.cost_nanos)),
                 "total_tokens": r.map_or(0, |r| r.tokens),
-                "avg_duration_ms": rounded(r.and_then(Totals::avg_duration_ms)),
-                "p95_duration_ms": rounded(r.and_then(|r| r.duration_quantile(1))),
+                "avg_duration_ms": rounded_ms(r.and_then(Totals::avg_duration_ms)),
+                "p95_duration_ms": rounded_ms(r.and_then(|r| r.duration_quantile(1))),
             })
         })
         .collect();

@@ -8,7 +8,9 @@ use crate::auth::Principal;
 use crate::error::{AppResult, Json, Query};
 use crate::rollup::{self, Grouping, Scope};
 use crate::sql::{self, Bind, Filter};
-use crate::telemetry_store::{fmt_us, fmt_us_opt, map_json, percent, usd_number, usd_string};
+use crate::telemetry_store::{
+    fmt_us, fmt_us_opt, map_json, percent, rounded_ms, usd_number, usd_string,
+};
 use crate::AppState;
 use agentvista_shared::error::ApiError;
 use agentvista_shared::model::{RunStatus, SpanType};
@@ -574,8 +576,7 @@ pub async fn compare(
             // The last `days` UTC days, the end's day included (as
             // `/agents/{id}/stats`): whole days, so the daily series has no
             // partial first day and closed days come from the rollup.
-            const DAY_US: i64 = 86_400_000_000;
-            (end_us.div_euclid(DAY_US) - (days - 1)) * DAY_US
+            (end_us.div_euclid(rollup::DAY_US) - (days - 1)) * rollup::DAY_US
         }
     };
     if start_us > end_us {
@@ -608,11 +609,6 @@ pub async fn compare(
         .await?
         .into_iter()
         .partition(|t| t.whole);
-    let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).expect("valid date");
-    let rounded = |v: Option<f64>| {
-        v.filter(|v| v.is_finite())
-            .map_or(Value::Null, |v| json!(v.round() as i64))
-    };
     let agents: Vec<Value> = ids
         .iter()
         .map(|id| {
@@ -628,16 +624,16 @@ pub async fn compare(
                 "success_rate": r.map_or(Value::Null, |r| percent(r.successful, r.with_signal)),
                 "failure_rate": r.map_or(Value::Null, |r| percent(r.unsuccessful, r.with_signal)),
                 "error_rate": r.map_or(Value::Null, |r| percent(r.failed_status, r.runs)),
-                "p50_duration_ms": rounded(r.and_then(|r| r.duration_quantile(0))),
-                "p95_duration_ms": rounded(r.and_then(|r| r.duration_quantile(1))),
-                "p99_duration_ms": rounded(r.and_then(|r| r.duration_quantile(2))),
+                "p50_duration_ms": rounded_ms(r.and_then(|r| r.duration_quantile(0))),
+                "p95_duration_ms": rounded_ms(r.and_then(|r| r.duration_quantile(1))),
+                "p99_duration_ms": rounded_ms(r.and_then(|r| r.duration_quantile(2))),
                 "total_cost": r.map_or(json!(0.0), |r| usd_number(r.cost_nanos)),
                 "avg_cost_per_run": r.filter(|r| r.cost_runs > 0).map_or(Value::Null, |r| usd_number(r.cost_nanos / r.cost_runs as i64)),
                 "total_tokens": r.map_or(0, |r| r.tokens),
                 "avg_tokens_per_run": r.filter(|r| r.runs > 0).map_or(Value::Null, |r| json!(r.tokens as f64 / r.runs as f64)),
                 "outcomes": Value::Object(outcomes.into_iter().map(|(o, n)| (o, json!(n))).collect()),
                 "daily": daily.iter().filter(|d| d.agent_id == *id).map(|d| json!({
-                    "date": (epoch + time::Duration::days(i64::from(d.day))).to_string(),
+                    "date": rollup::date_of(d.day).to_string(),
                     "runs": d.runs,
                     "success_rate": percent(d.successful, d.with_signal),
                     "total_cost": usd_number(d.cost_nanos),

@@ -454,7 +454,47 @@ async fn compute(ch: &clickhouse::Client, org: Uuid, days: &[(u16, u64)]) -> any
     ))
     .execute()
     .await?;
+    // A day whose runs all moved to another day computes to no rows; stamp
+    // it with an empty row (which reads skip: `runs > 0`) so that it counts
+    // as current instead of being recomputed on every pass. It expires
+    // after a day, like a stamp nobody needs.
+    let stamped: Vec<u16> = ch
+        .query(&format!(
+            "SELECT DISTINCT toUInt16(day) FROM agent_daily \
+             WHERE org_id = toUUID('{org}') AND (toUInt16(day), inserts_seen) IN ({pairs})",
+            pairs = pair_list(days),
+        ))
+        .fetch_all()
+        .await?;
+    let empty: Vec<(u16, u64)> = days
+        .iter()
+        .filter(|(d, _)| !stamped.contains(d))
+        .copied()
+        .collect();
+    if !empty.is_empty() {
+        ch.query(&format!(
+            "INSERT INTO agent_daily (org_id, day, agent_id, inserts_seen, {CELL_COLUMNS}, ingested_at, retention_days) \
+             SELECT toUUID('{org}'), toDate(p.1), toUUID('{nil}'), p.2, \
+                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+                    quantilesStateIf(0.5, 0.95, 0.99)(toInt64(0), false), \
+                    quantilesStateIf(0.5, 0.95, 0.99)(toInt64(0), false), \
+                    CAST(map() AS Map(String, UInt64)), now(), 1 \
+             FROM (SELECT arrayJoin([{pairs}]) AS p) GROUP BY p",
+            nil = Uuid::nil(),
+            pairs = pair_list(&empty),
+        ))
+        .execute()
+        .await?;
+    }
     Ok(())
+}
+
+/// `(day, count)` tuples as SQL literals.
+fn pair_list(days: &[(u16, u64)]) -> String {
+    days.iter()
+        .map(|(d, n)| format!("({d}, {n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Run passes until `shutdown` resolves. Errors are logged and retried on

@@ -262,6 +262,46 @@ async fn rolled_up_days_answer_exactly_what_the_runs_say() {
         "by rolling up the moved run",
     );
 
+    // A day left with no run at all (its only run re-sent with a start on
+    // the next day) is stamped by an empty row, so it counts as current
+    // rather than being recomputed on every pass.
+    let (lonely_id, mut lonely) = run("roll-a", 6, 12, 700, true, "won");
+    let written = inserted(&app, acct.org_id).await;
+    assert_eq!(app.post_batch(&acct.key, &lonely).await.0, StatusCode::OK);
+    wait_inserted(&app, acct.org_id, written + 1).await;
+    roll_up(&app).await;
+    lonely["traces"][0]["trace"]["started_at"] = json!(format!("{}T01:00:00Z", day(5)));
+    assert_eq!(app.post_batch(&acct.key, &lonely).await.0, StatusCode::OK);
+    wait_inserted(&app, acct.org_id, written + 2).await;
+    roll_up(&app).await;
+    let (_, stats) = app
+        .get(&acct.key, &format!("/agents/{a}/stats?days=7"))
+        .await;
+    assert_eq!(
+        stats_day(&stats, &day(6))["runs"],
+        0,
+        "{lonely_id} left day 6"
+    );
+    assert_eq!(stats_day(&stats, &day(5))["runs"], 4);
+    let empty: u64 = app
+        .query
+        .0
+        .ch
+        .query(
+            "SELECT count() FROM agent_daily FINAL WHERE org_id = toUUID(?) AND day = toDate(?) \
+             AND runs = 0 AND inserts_seen = (SELECT sum(inserts) FROM trace_day_inserts \
+                                              WHERE org_id = toUUID(?) AND day BETWEEN toDate(?) - 1 AND toDate(?) + 1)",
+        )
+        .bind(acct.org_id.to_string())
+        .bind(day(6))
+        .bind(acct.org_id.to_string())
+        .bind(day(6))
+        .bind(day(6))
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(empty, 1, "day 6 is stamped current, with no runs");
+
     // The reads do come from the rollup: a newer computation of a day (here
     // a forged one) is what they answer for that day.
     app.query
@@ -281,7 +321,7 @@ async fn rolled_up_days_answer_exactly_what_the_runs_say() {
         .get(&acct.key, &format!("/agents/{a}/stats?days=7"))
         .await;
     assert_eq!(stats_day(&stats, &day(4))["runs"], 999);
-    assert_eq!(stats_day(&stats, &day(5))["runs"], 3);
+    assert_eq!(stats_day(&stats, &day(5))["runs"], 4);
 }
 
 /// Replicas take turns: while one holds the pass lock, another's pass is

@@ -72,24 +72,22 @@ async fn summaries(
     one: Option<Uuid>,
 ) -> AppResult<Vec<AgentSummary>> {
     let ch = &state.0.ch;
-    let agents = agent_rows(state, org_id, one).await?;
-    if agents.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = agents.iter().map(|a| a.agent_id).collect();
+    let only = one.map(|a| [a]);
     let scope = Scope {
         org_id,
-        agents: one.is_some().then_some(&ids[..]),
+        agents: only.as_ref().map(|a| &a[..]),
         start_us: None,
         end_us: None,
     };
-    let mut totals: HashMap<Uuid, Totals> = rollup::cells(ch, &scope)
-        .await?
-        .totals(ch, Grouping::Agent)
-        .await?
-        .into_iter()
-        .map(|t| (t.agent_id, t))
-        .collect();
+    // The agents and their totals are read at once.
+    let totals = async {
+        rollup::cells(ch, &scope)
+            .await?
+            .totals(ch, Grouping::Agent)
+            .await
+    };
+    let (agents, totals) = tokio::try_join!(agent_rows(state, org_id, one), totals)?;
+    let mut totals: HashMap<Uuid, Totals> = totals.into_iter().map(|t| (t.agent_id, t)).collect();
     Ok(agents
         .into_iter()
         .map(|agent| AgentSummary {
@@ -273,17 +271,14 @@ pub async fn runs(
     let agent_id = agent_row(&state, p.org_id, &agent_id).await?.agent_id;
     let (org, agent) = (p.org_id.to_string(), agent_id.to_string());
     let (page, size) = clamp_page(params.page, params.page_size, 20, 100);
-    let total: u64 = state
-        .0
-        .ch
+    let ch = &state.0.ch;
+    // The total and the page are independent reads: run them at once.
+    let total = ch
         .query("SELECT count() FROM traces FINAL WHERE org_id = toUUID(?) AND agent_id = toUUID(?)")
         .bind(&org)
         .bind(&agent)
-        .fetch_one()
-        .await?;
-    let rows: Vec<RunRow> = state
-        .0
-        .ch
+        .fetch_one::<u64>();
+    let rows = ch
         .query(&format!(
             "SELECT {RUN_COLUMNS} FROM traces FINAL WHERE org_id = toUUID(?) AND agent_id = toUUID(?) \
              ORDER BY started_at DESC, trace_id DESC LIMIT ? OFFSET ?"
@@ -292,8 +287,8 @@ pub async fn runs(
         .bind(&agent)
         .bind(size)
         .bind((page - 1) * size)
-        .fetch_all()
-        .await?;
+        .fetch_all::<RunRow>();
+    let (total, rows) = tokio::try_join!(total, rows)?;
     Ok(Json(json!({
         "runs": rows.iter().map(run_json).collect::<Vec<_>>(),
         "total": total,

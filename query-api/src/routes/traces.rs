@@ -5,7 +5,7 @@
 use super::agents::{run_json, RunRow, RUN_COLUMNS};
 use super::logs::{log_json, LogRow, LOG_COLUMNS};
 use crate::auth::Principal;
-use crate::error::{AppResult, Json, Query};
+use crate::error::{AppError, AppResult, Json, Query};
 use crate::rollup::{self, Grouping, Scope};
 use crate::sql::{self, Bind, Filter};
 use crate::telemetry_store::{
@@ -202,12 +202,12 @@ pub async fn list(
         binds.bind_more(span_f.binds().iter().cloned());
     }
     let ch = &state.0.ch;
-    let total: u64 = binds
+    // The total and the page are independent reads: run them at once.
+    let total = binds
         .apply(ch.query(&format!(
             "SELECT count() FROM traces FINAL WHERE {where_sql}"
         )))
-        .fetch_one()
-        .await?;
+        .fetch_one::<u64>();
     let mut page_sql = where_sql.clone();
     let mut page_binds = binds.clone();
     if let Some(c) = p.cursor.as_deref().filter(|s| !s.is_empty()) {
@@ -223,14 +223,14 @@ pub async fn list(
         ));
         page_binds.bind_more([Bind::Int(key), Bind::Str(id.to_string())]);
     }
-    let rows: Vec<RunRow> = page_binds
+    let rows = page_binds
         .apply(ch.query(&format!(
             "SELECT {RUN_COLUMNS} FROM traces FINAL WHERE {page_sql} \
              ORDER BY {sort_expr} {order}, trace_id {order} LIMIT ?"
         )))
         .bind(size + 1)
-        .fetch_all()
-        .await?;
+        .fetch_all::<RunRow>();
+    let (total, rows) = tokio::try_join!(total, rows)?;
     let has_more = rows.len() as i64 > size;
     let rows = &rows[..rows.len().min(size as usize)];
     // The cursor carries the last row's sort key, computed as `sort_expr`.
@@ -584,16 +584,13 @@ pub async fn compare(
     }
     let org = principal.org_id.to_string();
     let ch = &state.0.ch;
-    // Every agent must be the organization's: another's is a 404.
-    let names: Vec<(String, String)> = ch
+    // Every agent must be the organization's (another's is a 404); their
+    // names and the statistics are read at once.
+    let names = ch
         .query("SELECT toString(agent_id), argMin(name, created_at) FROM agents WHERE org_id = toUUID(?) AND has(?, toString(agent_id)) GROUP BY agent_id")
         .bind(&org)
         .bind(ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
-        .fetch_all()
-        .await?;
-    if names.len() != ids.len() {
-        return Err(ApiError::not_found("Agent").into());
-    }
+        .fetch_all::<(String, String)>();
     let scope = Scope {
         org_id: principal.org_id,
         agents: Some(&ids),
@@ -603,12 +600,17 @@ pub async fn compare(
         // from the rollup once it is current.
         end_us: end_param,
     };
-    let (rows, daily): (Vec<_>, Vec<_>) = rollup::cells(ch, &scope)
-        .await?
-        .totals(ch, Grouping::Both)
-        .await?
-        .into_iter()
-        .partition(|t| t.whole);
+    let totals = async {
+        rollup::cells(ch, &scope)
+            .await?
+            .totals(ch, Grouping::Both)
+            .await
+    };
+    let (names, totals) = tokio::try_join!(async { Ok::<_, AppError>(names.await?) }, totals)?;
+    if names.len() != ids.len() {
+        return Err(ApiError::not_found("Agent").into());
+    }
+    let (rows, daily): (Vec<_>, Vec<_>) = totals.into_iter().partition(|t| t.whole);
     let agents: Vec<Value> = ids
         .iter()
         .map(|id| {

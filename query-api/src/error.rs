@@ -37,12 +37,15 @@ impl From<sqlx::Error> for AppError {
 impl From<clickhouse::error::Error> for AppError {
     fn from(e: clickhouse::error::Error) -> Self {
         tracing::error!(error = %e, "clickhouse error");
+        let busy = matches!(&e, clickhouse::error::Error::BadResponse(m)
+            if m.contains("TOO_MANY_SIMULTANEOUS_QUERIES") || m.contains("TIMEOUT_EXCEEDED"));
         AppError(match e {
             clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
                 ApiError::unavailable(
                     "The telemetry store is temporarily unavailable; retry shortly.",
                 )
             }
+            _ if busy => ApiError::unavailable("The telemetry store is busy; retry shortly."),
             _ => ApiError::internal(),
         })
     }

@@ -38,6 +38,11 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The run-statistics rollup worker (`rollup`).
     pub rollup: rollup::RefreshConfig,
+    /// Telemetry reads (agents and dashboard routes) in progress at once
+    /// per replica; each runs at most three ClickHouse queries at a time.
+    /// Beyond it a read waits up to `read_wait`, then gets 503.
+    pub max_reads: usize,
+    pub read_wait: Duration,
 }
 
 impl Config {
@@ -57,6 +62,8 @@ impl Config {
             session_ttl: time::Duration::days(config::parse("AV_SESSION_TTL_DAYS", 14i64)?),
             cookie_secure: config::parse("AV_COOKIE_SECURE", false)?,
             shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
+            max_reads: config::parse("AV_QUERY_MAX_READS", 32usize)?.max(1),
+            read_wait: Duration::from_millis(config::parse("AV_QUERY_READ_WAIT_MS", 5000u64)?),
             rollup: rollup::RefreshConfig {
                 interval: Duration::from_secs(config::parse("AV_ROLLUP_INTERVAL_SECS", 30u64)?),
                 settle: Duration::from_secs(config::parse("AV_ROLLUP_SETTLE_SECS", 120u64)?),
@@ -74,6 +81,8 @@ pub struct App {
     /// A real Argon2id hash to verify against for unknown users.
     pub dummy_hash: String,
     pub metrics: agentvista_shared::metrics::RequestMetrics,
+    /// Slots for telemetry reads (`Config::max_reads`).
+    pub read_slots: tokio::sync::Semaphore,
 }
 
 #[derive(Clone)]
@@ -141,6 +150,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await
         .context("hashing")?;
     let app = App {
+        read_slots: tokio::sync::Semaphore::new(config.max_reads),
         jwt: auth::JwtKeys::new(&secret),
         config,
         pg,

@@ -45,17 +45,8 @@ async fn openapi() -> impl axum::response::IntoResponse {
 }
 
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/auth/signup", post(auth::signup))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/me", get(auth::me))
-        .route("/me/api-keys/", get(api_keys::list).post(api_keys::create))
-        .route("/me/api-keys", get(api_keys::list).post(api_keys::create))
-        .route("/me/api-keys/ping/", get(api_keys::ping))
-        .route("/me/api-keys/ping", get(api_keys::ping))
-        .route("/me/api-keys/{key_id}/", delete(api_keys::revoke))
-        .route("/me/api-keys/{key_id}", delete(api_keys::revoke))
+    // The routes that read ClickHouse, behind the read slots.
+    let telemetry = Router::new()
         .route("/agents", get(agents::list))
         .route("/agents/", get(agents::list))
         .route("/agents/{agent_id}", get(agents::detail))
@@ -72,7 +63,23 @@ pub fn router(state: AppState) -> Router {
         .route("/dashboard/metrics", get(metrics::streams))
         .route("/dashboard/metrics/query", get(metrics::query))
         .route("/dashboard/logs/search", get(logs::search))
-        .route("/openapi.json", get(openapi));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_reads,
+        ));
+    let api = Router::new()
+        .route("/auth/signup", post(auth::signup))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/me/api-keys/", get(api_keys::list).post(api_keys::create))
+        .route("/me/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/me/api-keys/ping/", get(api_keys::ping))
+        .route("/me/api-keys/ping", get(api_keys::ping))
+        .route("/me/api-keys/{key_id}/", delete(api_keys::revoke))
+        .route("/me/api-keys/{key_id}", delete(api_keys::revoke))
+        .route("/openapi.json", get(openapi))
+        .merge(telemetry);
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
@@ -83,6 +90,26 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
+}
+
+/// At most `AV_QUERY_MAX_READS` telemetry reads at once per replica, so
+/// that dashboards polling hard cannot take every ClickHouse query slot
+/// (the writers' inserts need some). A read waits up to
+/// `AV_QUERY_READ_WAIT_MS` for a slot, then gets 503 with `Retry-After`.
+async fn limit_reads(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let wait = state.0.config.read_wait;
+    match tokio::time::timeout(wait, state.0.read_slots.acquire()).await {
+        Ok(Ok(_slot)) => next.run(req).await,
+        _ => AppError(ApiError::unavailable(
+            "Too many dashboard reads are in progress; retry shortly.",
+        ))
+        .into_response(),
+    }
 }
 
 /// Count every request by matched route template (never the raw path).

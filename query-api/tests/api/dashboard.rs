@@ -601,3 +601,33 @@ async fn metric_streams_and_points() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// When every read slot of a replica is taken, a dashboard read waits for
+/// one, then gets a clear 503 with `Retry-After`; auth routes are not held
+/// back; once a slot frees up, reads answer again.
+#[tokio::test]
+async fn reads_beyond_the_slots_get_503_then_recover() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let slots = &app.query.0.read_slots;
+    let all = u32::try_from(app.query.0.config.max_reads).unwrap();
+    let held = slots.acquire_many(all).await.unwrap();
+    let started = std::time::Instant::now();
+    let r = app
+        .client
+        .get(format!("{}/agents", app.api))
+        .bearer_auth(&acct.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() >= app.query.0.config.read_wait);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("retry"), "{body}");
+    let (status, _) = app.get(&acct.token, "/auth/me").await;
+    assert_eq!(status, StatusCode::OK);
+    drop(held);
+    let (status, body) = app.get(&acct.key, "/agents").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

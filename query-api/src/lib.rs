@@ -62,7 +62,7 @@ impl Config {
             session_ttl: time::Duration::days(config::parse("AV_SESSION_TTL_DAYS", 14i64)?),
             cookie_secure: config::parse("AV_COOKIE_SECURE", false)?,
             shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
-            max_reads: config::parse("AV_QUERY_MAX_READS", 32usize)?.max(1),
+            max_reads: config::parse("AV_QUERY_MAX_READS", 16usize)?.max(1),
             read_wait: Duration::from_millis(config::parse("AV_QUERY_READ_WAIT_MS", 5000u64)?),
             rollup: rollup::RefreshConfig {
                 interval: Duration::from_secs(config::parse("AV_ROLLUP_INTERVAL_SECS", 30u64)?),

@@ -182,7 +182,7 @@ impl Server {
         let app = router::router(self.state.clone());
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let state = &self.state.0;
-        let worker = tokio::spawn(rollup::run_worker(
+        let mut worker = tokio::spawn(rollup::run_worker(
             state.ch.clone(),
             state.pg.clone(),
             state.config.rollup.clone(),
@@ -194,8 +194,16 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving");
+        // Between passes the worker stops at once; a pass in progress is
+        // dropped (safe: its lock is a transaction's, its writes are
+        // single statements), so a stuck ClickHouse cannot hold up shutdown.
         let _ = stop_tx.send(true);
-        let _ = worker.await;
+        if tokio::time::timeout(Duration::from_secs(1), &mut worker)
+            .await
+            .is_err()
+        {
+            worker.abort();
+        }
         served?;
         tracing::info!("query api stopped");
         Ok(())

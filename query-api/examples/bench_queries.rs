@@ -85,16 +85,28 @@ async fn main() -> anyhow::Result<()> {
     let timed = |label: &'static str, rows: u64| (label, rows, Instant::now());
     let mut loads = Vec::new();
 
+    // Runs numbered 0..count: `org`, `agent` and `agent_no` (its index in
+    // `agents`) are expressions of `number`.
+    let runs_sql = |org: &str, agent: &str, agent_no: &str, count: u64| {
+        format!(
+            "INSERT INTO traces (org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, success, outcome, \
+             total_tokens, total_cost, metadata, retention_days, version) \
+             SELECT {org}, {tid}, {agent}, concat('agent-', leftPad(toString({agent_no}), 2, '0')), \
+               if(number % 17 = 0, 'failed', 'completed'), {st}, NULL, toInt64(100 + (number * 31) % 5000), \
+               if(number % 5 = 0, NULL, number % 3 != 0), arrayElement(['qualified', 'rejected', 'escalated'], (number % 3) + 1), \
+               toInt64(500 + number % 3000), toDecimal64((number % 1000) / 100000, 9), map(), 90, 1 \
+             FROM numbers({count})",
+            tid = trace_id("number"),
+            st = started("number"),
+        )
+    };
+
     let t = timed("traces", traces);
-    ch.query(&format!(
-        "INSERT INTO traces (org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, success, outcome, \
-         total_tokens, total_cost, metadata, retention_days, version) \
-         SELECT {org}, {tid}, {agent}, concat('agent-', leftPad(toString(intDiv(number, 10) % 20), 2, '0')), \
-           if(number % 17 = 0, 'failed', 'completed'), {st}, NULL, toInt64(100 + (number * 31) % 5000), \
-           if(number % 5 = 0, NULL, number % 3 != 0), arrayElement(['qualified', 'rejected', 'escalated'], (number % 3) + 1), \
-           toInt64(500 + number % 3000), toDecimal64((number % 1000) / 100000, 9), map(), 90, 1 \
-         FROM numbers({traces})",
-        org = org_expr("number"), tid = trace_id("number"), agent = agent_expr("number"), st = started("number"),
+    ch.query(&runs_sql(
+        &org_expr("number"),
+        &agent_expr("number"),
+        "intDiv(number, 10) % 20",
+        traces,
     ))
     .execute()
     .await?;
@@ -149,14 +161,7 @@ async fn main() -> anyhow::Result<()> {
     .execute()
     .await?;
     loads.push((t.0, t.1, t.2.elapsed()));
-    ch.query(&format!(
-        "INSERT INTO agents (org_id, agent_id, name, created_at) SELECT toUUID('{}'), toUUID(id), name, now64(6) \
-         FROM (SELECT arrayJoin(arrayZip({:?}, {:?})) AS p, p.1 AS id, p.2 AS name)",
-        org_id, agent_ids, agents
-    )
-    .replace('"', "'"))
-    .execute()
-    .await?;
+    insert_agents(&ch, org_id, &agent_ids, &agents).await?;
 
     // A large organization: as many runs as all the others together (no
     // spans), over the same 60 days and its own 20 agents, so that the
@@ -167,28 +172,18 @@ async fn main() -> anyhow::Result<()> {
         .map(|a| ids::agent_id(big_org, a).to_string())
         .collect();
     let t = timed("large org runs", traces);
-    ch.query(&format!(
-        "INSERT INTO traces (org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, success, outcome, \
-         total_tokens, total_cost, metadata, retention_days, version) \
-         SELECT toUUID('{big_org}'), {tid}, toUUID(arrayElement({ids:?}, (number % 20) + 1)), \
-           concat('agent-', leftPad(toString(number % 20), 2, '0')), \
-           if(number % 17 = 0, 'failed', 'completed'), {st}, NULL, toInt64(100 + (number * 31) % 5000), \
-           if(number % 5 = 0, NULL, number % 3 != 0), arrayElement(['qualified', 'rejected', 'escalated'], (number % 3) + 1), \
-           toInt64(500 + number % 3000), toDecimal64((number % 1000) / 100000, 9), map(), 90, 1 \
-         FROM numbers({traces})",
-        tid = trace_id("number"), st = started("number"), ids = big_agent_ids,
-    ).replace('"', "'"))
+    let big_agent =
+        format!("toUUID(arrayElement({big_agent_ids:?}, (number % 20) + 1))").replace('"', "'");
+    ch.query(&runs_sql(
+        &format!("toUUID('{big_org}')"),
+        &big_agent,
+        "number % 20",
+        traces,
+    ))
     .execute()
     .await?;
     loads.push((t.0, t.1, t.2.elapsed()));
-    ch.query(&format!(
-        "INSERT INTO agents (org_id, agent_id, name, created_at) SELECT toUUID('{}'), toUUID(id), name, now64(6) \
-         FROM (SELECT arrayJoin(arrayZip({:?}, {:?})) AS p, p.1 AS id, p.2 AS name)",
-        big_org, big_agent_ids, agents
-    )
-    .replace('"', "'"))
-    .execute()
-    .await?;
+    insert_agents(&ch, big_org, &big_agent_ids, &agents).await?;
 
     // Background merges of the fresh parts would compete with the queries
     // for the two cores: let them finish first (at most 10 minutes).
@@ -307,6 +302,26 @@ async fn main() -> anyhow::Result<()> {
             p50 / before
         );
     }
+    Ok(())
+}
+
+/// The agents of an organization (ids and names in the same order), as
+/// ingestion would record them.
+async fn insert_agents(
+    ch: &clickhouse::Client,
+    org_id: uuid::Uuid,
+    ids: &[String],
+    names: &[String],
+) -> anyhow::Result<()> {
+    ch.query(
+        &format!(
+            "INSERT INTO agents (org_id, agent_id, name, created_at) SELECT toUUID('{org_id}'), toUUID(id), name, now64(6) \
+             FROM (SELECT arrayJoin(arrayZip({ids:?}, {names:?})) AS p, p.1 AS id, p.2 AS name)"
+        )
+        .replace('"', "'"),
+    )
+    .execute()
+    .await?;
     Ok(())
 }
 

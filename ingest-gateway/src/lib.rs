@@ -22,6 +22,7 @@ use crate::quota::{Quota, Reservation};
 use agentvista_shared::error::{ApiError, ErrorKind};
 use agentvista_shared::keys::{KeyRecord, SCOPE_WRITE};
 use agentvista_shared::queue::{IngestMessage, FORMAT_VERSION};
+use agentvista_shared::window::IngestWindow;
 use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -385,7 +386,8 @@ async fn admit(
 async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let (_admission, key, bytes) = admit(app, req).await?;
     let prices = app.prices.overrides(key.org_id).await;
-    let mut batch = sdk::parse(&bytes, &prices)?;
+    let window = IngestWindow::now();
+    let mut batch = sdk::parse(&bytes, &prices, &window)?;
     drop(bytes);
     sdk::assign_agent_ids(&mut batch, key.org_id);
     let mut message = new_message(&key);
@@ -536,6 +538,7 @@ async fn ingest_otlp_inner(
     let (_admission, key, bytes) = admit(app, req).await?;
     let mut outcome = otlp::Outcome::default();
     let template = new_message(&key);
+    let window = IngestWindow::around((template.version / 1_000) as i64);
     let prices = match signal {
         otlp::Signal::Traces => app.prices.overrides(key.org_id).await,
         _ => Default::default(),
@@ -545,7 +548,7 @@ async fn ingest_otlp_inner(
     let messages: Vec<IngestMessage> = match signal {
         otlp::Signal::Traces => {
             let request: otlp::TracesRequest = otlp::decode(signal, enc, &bytes)?;
-            let t = otlp::traces::translate(&request, key.org_id, &prices);
+            let t = otlp::traces::translate(&request, key.org_id, &prices, &window);
             outcome.accepted = t.spans.len() as u64;
             outcome.traces = t.traces.len() as u64;
             outcome.rejected = t.rejected;
@@ -556,7 +559,7 @@ async fn ingest_otlp_inner(
         }
         otlp::Signal::Metrics => {
             let request: otlp::MetricsRequest = otlp::decode(signal, enc, &bytes)?;
-            let t = otlp::metrics::translate(&request);
+            let t = otlp::metrics::translate(&request, &window);
             outcome.accepted = t.points.len() as u64;
             outcome.rejected = t.rejected;
             outcome.error = t.error;
@@ -564,7 +567,7 @@ async fn ingest_otlp_inner(
         }
         otlp::Signal::Logs => {
             let request: otlp::LogsRequest = otlp::decode(signal, enc, &bytes)?;
-            let t = otlp::logs::translate(&request, template.version as i64);
+            let t = otlp::logs::translate(&request, template.version as i64, &window);
             outcome.accepted = t.logs.len() as u64;
             outcome.rejected = t.rejected;
             outcome.error = t.error;

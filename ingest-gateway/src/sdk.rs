@@ -7,6 +7,7 @@ use agentvista_shared::error::ApiError;
 use agentvista_shared::ids;
 use agentvista_shared::model::{RunStatus, SpanRecord, SpanType, TraceRecord};
 use agentvista_shared::pricing::Price;
+use agentvista_shared::window::IngestWindow;
 use agentvista_shared::{money, time_fmt};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -21,7 +22,7 @@ pub const MAX_NAME_LEN: usize = 256;
 pub const MAX_SPAN_NAME_LEN: usize = 1024;
 pub const MAX_ATTRIBUTES: usize = 256;
 /// Tokens above this are refused as implausible.
-const MAX_TOKENS: i64 = 1_000_000_000_000;
+pub const MAX_TOKENS: i64 = 1_000_000_000_000;
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Batch {
@@ -83,8 +84,15 @@ struct RawSpan {
 }
 
 /// Parse and normalize a batch body; spans with a model and tokens but no
-/// cost are priced with `prices` (see [`crate::prices`]).
-pub fn parse(body: &[u8], prices: &HashMap<String, Price>) -> Result<Batch, ApiError> {
+/// cost are priced with `prices` (see [`crate::prices`]). Every time must lie
+/// in `window`; a `trace_id` may appear once per batch, and a `span_id` once
+/// per trace (a 400 names the duplicate: the response's counts, the quota
+/// charged and what is stored always agree).
+pub fn parse(
+    body: &[u8],
+    prices: &HashMap<String, Price>,
+    window: &IngestWindow,
+) -> Result<Batch, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let raw: RawBatch = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -115,6 +123,7 @@ pub fn parse(body: &[u8], prices: &HashMap<String, Price>) -> Result<Batch, ApiE
     }
 
     let mut batch = Batch::default();
+    let mut trace_at: HashMap<Uuid, usize> = HashMap::new();
     for (i, entry) in entries.into_iter().enumerate() {
         let at = format!("traces[{i}]");
         let raw_trace = entry
@@ -122,14 +131,28 @@ pub fn parse(body: &[u8], prices: &HashMap<String, Price>) -> Result<Batch, ApiE
             .ok_or_else(|| ApiError::invalid_field(format!("{at}.trace"), "is required"))?;
         let first = batch.spans.len();
         let header = TraceHeader::parse(&at, &raw_trace)?;
+        if let Some(earlier) = trace_at.insert(header.trace_id, i) {
+            return Err(ApiError::invalid_field(
+                format!("{at}.trace.trace_id"),
+                format!("duplicates traces[{earlier}].trace.trace_id; send each trace once per batch"),
+            ));
+        }
+        let mut span_at: HashMap<Uuid, usize> = HashMap::new();
         for (j, span) in entry.spans.unwrap_or_default().into_iter().enumerate() {
-            let span_at = format!("{at}.spans[{j}]");
-            batch.spans.push(normalize_span(&span_at, span, &header)?);
+            let here = format!("{at}.spans[{j}]");
+            let span = normalize_span(&here, span, &header, window)?;
+            if let Some(earlier) = span_at.insert(span.span_id, j) {
+                return Err(ApiError::invalid_field(
+                    format!("{here}.span_id"),
+                    format!("duplicates {at}.spans[{earlier}].span_id; send each span once"),
+                ));
+            }
+            batch.spans.push(span);
         }
         crate::prices::apply(&mut batch.spans[first..], prices);
         batch
             .traces
-            .push(header.finish(&at, raw_trace, &batch.spans[first..])?);
+            .push(header.finish(&at, raw_trace, &batch.spans[first..], window)?);
     }
     Ok(batch)
 }
@@ -173,11 +196,12 @@ impl TraceHeader {
         at: &str,
         raw: RawTrace,
         spans: &[SpanRecord],
+        window: &IngestWindow,
     ) -> Result<TraceRecord, ApiError> {
         let field = |f: &str| format!("{at}.trace.{f}");
         let status = parse_status(&field("status"), raw.status.as_deref())?;
         let started = match raw.started_at.as_deref() {
-            Some(s) => parse_time(&field("started_at"), s)?,
+            Some(s) => parse_time(&field("started_at"), s, window)?,
             None => spans
                 .iter()
                 .map(|s| s.started_at_us)
@@ -187,7 +211,7 @@ impl TraceHeader {
         let ended = raw
             .ended_at
             .as_deref()
-            .map(|s| parse_time(&field("ended_at"), s))
+            .map(|s| parse_time(&field("ended_at"), s, window))
             .transpose()?;
         let duration_ms = duration(&field, started, ended, raw.duration_ms)?;
         if let Some(o) = &raw.outcome {
@@ -199,7 +223,7 @@ impl TraceHeader {
         };
         let total_cost_nanos = match &raw.total_cost_usd {
             Some(v) if !v.is_null() => Some(cost(&field("total_cost_usd"), v)?),
-            _ => sum_opt(spans.iter().map(|s| s.cost_nanos)),
+            _ => sum_opt(spans.iter().map(|s| s.cost_nanos)).map(|c| c.min(money::MAX_TOTAL_NANOS)),
         };
         Ok(TraceRecord {
             trace_id: self.trace_id,
@@ -219,7 +243,12 @@ impl TraceHeader {
     }
 }
 
-fn normalize_span(at: &str, raw: RawSpan, trace: &TraceHeader) -> Result<SpanRecord, ApiError> {
+fn normalize_span(
+    at: &str,
+    raw: RawSpan,
+    trace: &TraceHeader,
+    window: &IngestWindow,
+) -> Result<SpanRecord, ApiError> {
     let field = |f: &str| format!("{at}.{f}");
     let span_id = required_uuid(&field("span_id"), raw.span_id.as_deref())?;
     if let Some(t) = raw.trace_id.as_deref() {
@@ -255,11 +284,12 @@ fn normalize_span(at: &str, raw: RawSpan, trace: &TraceHeader) -> Result<SpanRec
         raw.started_at
             .as_deref()
             .ok_or_else(|| ApiError::invalid_field(field("started_at"), "is required"))?,
+        window,
     )?;
     let ended = raw
         .ended_at
         .as_deref()
-        .map(|s| parse_time(&field("ended_at"), s))
+        .map(|s| parse_time(&field("ended_at"), s, window))
         .transpose()?;
     let duration_ms = duration(&field, started, ended, raw.duration_ms)?;
     if let Some(m) = &raw.model {
@@ -337,19 +367,19 @@ fn parse_status(field: &str, v: Option<&str>) -> Result<RunStatus, ApiError> {
     }
 }
 
-fn parse_time(field: &str, s: &str) -> Result<i64, ApiError> {
+fn parse_time(field: &str, s: &str, window: &IngestWindow) -> Result<i64, ApiError> {
     let t = time_fmt::parse(s).ok_or_else(|| {
         ApiError::invalid_field(
             field,
             format!("{s:?} is not an ISO 8601 timestamp with a time zone"),
         )
     })?;
-    let us = t.unix_timestamp_nanos() / 1_000;
-    // DateTime64(6) in ClickHouse covers 1900..2299.
-    if !(0..=10_000_000_000_000_000).contains(&us) {
-        return Err(ApiError::invalid_field(field, "is out of range"));
-    }
-    Ok(us as i64)
+    let us = i64::try_from(t.unix_timestamp_nanos() / 1_000)
+        .map_err(|_| ApiError::invalid_field(field, "is out of range"))?;
+    window
+        .check_us(us)
+        .map_err(|m| ApiError::invalid_field(field, m))?;
+    Ok(us)
 }
 
 fn duration(
@@ -492,8 +522,13 @@ mod tests {
         }]})
     }
 
+    /// The window around the documented example's day.
+    fn window() -> IngestWindow {
+        IngestWindow::around(1_705_312_800_000_000)
+    }
+
     fn parse_value(v: &Value) -> Result<Batch, ApiError> {
-        parse(&serde_json::to_vec(v).unwrap(), &HashMap::new())
+        parse(&serde_json::to_vec(v).unwrap(), &HashMap::new(), &window())
     }
 
     #[test]
@@ -521,7 +556,7 @@ mod tests {
             "gpt-4o".to_string(),
             Price::from_usd("1", "1", "1").unwrap(),
         );
-        let b = parse(&serde_json::to_vec(&v).unwrap(), &overrides).unwrap();
+        let b = parse(&serde_json::to_vec(&v).unwrap(), &overrides, &window()).unwrap();
         assert_eq!(b.spans[0].cost_nanos, Some(1_120_000));
     }
 
@@ -626,6 +661,45 @@ mod tests {
             ("traces[0].trace.ended_at: is before started_at", |v| {
                 v["traces"][0]["trace"]["ended_at"] = json!("2020-01-01T00:00:00Z");
             }),
+            (
+                "traces[0].trace.started_at: is more than 1826 days (five years) in the past",
+                |v| {
+                    v["traces"][0]["trace"]["started_at"] = json!("0001-01-01T00:00:00Z");
+                },
+            ),
+            (
+                "traces[0].spans[0].started_at: is more than one day in the future",
+                |v| {
+                    v["traces"][0]["spans"][0]["started_at"] = json!("2150-01-01T00:00:00Z");
+                    v["traces"][0]["spans"][0]["ended_at"] = json!("2150-01-01T00:00:01Z");
+                },
+            ),
+            (
+                "traces[0].spans[0].ended_at: is more than one day in the future",
+                |v| {
+                    v["traces"][0]["spans"][0]["ended_at"] = json!("9999-12-31T23:59:59Z");
+                },
+            ),
+            (
+                "traces[0].spans[0].cost_usd: is too large (at most 1000000 USD)",
+                |v| {
+                    v["traces"][0]["spans"][0]["cost_usd"] = json!("1000000.01");
+                },
+            ),
+            (
+                "traces[1].trace.trace_id: duplicates traces[0].trace.trace_id",
+                |v| {
+                    let again = v["traces"][0].clone();
+                    v["traces"].as_array_mut().unwrap().push(again);
+                },
+            ),
+            (
+                "traces[0].spans[1].span_id: duplicates traces[0].spans[0].span_id",
+                |v| {
+                    let again = v["traces"][0]["spans"][0].clone();
+                    v["traces"][0]["spans"].as_array_mut().unwrap().push(again);
+                },
+            ),
             ("traces: is required", |v| {
                 *v = json!({"spans": []});
             }),
@@ -649,7 +723,7 @@ mod tests {
     #[test]
     fn malformed_json_is_a_400() {
         for body in [&b"{"[..], b"not json", b"", b"[1,2]", b"{\"traces\": [}"] {
-            let err = parse(body, &HashMap::new()).unwrap_err();
+            let err = parse(body, &HashMap::new(), &window()).unwrap_err();
             assert_eq!(err.status_code(), 400, "{body:?}");
         }
     }

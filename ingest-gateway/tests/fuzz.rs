@@ -7,6 +7,7 @@
 
 use agentvista_shared::error::ErrorKind;
 use agentvista_shared::queue::{IngestMessage, FORMAT_VERSION};
+use agentvista_shared::window::IngestWindow;
 use ingest_gateway::otlp::{self, Encoding, Signal};
 use ingest_gateway::{body, sdk};
 use proptest::prelude::*;
@@ -88,14 +89,14 @@ proptest! {
 
     #[test]
     fn sdk_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
-        if let Err(e) = sdk::parse(&bytes, &HashMap::new()) {
+        if let Err(e) = sdk::parse(&bytes, &HashMap::new(), &IngestWindow::unbounded()) {
             prop_assert!(is_client_error(e.kind), "{e:?}");
         }
     }
 
     #[test]
     fn sdk_parser_survives_structured_garbage(text in jsonish()) {
-        if let Err(e) = sdk::parse(text.as_bytes(), &HashMap::new()) {
+        if let Err(e) = sdk::parse(text.as_bytes(), &HashMap::new(), &IngestWindow::unbounded()) {
             prop_assert!(is_client_error(e.kind), "{e:?}");
         }
     }
@@ -109,15 +110,15 @@ proptest! {
         for enc in [Encoding::Protobuf, Encoding::Json] {
             for input in [&bytes[..], text.as_bytes()] {
                 match otlp::decode::<otlp::TracesRequest>(Signal::Traces, enc, input) {
-                    Ok(r) => { otlp::traces::translate(&r, org, &HashMap::new()); }
+                    Ok(r) => { otlp::traces::translate(&r, org, &HashMap::new(), &IngestWindow::unbounded()); }
                     Err(e) => prop_assert!(is_client_error(e.kind)),
                 }
                 match otlp::decode::<otlp::MetricsRequest>(Signal::Metrics, enc, input) {
-                    Ok(r) => { otlp::metrics::translate(&r); }
+                    Ok(r) => { otlp::metrics::translate(&r, &IngestWindow::unbounded()); }
                     Err(e) => prop_assert!(is_client_error(e.kind)),
                 }
                 match otlp::decode::<otlp::LogsRequest>(Signal::Logs, enc, input) {
-                    Ok(r) => { otlp::logs::translate(&r, 0); }
+                    Ok(r) => { otlp::logs::translate(&r, 0, &IngestWindow::unbounded()); }
                     Err(e) => prop_assert!(is_client_error(e.kind)),
                 }
             }
@@ -151,7 +152,7 @@ proptest! {
 
 fn valid_message() -> IngestMessage {
     let body = br#"{"traces":[{"trace":{"trace_id":"7d444840-9dc0-11d1-b245-5ffdce74fad2","agent":"a","status":"completed","started_at":"2024-01-15T10:00:00Z"},"spans":[{"span_id":"8d444840-9dc0-11d1-b245-5ffdce74fad2","trace_id":"7d444840-9dc0-11d1-b245-5ffdce74fad2","type":"llm","name":"n","status":"completed","started_at":"2024-01-15T10:00:00Z","model":"gpt-4o","input_tokens":5}]}]}"#;
-    let batch = sdk::parse(body, &HashMap::new()).expect("valid");
+    let batch = sdk::parse(body, &HashMap::new(), &IngestWindow::unbounded()).expect("valid");
     IngestMessage {
         format: FORMAT_VERSION,
         org_id: Uuid::nil(),

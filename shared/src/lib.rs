@@ -19,3 +19,4 @@ pub mod pricing;
 pub mod queue;
 pub mod telemetry;
 pub mod time_fmt;
+pub mod window;

@@ -30,14 +30,15 @@ impl Price {
         })
     }
 
-    /// Cost in nano-dollars, rounded to the nearest nano-dollar.
+    /// Cost in nano-dollars, rounded to the nearest nano-dollar, at most
+    /// [`money::MAX_TOTAL_NANOS`].
     pub fn cost(&self, input: i64, output: i64, cached: i64) -> i64 {
         let cached = cached.clamp(0, input.max(0));
         let uncached = input.max(0) - cached;
         let total = uncached as i128 * self.input as i128
             + cached as i128 * self.cached_input as i128
             + output.max(0) as i128 * self.output as i128;
-        ((total + 500_000) / 1_000_000).min(i64::MAX as i128) as i64
+        ((total + 500_000) / 1_000_000).min(money::MAX_TOTAL_NANOS as i128) as i64
     }
 }
 

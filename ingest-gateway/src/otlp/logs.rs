@@ -3,6 +3,7 @@
 use super::attrs;
 use agentvista_shared::ids;
 use agentvista_shared::model::LogRecord;
+use agentvista_shared::window::IngestWindow;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLog;
 use sha2::{Digest, Sha256};
@@ -43,14 +44,20 @@ pub struct Translated {
     pub error: Option<String>,
 }
 
-pub fn translate(req: &ExportLogsServiceRequest, received_ns: i64) -> Translated {
+/// Translate an export received at `received_ns`; a record whose time lies
+/// outside `window` is rejected (counted in `partial_success`).
+pub fn translate(
+    req: &ExportLogsServiceRequest,
+    received_ns: i64,
+    window: &IngestWindow,
+) -> Translated {
     let mut out = Translated::default();
     for rl in &req.resource_logs {
         let (service, resource_attributes) = attrs::resource_context(rl.resource.as_ref());
         for sl in &rl.scope_logs {
             let scope = sl.scope.as_ref().map_or(String::new(), |s| s.name.clone());
             for rec in &sl.log_records {
-                match translate_record(rec, received_ns) {
+                match translate_record(rec, received_ns, window) {
                     Ok(mut log) => {
                         log.service_name = service.clone();
                         log.resource_attributes = resource_attributes.clone();
@@ -69,7 +76,11 @@ pub fn translate(req: &ExportLogsServiceRequest, received_ns: i64) -> Translated
     out
 }
 
-fn translate_record(rec: &OtlpLog, received_ns: i64) -> Result<LogRecord, String> {
+fn translate_record(
+    rec: &OtlpLog,
+    received_ns: i64,
+    window: &IngestWindow,
+) -> Result<LogRecord, String> {
     let trace_id = match rec.trace_id.len() {
         0 => None,
         16 => ids::trace_id_from_otlp(&rec.trace_id),
@@ -81,15 +92,18 @@ fn translate_record(rec: &OtlpLog, received_ns: i64) -> Result<LogRecord, String
         _ => return Err("log record with an invalid span_id (need 8 bytes)".into()),
     };
     let observed = if rec.observed_time_unix_nano > 0 {
-        rec.observed_time_unix_nano as i64
+        i64::try_from(rec.observed_time_unix_nano).unwrap_or(i64::MAX)
     } else {
         received_ns
     };
     let time = if rec.time_unix_nano > 0 {
-        rec.time_unix_nano as i64
+        i64::try_from(rec.time_unix_nano).unwrap_or(i64::MAX)
     } else {
         observed
     };
+    window
+        .check_ns(time)
+        .map_err(|m| format!("log record time {m}"))?;
     let (number, severity) = match rec.severity_number {
         n @ 1..=24 => (n as u8, severity_name(n)),
         _ => severity_from_text(&rec.severity_text).unwrap_or((0, "unspecified")),
@@ -197,7 +211,7 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let t = translate(&req, 5);
+        let t = translate(&req, 5, &IngestWindow::unbounded());
         assert_eq!(t.rejected, 1);
         assert_eq!(t.logs.len(), 2);
         let l = &t.logs[0];

@@ -3,6 +3,7 @@
 
 use super::attrs;
 use agentvista_shared::model::MetricPoint;
+use agentvista_shared::window::IngestWindow;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::{number_data_point, AggregationTemporality};
@@ -49,7 +50,47 @@ fn series_id(
     u64::from_le_bytes(h.finalize()[..8].try_into().expect("8 bytes"))
 }
 
-pub fn translate(req: &ExportMetricsServiceRequest) -> Translated {
+/// Why a point cannot be stored as sent, if it cannot: its time outside
+/// `window`, or a histogram whose buckets do not fit its bounds (bounds
+/// must be finite and strictly increasing, with one bucket more than
+/// bounds, or no buckets at all).
+fn check_point(p: &MetricPoint, window: &IngestWindow) -> Result<(), String> {
+    window
+        .check_ns(p.time_ns)
+        .map_err(|m| format!("{}: data point time_unix_nano {m}", p.name))?;
+    if p.metric_type == "histogram" {
+        let bounds = &p.explicit_bounds;
+        if !bounds.iter().all(|b| b.is_finite()) || bounds.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!(
+                "{}: histogram explicit_bounds must be finite and strictly increasing",
+                p.name
+            ));
+        }
+        if !p.bucket_counts.is_empty() && p.bucket_counts.len() != bounds.len() + 1 {
+            return Err(format!(
+                "{}: histogram has {} bucket counts for {} explicit bounds (need bounds + 1)",
+                p.name,
+                p.bucket_counts.len(),
+                bounds.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn accept(out: &mut Translated, p: MetricPoint, window: &IngestWindow) {
+    match check_point(&p, window) {
+        Ok(()) => out.points.push(p),
+        Err(e) => {
+            out.rejected += 1;
+            out.error.get_or_insert(e);
+        }
+    }
+}
+
+/// Translate an export; points that [`check_point`] refuses are rejected
+/// (counted in `partial_success`, with the first reason).
+pub fn translate(req: &ExportMetricsServiceRequest, window: &IngestWindow) -> Translated {
     let mut out = Translated::default();
     for rm in &req.resource_metrics {
         let (service, resource_attributes) = attrs::resource_context(rm.resource.as_ref());
@@ -82,8 +123,8 @@ pub fn translate(req: &ExportMetricsServiceRequest) -> Translated {
                         attributes,
                         resource_attributes: resource_attributes.clone(),
                         scope: scope.clone(),
-                        start_time_ns: start as i64,
-                        time_ns: time as i64,
+                        start_time_ns: i64::try_from(start).unwrap_or(i64::MAX),
+                        time_ns: i64::try_from(time).unwrap_or(i64::MAX),
                         value: None,
                         temporality: String::new(),
                         is_monotonic: false,
@@ -118,7 +159,7 @@ pub fn translate(req: &ExportMetricsServiceRequest) -> Translated {
                                 dp.time_unix_nano,
                             );
                             p.value = number(&dp.value);
-                            out.points.push(p);
+                            accept(&mut out, p, window);
                         }
                     }
                     Some(Data::Sum(s)) => {
@@ -132,7 +173,7 @@ pub fn translate(req: &ExportMetricsServiceRequest) -> Translated {
                             p.value = number(&dp.value);
                             p.temporality = temporality(s.aggregation_temporality).into();
                             p.is_monotonic = s.is_monotonic;
-                            out.points.push(p);
+                            accept(&mut out, p, window);
                         }
                     }
                     Some(Data::Histogram(h)) => {
@@ -150,7 +191,7 @@ pub fn translate(req: &ExportMetricsServiceRequest) -> Translated {
                             p.max = dp.max;
                             p.bucket_counts = dp.bucket_counts.clone();
                             p.explicit_bounds = dp.explicit_bounds.clone();
-                            out.points.push(p);
+                            accept(&mut out, p, window);
                         }
                     }
                     Some(Data::ExponentialHistogram(h)) => {
@@ -176,7 +217,7 @@ pub fn translate(req: &ExportMetricsServiceRequest) -> Translated {
                                 p.exp_negative_offset = b.offset;
                                 p.exp_negative_counts = b.bucket_counts.clone();
                             }
-                            out.points.push(p);
+                            accept(&mut out, p, window);
                         }
                     }
                     Some(Data::Summary(s)) => {
@@ -192,7 +233,7 @@ pub fn translate(req: &ExportMetricsServiceRequest) -> Translated {
                             p.quantiles = dp.quantile_values.iter().map(|q| q.quantile).collect();
                             p.quantile_values =
                                 dp.quantile_values.iter().map(|q| q.value).collect();
-                            out.points.push(p);
+                            accept(&mut out, p, window);
                         }
                     }
                     None => {
@@ -227,7 +268,8 @@ mod tests {
 
     #[test]
     fn sums_and_histograms() {
-        let t = translate(&req(vec![
+        let t = translate(
+            &req(vec![
             Metric {
                 name: "requests".into(),
                 unit: "1".into(),
@@ -261,7 +303,9 @@ mod tests {
                 name: "empty".into(),
                 ..Default::default()
             },
-        ]));
+        ]),
+            &IngestWindow::unbounded(),
+        );
         assert_eq!(t.rejected, 1);
         assert_eq!(t.points.len(), 2);
         let s = &t.points[0];
@@ -280,5 +324,47 @@ mod tests {
         assert_eq!(h.bucket_counts, vec![1, 2, 0]);
         assert_eq!(h.explicit_bounds, vec![0.5, 1.0]);
         assert_ne!(s.series_id, h.series_id);
+    }
+
+    fn histogram(time: u64, counts: Vec<u64>, bounds: Vec<f64>) -> Metric {
+        Metric {
+            name: "h".into(),
+            data: Some(Data::Histogram(Histogram {
+                data_points: vec![HistogramDataPoint {
+                    time_unix_nano: time,
+                    count: counts.iter().sum(),
+                    bucket_counts: counts,
+                    explicit_bounds: bounds,
+                    ..Default::default()
+                }],
+                aggregation_temporality: 1,
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn malformed_histograms_and_times_outside_the_window_are_rejected() {
+        let now_ns: u64 = 1_764_000_000_000_000_000;
+        let window = IngestWindow::around((now_ns / 1_000) as i64);
+        let cases: Vec<(Metric, Option<&str>)> = vec![
+            (histogram(now_ns, vec![1, 2, 3], vec![1.0, 2.0]), None),
+            (histogram(now_ns, vec![], vec![]), None),
+            (histogram(now_ns, vec![1, 2], vec![1.0, 2.0]), Some("2 bucket counts for 2 explicit bounds")),
+            (histogram(now_ns, vec![1, 2, 3], vec![2.0, 1.0]), Some("strictly increasing")),
+            (histogram(now_ns, vec![1, 2], vec![f64::NAN]), Some("finite")),
+            (histogram(1, vec![1], vec![]), Some("in the past")),
+            (histogram(u64::MAX, vec![1], vec![]), Some("in the future")),
+        ];
+        for (metric, want) in cases {
+            let t = translate(&req(vec![metric]), &window);
+            match want {
+                None => assert_eq!((t.points.len(), t.rejected), (1, 0)),
+                Some(w) => {
+                    assert_eq!((t.points.len(), t.rejected), (0, 1), "{w}");
+                    assert!(t.error.as_deref().unwrap().contains(w), "{:?}", t.error);
+                }
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ use agentvista_shared::model::{
 };
 use agentvista_shared::money;
 use agentvista_shared::pricing::Price;
+use agentvista_shared::window::IngestWindow;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
@@ -29,13 +30,19 @@ pub struct Translated {
 }
 
 /// Translate an export request for organization `org_id`, pricing LLM
-/// spans without a client cost with `prices`.
+/// spans without a client cost with `prices`. A span is rejected (counted in
+/// `partial_success`, with the first reason) when its ids are invalid, a
+/// time lies outside `window`, a token count or cost attribute is not a
+/// valid value (the same bounds as `/traces/batch`), or it repeats a
+/// (trace id, span id) already in this export (the first copy is kept).
 pub fn translate(
     req: &ExportTraceServiceRequest,
     org_id: Uuid,
     prices: &HashMap<String, Price>,
+    window: &IngestWindow,
 ) -> Translated {
     let mut out = Translated::default();
+    let mut seen: std::collections::HashSet<(Uuid, Uuid)> = std::collections::HashSet::new();
     // Roots of runs, by trace id: (index into out.spans).
     let mut roots: HashMap<Uuid, usize> = HashMap::new();
     for rs in &req.resource_spans {
@@ -50,7 +57,17 @@ pub fn translate(
                 }
             });
             for span in &ss.spans {
-                match translate_span(span, agent_id, &service) {
+                let translated = translate_span(span, agent_id, &service, window).and_then(|rec| {
+                    if seen.insert((rec.trace_id, rec.span_id)) {
+                        Ok(rec)
+                    } else {
+                        Err(format!(
+                            "span {} of trace {} appears more than once in this export; the first copy was kept",
+                            rec.span_id, rec.trace_id
+                        ))
+                    }
+                });
+                match translated {
                     Ok(mut rec) => {
                         rec.resource_attributes = resource_attributes.clone();
                         rec.scope = scope.clone();
@@ -112,13 +129,18 @@ fn derive_trace(trace_id: Uuid, root: &SpanRecord, spans: &[SpanRecord]) -> Trac
         success: attrs("agentvista.success").and_then(|v| v.parse().ok()),
         outcome: attrs("agentvista.outcome").filter(|o| !o.is_empty()),
         total_tokens: sum(|s| s.total_tokens),
-        total_cost_nanos: sum(|s| s.cost_nanos),
+        total_cost_nanos: sum(|s| s.cost_nanos).map(|c| c.min(money::MAX_TOTAL_NANOS)),
         metadata: Vec::new(),
         derived: true,
     }
 }
 
-fn translate_span(span: &Span, agent_id: Uuid, service: &str) -> Result<SpanRecord, String> {
+fn translate_span(
+    span: &Span,
+    agent_id: Uuid,
+    service: &str,
+    window: &IngestWindow,
+) -> Result<SpanRecord, String> {
     let trace_id = ids::trace_id_from_otlp(&span.trace_id)
         .ok_or_else(|| "span with an invalid trace_id (need 16 non-zero bytes)".to_string())?;
     let span_id = ids::span_id_from_otlp(&span.span_id)
@@ -134,9 +156,17 @@ fn translate_span(span: &Span, agent_id: Uuid, service: &str) -> Result<SpanReco
     let a = Attrs(&span.attributes);
     let kind = SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified);
     let started_at_us = (span.start_time_unix_nano / 1_000) as i64;
+    window
+        .check_us(started_at_us)
+        .map_err(|m| format!("span {span_id}: start_time_unix_nano {m}"))?;
     let ended_at_us =
         (span.end_time_unix_nano != 0).then_some((span.end_time_unix_nano / 1_000) as i64);
     let ended_at_us = ended_at_us.filter(|e| *e >= started_at_us);
+    if let Some(e) = ended_at_us {
+        window
+            .check_us(e)
+            .map_err(|m| format!("span {span_id}: end_time_unix_nano {m}"))?;
+    }
     let code = span.status.as_ref().map_or(0, |s| s.code);
     let status = if code == StatusCode::Error as i32 {
         RunStatus::Failed
@@ -150,13 +180,13 @@ fn translate_span(span: &Span, agent_id: Uuid, service: &str) -> Result<SpanReco
         .as_ref()
         .map(|s| s.message.clone())
         .filter(|m| !m.is_empty());
-    let usage = GenAi::read(&a);
+    let usage = GenAi::read(&a).map_err(|m| format!("span {span_id}: {m}"))?;
     let events: Vec<SpanEvent> = span
         .events
         .iter()
         .take(attrs::MAX_ATTRIBUTES)
         .map(|e| SpanEvent {
-            time_us: (e.time_unix_nano / 1_000) as i64,
+            time_us: (e.time_unix_nano / 1_000).min(i64::MAX as u64) as i64,
             name: e.name.clone(),
             attributes: attrs::flatten(&e.attributes),
         })
@@ -275,32 +305,71 @@ pub struct GenAi {
     pub cost_nanos: Option<i64>,
 }
 
+/// A token count attribute: absent, or an integer in the range
+/// `/traces/batch` accepts.
+fn token_attr(a: &Attrs<'_>, keys: &[&str]) -> Result<Option<i64>, String> {
+    let Some(key) = keys.iter().find(|k| a.has(k)) else {
+        return Ok(None);
+    };
+    match a.int(key) {
+        Some(t) if (0..=crate::sdk::MAX_TOKENS).contains(&t) => Ok(Some(t)),
+        _ => Err(format!(
+            "{key} must be a non-negative integer of at most {}",
+            crate::sdk::MAX_TOKENS
+        )),
+    }
+}
+
 impl GenAi {
-    pub fn read(a: &Attrs<'_>) -> GenAi {
-        let input_tokens = a.first_int(&[
-            "gen_ai.usage.input_tokens",
-            "gen_ai.usage.prompt_tokens",
-            "llm.token_count.prompt",
-        ]);
-        let output_tokens = a.first_int(&[
-            "gen_ai.usage.output_tokens",
-            "gen_ai.usage.completion_tokens",
-            "llm.token_count.completion",
-        ]);
-        let total_tokens = a
-            .first_int(&[
+    /// The usage attributes of a span; an invalid token count or cost is an
+    /// error naming the attribute (the span is rejected, as a batch with
+    /// such a field is).
+    pub fn read(a: &Attrs<'_>) -> Result<GenAi, String> {
+        let input_tokens = token_attr(
+            a,
+            &[
+                "gen_ai.usage.input_tokens",
+                "gen_ai.usage.prompt_tokens",
+                "llm.token_count.prompt",
+            ],
+        )?;
+        let output_tokens = token_attr(
+            a,
+            &[
+                "gen_ai.usage.output_tokens",
+                "gen_ai.usage.completion_tokens",
+                "llm.token_count.completion",
+            ],
+        )?;
+        let total_tokens = token_attr(
+            a,
+            &[
                 "gen_ai.usage.total_tokens",
                 "llm.usage.total_tokens",
                 "llm.token_count.total",
-            ])
-            .or(match (input_tokens, output_tokens) {
-                (None, None) => None,
-                (i, o) => Some(i.unwrap_or(0) + o.unwrap_or(0)),
-            });
-        let cost_nanos = a
-            .first_str(&["gen_ai.usage.cost", "agentvista.cost_usd", "llm.cost.total"])
-            .and_then(|c| money::parse_usd(&c).ok());
-        GenAi {
+            ],
+        )?
+        .or(match (input_tokens, output_tokens) {
+            (None, None) => None,
+            (i, o) => Some(i.unwrap_or(0) + o.unwrap_or(0)),
+        });
+        let cached_tokens = token_attr(
+            a,
+            &[
+                "gen_ai.usage.cache_read_input_tokens",
+                "gen_ai.usage.cached_tokens",
+                "llm.token_count.prompt_details.cache_read",
+            ],
+        )?;
+        let cost_keys = ["gen_ai.usage.cost", "agentvista.cost_usd", "llm.cost.total"];
+        let cost_nanos = match cost_keys.iter().find(|k| a.has(k)) {
+            None => None,
+            Some(key) => {
+                let text = a.str(key).unwrap_or_default();
+                Some(money::parse_usd(&text).map_err(|m| format!("{key} {m}"))?)
+            }
+        };
+        Ok(GenAi {
             model: a
                 .first_str(&[
                     "gen_ai.response.model",
@@ -314,18 +383,12 @@ impl GenAi {
                 "llm.provider",
                 "llm.system",
             ]),
-            input_tokens: input_tokens.filter(|t| *t >= 0),
-            output_tokens: output_tokens.filter(|t| *t >= 0),
-            total_tokens: total_tokens.filter(|t| *t >= 0),
-            cached_tokens: a
-                .first_int(&[
-                    "gen_ai.usage.cache_read_input_tokens",
-                    "gen_ai.usage.cached_tokens",
-                    "llm.token_count.prompt_details.cache_read",
-                ])
-                .filter(|t| *t >= 0),
+            input_tokens,
+            output_tokens,
+            total_tokens,
+            cached_tokens,
             cost_nanos,
-        }
+        })
     }
 }
 
@@ -432,7 +495,7 @@ mod tests {
             i("gen_ai.usage.output_tokens", 120),
             i("gen_ai.usage.cache_read_input_tokens", 100),
         ];
-        let g = GenAi::read(&Attrs(&current));
+        let g = GenAi::read(&Attrs(&current)).unwrap();
         assert_eq!(g.model.as_deref(), Some("gpt-4o-2024-08-06"));
         assert_eq!(g.provider.as_deref(), Some("openai"));
         assert_eq!(
@@ -448,7 +511,7 @@ mod tests {
             i("gen_ai.usage.completion_tokens", 5),
             s("gen_ai.usage.cost", "0.000123"),
         ];
-        let g = GenAi::read(&Attrs(&older));
+        let g = GenAi::read(&Attrs(&older)).unwrap();
         assert_eq!(g.provider.as_deref(), Some("anthropic"));
         assert_eq!(
             (g.input_tokens, g.output_tokens, g.total_tokens),
@@ -464,7 +527,7 @@ mod tests {
             i("llm.token_count.total", 350),
             s("llm.token_count.prompt_details.cache_read", "20"),
         ];
-        let g = GenAi::read(&Attrs(&openinference));
+        let g = GenAi::read(&Attrs(&openinference)).unwrap();
         assert_eq!(g.model.as_deref(), Some("claude-3-5-sonnet-20241022"));
         assert_eq!(
             (g.input_tokens, g.output_tokens, g.total_tokens),
@@ -517,7 +580,7 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let t = translate(&req, org, &HashMap::new());
+        let t = translate(&req, org, &HashMap::new(), &IngestWindow::unbounded());
         assert_eq!(t.rejected, 1);
         assert_eq!(t.spans.len(), 2);
         let (r, c) = (&t.spans[0], &t.spans[1]);

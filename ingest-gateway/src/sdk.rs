@@ -134,7 +134,9 @@ pub fn parse(
         if let Some(earlier) = trace_at.insert(header.trace_id, i) {
             return Err(ApiError::invalid_field(
                 format!("{at}.trace.trace_id"),
-                format!("duplicates traces[{earlier}].trace.trace_id; send each trace once per batch"),
+                format!(
+                    "duplicates traces[{earlier}].trace.trace_id; send each trace once per batch"
+                ),
             ));
         }
         let mut span_at: HashMap<Uuid, usize> = HashMap::new();

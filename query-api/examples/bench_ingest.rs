@@ -319,7 +319,12 @@ fn template(org_id: Uuid) -> IngestMessage {
 
 /// The messages the gateway produces for one `/traces/batch` body.
 fn sdk_messages(body: &[u8], org_id: Uuid) -> Vec<Vec<u8>> {
-    let mut batch = ingest_gateway::sdk::parse(body, &HashMap::new(), &agentvista_shared::window::IngestWindow::now()).expect("valid bench body");
+    let mut batch = ingest_gateway::sdk::parse(
+        body,
+        &HashMap::new(),
+        &agentvista_shared::window::IngestWindow::now(),
+    )
+    .expect("valid bench body");
     ingest_gateway::sdk::assign_agent_ids(&mut batch, org_id);
     let mut m = template(org_id);
     m.traces = batch.traces;
@@ -329,7 +334,12 @@ fn sdk_messages(body: &[u8], org_id: Uuid) -> Vec<Vec<u8>> {
 
 /// The messages the gateway produces for one OTLP export.
 fn otlp_messages(req: &ExportTraceServiceRequest, org_id: Uuid) -> Vec<Vec<u8>> {
-    let t = ingest_gateway::otlp::traces::translate(req, org_id, &HashMap::new(), &agentvista_shared::window::IngestWindow::now());
+    let t = ingest_gateway::otlp::traces::translate(
+        req,
+        org_id,
+        &HashMap::new(),
+        &agentvista_shared::window::IngestWindow::now(),
+    );
     let mut spans = template(org_id);
     spans.spans = t.spans;
     let mut traces = template(org_id);

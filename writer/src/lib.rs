@@ -3,24 +3,31 @@
 //!
 //! Messages are buffered until `AV_WRITER_BATCH_ROWS` rows or
 //! `AV_WRITER_FLUSH_MS` since the first buffered message, whichever comes
-//! first. A flush inserts traces, spans and agents, retrying with backoff
-//! until ClickHouse accepts them; only then are the offsets committed. A
-//! crash before the commit means redelivery, and redelivered rows carry the
-//! same version, so `ReplacingMergeTree` + `FINAL` reads never show them twice.
+//! first. A flush ([`flush`]) inserts agents, spans, logs, metric points
+//! and runs, retrying transient errors with backoff until ClickHouse
+//! accepts them; only then are the offsets committed. A message ClickHouse
+//! can never accept goes to the dead-letter store ([`dead_letter`]) instead
+//! of stopping the partition. A crash before the commit means redelivery,
+//! and redelivered rows carry the same version, so `ReplacingMergeTree` +
+//! `FINAL` reads never show them twice. SIGTERM is honoured within the
+//! shutdown grace even while ClickHouse is failing: what was not inserted
+//! is not committed.
 
+pub mod dead_letter;
+pub mod flush;
+mod health;
 pub mod rows;
 pub mod schema;
 
-use crate::rows::Buffer;
+pub use crate::flush::insert_buffer;
+use crate::flush::{Batch, Flushed, Pending};
 use agentvista_shared::config::{self, CommonConfig, ConfigError};
 use agentvista_shared::queue::IngestMessage;
 use anyhow::Context;
-use clickhouse::{Client, RowOwned, RowWrite};
+use clickhouse::Client;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +80,8 @@ pub struct Stats {
     pub flushes: AtomicU64,
     pub insert_failures: AtomicU64,
     pub undecodable: AtomicU64,
+    /// Messages recorded in the dead-letter store.
+    pub dead_letters: AtomicU64,
 }
 
 pub struct Writer {
@@ -120,7 +129,10 @@ impl Writer {
         self.health.local_addr().expect("bound")
     }
 
-    /// Consume until `shutdown`, then flush what is buffered, commit and stop.
+    /// Consume until `shutdown`, then flush what is buffered (for at most
+    /// the shutdown grace), commit what was stored and stop. A flush under
+    /// way when `shutdown` resolves is abandoned at once: its messages stay
+    /// uncommitted and are redelivered to the next writer.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Writer {
             config,
@@ -129,199 +141,78 @@ impl Writer {
             health,
             stats,
         } = self;
-        let health_task = tokio::spawn(health::serve(health, ch.clone(), stats.clone()));
-        let mut buffer = Buffer::default();
-        let mut offsets: HashMap<(String, i32), i64> = HashMap::new();
+        let health_task = tokio::spawn(health::serve(
+            health,
+            ch.clone(),
+            config.common.kafka_brokers.clone(),
+            stats.clone(),
+        ));
+        let mut batch = Batch::default();
         let mut first_at: Option<Instant> = None;
-        tokio::pin!(shutdown);
+        let mut shutdown = std::pin::pin!(shutdown);
         tracing::info!(topic = %config.common.kafka_topic, group = %config.group_id, "writer consuming");
-        loop {
+        let mut stopped = false;
+        while !stopped {
             let deadline =
                 first_at.map(|t| tokio::time::Instant::from_std(t + config.flush_interval));
+            let mut due = false;
             tokio::select! {
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
                         stats.messages.fetch_add(1, Ordering::Relaxed);
-                        match m.payload().map(IngestMessage::decode) {
-                            Some(Ok(decoded)) => buffer.push(decoded),
-                            Some(Err(e)) => {
-                                stats.undecodable.fetch_add(1, Ordering::Relaxed);
-                                tracing::error!(error = %e, partition = m.partition(), offset = m.offset(), "skipping undecodable message");
+                        let payload = m.payload().unwrap_or_default();
+                        let mut pending = Pending {
+                            topic: m.topic().to_string(),
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            org_id: None,
+                            payload: payload.to_vec(),
+                            rows: Default::default(),
+                            undecodable: None,
+                        };
+                        match IngestMessage::decode(payload) {
+                            Ok(decoded) => {
+                                pending.org_id = Some(decoded.org_id);
+                                pending.rows = batch.buffer.push(decoded);
                             }
-                            None => {}
+                            Err(e) => {
+                                stats.undecodable.fetch_add(1, Ordering::Relaxed);
+                                tracing::error!(error = %e, partition = m.partition(), offset = m.offset(), "undecodable message; dead-lettering it");
+                                pending.undecodable = Some(e.to_string());
+                            }
                         }
-                        offsets.insert((m.topic().to_string(), m.partition()), m.offset());
+                        batch.pending.push(pending);
                         first_at.get_or_insert_with(Instant::now);
+                        due = batch.buffer.len() >= config.batch_rows;
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "kafka consume error");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                            () = &mut shutdown => stopped = true,
+                        }
                     }
                 },
-                () = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => {
-                    flush(&ch, &consumer, &mut buffer, &mut offsets, &stats, None).await;
-                    first_at = None;
-                }
-                () = &mut shutdown => break,
+                () = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => due = true,
+                () = &mut shutdown => stopped = true,
             }
-            if buffer.len() >= config.batch_rows {
-                flush(&ch, &consumer, &mut buffer, &mut offsets, &stats, None).await;
-                first_at = None;
+            if due && !stopped {
+                match flush::flush(&ch, &consumer, &mut batch, &stats, &mut shutdown).await {
+                    Flushed::Done => first_at = None,
+                    Flushed::Cancelled => stopped = true,
+                }
             }
         }
-        tracing::info!(rows = buffer.len(), "writer shutting down, flushing");
-        let give_up = Instant::now() + config.shutdown_grace;
-        flush(
-            &ch,
-            &consumer,
-            &mut buffer,
-            &mut offsets,
-            &stats,
-            Some(give_up),
-        )
-        .await;
+        tracing::info!(rows = batch.buffer.len(), "writer shutting down, flushing");
+        let give_up = tokio::time::sleep(config.shutdown_grace);
+        tokio::pin!(give_up);
+        if flush::flush(&ch, &consumer, &mut batch, &stats, &mut give_up).await
+            == Flushed::Cancelled
+        {
+            tracing::error!("giving up on the last flush at shutdown; offsets stay uncommitted and the data will be redelivered");
+        }
         health_task.abort();
         tracing::info!("writer stopped");
         Ok(())
-    }
-}
-
-/// Insert the buffer, retrying with backoff until ClickHouse accepts it (or
-/// until `give_up`, leaving the offsets uncommitted), then commit offsets.
-async fn flush(
-    ch: &Client,
-    consumer: &StreamConsumer,
-    buffer: &mut Buffer,
-    offsets: &mut HashMap<(String, i32), i64>,
-    stats: &Stats,
-    give_up: Option<Instant>,
-) {
-    if offsets.is_empty() {
-        return;
-    }
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let started = Instant::now();
-        match insert_buffer(ch, buffer).await {
-            Ok(()) => {
-                stats.flushes.fetch_add(1, Ordering::Relaxed);
-                stats.rows.fetch_add(buffer.len() as u64, Ordering::Relaxed);
-                tracing::debug!(
-                    batch.rows = buffer.len(),
-                    duration_ms = started.elapsed().as_millis() as u64,
-                    "flushed"
-                );
-                break;
-            }
-            Err(e) => {
-                stats.insert_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, batch.rows = buffer.len(), retry_in_ms = backoff.as_millis() as u64, "clickhouse insert failed");
-                if give_up.is_some_and(|g| Instant::now() + backoff > g) {
-                    tracing::error!("giving up on flush at shutdown; offsets stay uncommitted and the data will be redelivered");
-                    return;
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-    buffer.clear();
-    let mut tpl = TopicPartitionList::new();
-    for ((topic, partition), offset) in offsets.drain() {
-        if let Err(e) = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset + 1)) {
-            tracing::error!(error = %e, "building the offset list");
-        }
-    }
-    if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
-        // The rows are stored; a failed commit only means redelivery, which
-        // reads never show.
-        tracing::warn!(error = %e, "offset commit failed");
-    }
-}
-
-/// Insert one buffer with this client, table by table (also the ceiling
-/// the ingest benchmark measures the writer against). Runs go last: a run
-/// is the dashboard's way in, so when it is visible its agent, its spans
-/// and its logs of the same batch already are.
-pub async fn insert_buffer(ch: &Client, buffer: &Buffer) -> clickhouse::error::Result<()> {
-    insert_rows(ch, "agents", &buffer.agents).await?;
-    insert_rows(ch, "spans", &buffer.spans).await?;
-    insert_rows(ch, "logs", &buffer.logs).await?;
-    insert_rows(ch, "metric_points", &buffer.metrics).await?;
-    insert_rows(ch, "traces", &buffer.traces).await?;
-    Ok(())
-}
-
-async fn insert_rows<T: RowOwned + RowWrite>(
-    ch: &Client,
-    table: &str,
-    rows: &[T],
-) -> clickhouse::error::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut insert = ch.insert::<T>(table).await?;
-    for row in rows {
-        insert.write(row).await?;
-    }
-    insert.end().await
-}
-
-mod health {
-    //! A minimal HTTP endpoint: `/healthz` (alive), `/readyz` (ClickHouse
-    //! answers) and `/metrics` (Prometheus text).
-
-    use super::Stats;
-    use clickhouse::Client;
-    use std::sync::atomic::Ordering;
-    use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    pub async fn serve(listener: tokio::net::TcpListener, ch: Client, stats: Arc<Stats>) {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let ch = ch.clone();
-            let stats = stats.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let n = match tokio::time::timeout(
-                    std::time::Duration::from_secs(5),
-                    stream.read(&mut buf),
-                )
-                .await
-                {
-                    Ok(Ok(n)) => n,
-                    _ => return,
-                };
-                let head = String::from_utf8_lossy(&buf[..n]);
-                let path = head.split_whitespace().nth(1).unwrap_or("/");
-                let (status, body) = match path {
-                    "/healthz" => ("200 OK", r#"{"status":"ok"}"#.to_string()),
-                    "/readyz" => {
-                        if ch.query("SELECT 1").execute().await.is_ok() {
-                            ("200 OK", r#"{"status":"ok","clickhouse":true}"#.to_string())
-                        } else {
-                            ("503 Service Unavailable", r#"{"status":"unavailable","clickhouse":false}"#.to_string())
-                        }
-                    }
-                    "/metrics" => ("200 OK", format!(
-                        "av_writer_messages_total {}\nav_writer_rows_total {}\nav_writer_flushes_total {}\nav_writer_insert_failures_total {}\nav_writer_undecodable_total {}\n",
-                        stats.messages.load(Ordering::Relaxed),
-                        stats.rows.load(Ordering::Relaxed),
-                        stats.flushes.load(Ordering::Relaxed),
-                        stats.insert_failures.load(Ordering::Relaxed),
-                        stats.undecodable.load(Ordering::Relaxed),
-                    )),
-                    _ => ("404 Not Found", r#"{"detail":"Not found."}"#.to_string()),
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(resp.as_bytes()).await;
-            });
-        }
     }
 }

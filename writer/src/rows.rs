@@ -5,7 +5,70 @@ use agentvista_shared::queue::IngestMessage;
 use clickhouse::Row;
 use serde::Serialize;
 use std::collections::HashSet;
+use std::ops::Range;
 use uuid::Uuid;
+
+/// The partition (`toYYYYMM` of the event time) a row lands in; inserts are
+/// shaped so that none touches more partitions than ClickHouse allows.
+pub trait Partitioned {
+    /// `YYYYMM`, or 0 for unpartitioned tables.
+    fn partition(&self) -> i32;
+}
+
+/// `YYYYMM` of a time in microseconds since the epoch (UTC).
+pub fn month_of_us(us: i64) -> i32 {
+    let days = us.div_euclid(86_400_000_000);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year * 100 + month).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
+impl Partitioned for TraceRow {
+    fn partition(&self) -> i32 {
+        month_of_us(self.started_at)
+    }
+}
+
+impl Partitioned for SpanRow {
+    fn partition(&self) -> i32 {
+        month_of_us(self.started_at)
+    }
+}
+
+impl Partitioned for LogRow {
+    fn partition(&self) -> i32 {
+        month_of_us(self.timestamp.div_euclid(1_000))
+    }
+}
+
+impl Partitioned for MetricRow {
+    fn partition(&self) -> i32 {
+        month_of_us(self.time.div_euclid(1_000))
+    }
+}
+
+impl Partitioned for AgentRow {
+    fn partition(&self) -> i32 {
+        0
+    }
+}
+
+/// Where one message's rows sit in a [`Buffer`]: a range per table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ranges {
+    pub agents: Range<usize>,
+    pub spans: Range<usize>,
+    pub logs: Range<usize>,
+    pub metrics: Range<usize>,
+    pub traces: Range<usize>,
+}
 
 #[derive(Debug, Row, Serialize)]
 pub struct TraceRow {
@@ -183,8 +246,26 @@ impl Buffer {
         }
     }
 
-    /// Append the rows of one message.
-    pub fn push(&mut self, msg: IngestMessage) {
+    /// Append the rows of one message; returns where they are.
+    pub fn push(&mut self, msg: IngestMessage) -> Ranges {
+        let start = Ranges {
+            agents: self.agents.len()..0,
+            spans: self.spans.len()..0,
+            logs: self.logs.len()..0,
+            metrics: self.metrics.len()..0,
+            traces: self.traces.len()..0,
+        };
+        self.push_rows(msg);
+        Ranges {
+            agents: start.agents.start..self.agents.len(),
+            spans: start.spans.start..self.spans.len(),
+            logs: start.logs.start..self.logs.len(),
+            metrics: start.metrics.start..self.metrics.len(),
+            traces: start.traces.start..self.traces.len(),
+        }
+    }
+
+    fn push_rows(&mut self, msg: IngestMessage) {
         let IngestMessage {
             org_id,
             version,
@@ -345,4 +426,20 @@ fn pairs(list: Vec<(String, String)>) -> serde_json::Map<String, serde_json::Val
     list.into_iter()
         .map(|(k, v)| (k, serde_json::Value::String(v)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_of_times() {
+        assert_eq!(month_of_us(0), 197001);
+        assert_eq!(month_of_us(-1), 196912);
+        assert_eq!(month_of_us(1_705_312_800_000_000), 202401); // 2024-01-15
+        assert_eq!(month_of_us(1_709_251_199_999_999), 202402); // 2024-02-29T23:59:59.999999
+        assert_eq!(month_of_us(1_709_251_200_000_000), 202403);
+        assert_eq!(month_of_us(5_680_281_600_000_000), 215001); // 2150-01-01
+        assert!(month_of_us(i64::MAX) > 0 && month_of_us(i64::MIN) < 0);
+    }
 }

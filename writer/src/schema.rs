@@ -30,10 +30,16 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "log_traces",
         include_str!("../migrations/0007_log_traces.sql"),
     ),
+    (
+        8,
+        "dead_letters",
+        include_str!("../migrations/0008_dead_letters.sql"),
+    ),
 ];
 
-/// Create the database if needed and apply pending migrations.
-pub async fn migrate(server: &Client, database: &str) -> anyhow::Result<()> {
+/// Create the database if needed and apply pending migrations; returns the
+/// (version, name) of each one applied now.
+pub async fn migrate(server: &Client, database: &str) -> anyhow::Result<Vec<(u32, &'static str)>> {
     if !database
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -61,6 +67,7 @@ pub async fn migrate(server: &Client, database: &str) -> anyhow::Result<()> {
         .fetch_all()
         .await
         .context("reading schema_migrations")?;
+    let mut now_applied = Vec::new();
     for (version, name, sql) in MIGRATIONS {
         if applied.contains(version) {
             continue;
@@ -78,8 +85,9 @@ pub async fn migrate(server: &Client, database: &str) -> anyhow::Result<()> {
             .await
             .context("recording a migration")?;
         tracing::info!(version, name, "applied clickhouse migration");
+        now_applied.push((*version, *name));
     }
-    Ok(())
+    Ok(now_applied)
 }
 
 /// Split a migration file into statements: `;` at the end of a line ends

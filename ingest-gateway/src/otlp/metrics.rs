@@ -270,40 +270,40 @@ mod tests {
     fn sums_and_histograms() {
         let t = translate(
             &req(vec![
-            Metric {
-                name: "requests".into(),
-                unit: "1".into(),
-                data: Some(Data::Sum(Sum {
-                    data_points: vec![NumberDataPoint {
-                        time_unix_nano: 10,
-                        value: Some(number_data_point::Value::AsInt(7)),
-                        ..Default::default()
-                    }],
-                    aggregation_temporality: 2,
-                    is_monotonic: true,
-                })),
-                ..Default::default()
-            },
-            Metric {
-                name: "latency".into(),
-                data: Some(Data::Histogram(Histogram {
-                    data_points: vec![HistogramDataPoint {
-                        time_unix_nano: 20,
-                        count: 3,
-                        sum: Some(1.5),
-                        bucket_counts: vec![1, 2, 0],
-                        explicit_bounds: vec![0.5, 1.0],
-                        ..Default::default()
-                    }],
-                    aggregation_temporality: 1,
-                })),
-                ..Default::default()
-            },
-            Metric {
-                name: "empty".into(),
-                ..Default::default()
-            },
-        ]),
+                Metric {
+                    name: "requests".into(),
+                    unit: "1".into(),
+                    data: Some(Data::Sum(Sum {
+                        data_points: vec![NumberDataPoint {
+                            time_unix_nano: 10,
+                            value: Some(number_data_point::Value::AsInt(7)),
+                            ..Default::default()
+                        }],
+                        aggregation_temporality: 2,
+                        is_monotonic: true,
+                    })),
+                    ..Default::default()
+                },
+                Metric {
+                    name: "latency".into(),
+                    data: Some(Data::Histogram(Histogram {
+                        data_points: vec![HistogramDataPoint {
+                            time_unix_nano: 20,
+                            count: 3,
+                            sum: Some(1.5),
+                            bucket_counts: vec![1, 2, 0],
+                            explicit_bounds: vec![0.5, 1.0],
+                            ..Default::default()
+                        }],
+                        aggregation_temporality: 1,
+                    })),
+                    ..Default::default()
+                },
+                Metric {
+                    name: "empty".into(),
+                    ..Default::default()
+                },
+            ]),
             &IngestWindow::unbounded(),
         );
         assert_eq!(t.rejected, 1);
@@ -350,9 +350,18 @@ mod tests {
         let cases: Vec<(Metric, Option<&str>)> = vec![
             (histogram(now_ns, vec![1, 2, 3], vec![1.0, 2.0]), None),
             (histogram(now_ns, vec![], vec![]), None),
-            (histogram(now_ns, vec![1, 2], vec![1.0, 2.0]), Some("2 bucket counts for 2 explicit bounds")),
-            (histogram(now_ns, vec![1, 2, 3], vec![2.0, 1.0]), Some("strictly increasing")),
-            (histogram(now_ns, vec![1, 2], vec![f64::NAN]), Some("finite")),
+            (
+                histogram(now_ns, vec![1, 2], vec![1.0, 2.0]),
+                Some("2 bucket counts for 2 explicit bounds"),
+            ),
+            (
+                histogram(now_ns, vec![1, 2, 3], vec![2.0, 1.0]),
+                Some("strictly increasing"),
+            ),
+            (
+                histogram(now_ns, vec![1, 2], vec![f64::NAN]),
+                Some("finite"),
+            ),
             (histogram(1, vec![1], vec![]), Some("in the past")),
             (histogram(u64::MAX, vec![1], vec![]), Some("in the future")),
         ];

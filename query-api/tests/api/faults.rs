@@ -1,43 +1,14 @@
 //! Faults on the ingest path, under sustained ingestion, with every
 //! acknowledged span id recorded.
 
-use crate::helpers::{create_topic, long_faults, shared, spawn_app, spawn_app_with};
+use crate::helpers::{
+    bin, create_topic, long_faults, shared, spawn_app, spawn_app_with, start_writer,
+};
 use reqwest::StatusCode;
 use serde_json::json;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
-
-/// A service binary next to this test executable (scripts/test builds
-/// them), or `AV_<NAME>_BIN`.
-fn bin(name: &str) -> PathBuf {
-    let var = format!("AV_{}_BIN", name.to_uppercase().replace('-', "_"));
-    if let Ok(p) = std::env::var(var) {
-        return p.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build --bins` (scripts/test does)",
-        p.display()
-    );
-    p
-}
-
-fn start_writer(topic: &str, group: &str) -> Child {
-    Command::new(bin("writer"))
-        .env("AV_KAFKA_TOPIC", topic)
-        .env("AV_WRITER_GROUP", group)
-        .env("AV_WRITER_LISTEN", "127.0.0.1:0")
-        .env("AV_WRITER_FLUSH_MS", "300")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting the writer")
-}
 
 /// A batch of `n` fresh spans in one trace; returns the span ids.
 fn batch(agent: &str, n: usize) -> (Vec<Uuid>, serde_json::Value) {

@@ -330,3 +330,33 @@ pub async fn count_rows_reaching(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A service binary next to this test executable (scripts/test builds
+/// them), or `AV_<NAME>_BIN`.
+pub fn bin(name: &str) -> std::path::PathBuf {
+    let var = format!("AV_{}_BIN", name.to_uppercase().replace('-', "_"));
+    if let Ok(p) = std::env::var(var) {
+        return p.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --bins` (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+pub fn start_writer(topic: &str, group: &str) -> std::process::Child {
+    std::process::Command::new(bin("writer"))
+        .env("AV_KAFKA_TOPIC", topic)
+        .env("AV_WRITER_GROUP", group)
+        .env("AV_WRITER_LISTEN", "127.0.0.1:0")
+        .env("AV_WRITER_FLUSH_MS", "300")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("starting the writer")
+}

@@ -11,4 +11,5 @@ mod helpers;
 mod ingest;
 mod openapi;
 mod otlp;
+mod poison;
 mod rollups;

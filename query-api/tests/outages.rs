@@ -9,7 +9,8 @@
 mod helpers;
 
 use helpers::{
-    batch, count_rows, count_rows_reaching, long_faults, spawn_app, spawn_app_with, TestApp,
+    batch, count_rows, count_rows_reaching, create_topic, long_faults, spawn_app, spawn_app_with,
+    start_writer, start_writer_with, TestApp,
 };
 use reqwest::StatusCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -475,4 +476,69 @@ async fn beyond_its_byte_budget_the_gateway_sheds_load_and_keeps_what_it_accepte
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+#[tokio::test]
+async fn sigterm_during_a_clickhouse_outage_exits_within_the_grace_and_loses_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let topic = format!("av-sigterm-{}", Uuid::new_v4().simple());
+    create_topic(&topic, 2).await;
+    let t = topic.clone();
+    let app = spawn_app_with(move |c| c.common.kafka_topic = t).await;
+    let acct = app.account().await;
+    let group = format!("{topic}-writers");
+    let mut writer = start_writer_with(&topic, &group, &[("AV_SHUTDOWN_GRACE_SECS", "3")]);
+    let pid = pid_of("clickhouse");
+    let mut acked: Vec<Uuid> = Vec::new();
+    let ingest = |n: usize| {
+        let app = &app;
+        let key = acct.key.clone();
+        async move {
+            let mut traces = Vec::new();
+            for _ in 0..n {
+                let (trace, body) = batch("sigterm", SPANS_PER_BATCH as usize);
+                let (status, _) = app.post_batch(&key, &body).await;
+                assert_eq!(status, StatusCode::OK);
+                traces.push(trace);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            traces
+        }
+    };
+    // Stored while ClickHouse is up, then acknowledged while it is paused
+    // (the gateway does not need it): the writer is retrying when SIGTERM
+    // arrives.
+    acked.extend(ingest(10).await);
+    // The writer has joined its group and stores (the local broker does
+    // not survive a member leaving before its first assignment).
+    assert_all_acknowledged_stored_once(&app, acct.org_id, &acked).await;
+    signal(pid, "STOP");
+    let paused = Paused(pid);
+    acked.extend(ingest(20).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let asked = Instant::now();
+    signal(writer.id() as i32, "TERM");
+    let exited = loop {
+        if let Some(status) = writer.try_wait().unwrap() {
+            break status;
+        }
+        if asked.elapsed() > Duration::from_secs(15) {
+            let _ = writer.kill();
+            panic!("the writer ignored SIGTERM during the outage for 15 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = asked.elapsed();
+    drop(paused);
+    assert!(exited.success(), "{exited:?}");
+    assert!(
+        took < Duration::from_secs(3) + Duration::from_secs(2),
+        "exit took {took:?} with a 3 s grace"
+    );
+    // What it had not stored it had not committed: the next writer of the
+    // group stores every acknowledged span, once.
+    let mut next = start_writer(&topic, &group);
+    assert_all_acknowledged_stored_once(&app, acct.org_id, &acked).await;
+    let _ = next.kill();
+    let _ = next.wait();
 }

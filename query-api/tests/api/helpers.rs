@@ -349,12 +349,18 @@ pub fn bin(name: &str) -> std::path::PathBuf {
 }
 
 pub fn start_writer(topic: &str, group: &str) -> std::process::Child {
+    start_writer_with(topic, group, &[])
+}
+
+/// [`start_writer`] with more environment variables.
+pub fn start_writer_with(topic: &str, group: &str, env: &[(&str, &str)]) -> std::process::Child {
     std::process::Command::new(bin("writer"))
         .env("AV_KAFKA_TOPIC", topic)
         .env("AV_WRITER_GROUP", group)
         .env("AV_WRITER_LISTEN", "127.0.0.1:0")
         .env("AV_WRITER_FLUSH_MS", "300")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .spawn()

@@ -46,9 +46,9 @@ const CELL_AGGREGATES: &str = "count() AS runs, \
     countIf(isNotNull(success)) AS with_signal, \
     countIf(status = 'failed') AS failed_status, \
     countIf(isNotNull(total_cost)) AS cost_runs, \
-    toInt64(sum(ifNull(total_cost, 0)) * 1000000000) AS cost_nanos, \
+    toInt128(sum(ifNull(total_cost, 0)) * 1000000000) AS cost_nanos, \
     countIf(status = 'completed' AND isNotNull(total_cost)) AS completed_cost_runs, \
-    toInt64(sumIf(ifNull(total_cost, 0), status = 'completed') * 1000000000) AS completed_cost_nanos, \
+    toInt128(sumIf(ifNull(total_cost, 0), status = 'completed') * 1000000000) AS completed_cost_nanos, \
     toInt64(sum(ifNull(total_tokens, 0))) AS tokens, \
     toInt64(sum(ifNull(duration_ms, 0))) AS duration_sum, \
     countIf(isNotNull(duration_ms)) AS duration_runs, \
@@ -88,9 +88,10 @@ pub struct Totals {
     pub with_signal: u64,
     pub failed_status: u64,
     pub cost_runs: u64,
-    pub cost_nanos: i64,
+    /// 128 bits: a sum of stored amounts cannot overflow.
+    pub cost_nanos: i128,
     pub completed_cost_runs: u64,
-    pub completed_cost_nanos: i64,
+    pub completed_cost_nanos: i128,
     pub tokens: i64,
     pub duration_sum: i64,
     pub duration_runs: u64,

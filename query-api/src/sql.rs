@@ -2,7 +2,7 @@
 //! is bound, never spliced into the SQL text.
 
 use agentvista_shared::error::ApiError;
-use agentvista_shared::time_fmt;
+use agentvista_shared::{time_fmt, window};
 
 #[derive(Debug, Clone)]
 pub enum Bind {
@@ -57,18 +57,22 @@ impl Filter {
     }
 }
 
-/// An RFC 3339 query parameter as microseconds, or a 400 naming it.
+/// An RFC 3339 query parameter as microseconds, or a 400 naming it (also
+/// outside the queryable range, 1970 to 2100: see `shared::window`).
 pub fn time_param(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
     match v {
         None | Some("") => Ok(None),
-        Some(s) => time_fmt::parse(s)
-            .map(|t| Some((t.unix_timestamp_nanos() / 1_000) as i64))
-            .ok_or_else(|| {
+        Some(s) => {
+            let t = time_fmt::parse(s).ok_or_else(|| {
                 ApiError::invalid_field(
                     name,
                     format!("{s:?} is not an ISO 8601 timestamp with a time zone"),
                 )
-            }),
+            })?;
+            window::check_query_us(t.unix_timestamp_nanos() / 1_000)
+                .map(Some)
+                .map_err(|m| ApiError::invalid_field(name, m))
+        }
     }
 }
 

@@ -19,12 +19,12 @@ pub fn fmt_us_opt(us: Option<i64>) -> Value {
 }
 
 /// Nano-dollars as the wire's decimal string, or null.
-pub fn usd_string(nanos: Option<i64>) -> Value {
+pub fn usd_string<N: Into<i128>>(nanos: Option<N>) -> Value {
     nanos.map_or(Value::Null, |n| json!(money::format_usd(n)))
 }
 
 /// Nano-dollars as a JSON number of dollars (aggregates), rounded to 1e-6.
-pub fn usd_number(nanos: i64) -> Value {
+pub fn usd_number(nanos: impl Into<i128>) -> Value {
     json!((money::nanos_to_f64(nanos) * 1e6).round() / 1e6)
 }
 

@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "dead_letters",
         include_str!("../migrations/0008_dead_letters.sql"),
     ),
+    (
+        9,
+        "money_128",
+        include_str!("../migrations/0009_money_128.sql"),
+    ),
 ];
 
 /// Create the database if needed and apply pending migrations; returns the

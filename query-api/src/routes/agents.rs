@@ -1,7 +1,7 @@
 //! `/agents`: list with summary statistics, detail, daily stats, run history.
 //! Read-only; agents are created by ingestion.
 
-use super::clamp_page;
+use super::page_params;
 use crate::auth::Principal;
 use crate::error::{AppResult, Json, Query};
 use crate::rollup::{self, Grouping, Scope, Totals};
@@ -106,7 +106,7 @@ fn summary_json(s: &AgentSummary) -> Value {
         "success_rate": t.map_or(Value::Null, |t| percent(t.successful, t.with_signal)),
         "total_cost": t.filter(|t| t.cost_runs > 0).map_or(Value::Null, |t| usd_number(t.cost_nanos)),
         "avg_cost_per_run": t.filter(|t| t.completed_cost_runs > 0).map_or(Value::Null, |t| {
-            usd_number(t.completed_cost_nanos / t.completed_cost_runs as i64)
+            usd_number(t.completed_cost_nanos / i128::from(t.completed_cost_runs))
         }),
         "last_run_at": t.map_or(Value::Null, |t| json!(fmt_us(t.last_run_us))),
         "created_at": fmt_us(s.agent.created_us),
@@ -270,7 +270,7 @@ pub async fn runs(
     let p = principal.reader()?;
     let agent_id = agent_row(&state, p.org_id, &agent_id).await?.agent_id;
     let (org, agent) = (p.org_id.to_string(), agent_id.to_string());
-    let (page, size) = clamp_page(params.page, params.page_size, 20, 100);
+    let (page, size) = page_params(params.page, params.page_size, 20, 100)?;
     let ch = &state.0.ch;
     // The total and the page are independent reads: run them at once.
     let total = ch

@@ -1,6 +1,6 @@
 //! `/me/api-keys/`: list, create (raw key shown once), revoke, ping.
 
-use super::clamp_page;
+use super::page_params;
 use crate::auth::Principal;
 use crate::control::{self, ApiKeyView, KEY_VIEW_COLUMNS};
 use crate::error::{AppResult, Json, Query};
@@ -27,7 +27,7 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> AppResult<Json<serde_json::Value>> {
     let principal = principal.reader()?;
-    let (page, size) = clamp_page(p.page, p.page_size, 20, 100);
+    let (page, size) = page_params(p.page, p.page_size, 20, 100)?;
     let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM api_keys WHERE user_id = $1")
         .bind(principal.user_id)
         .fetch_one(&state.0.pg)

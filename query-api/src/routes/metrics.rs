@@ -105,6 +105,10 @@ pub async fn query(
         .name
         .filter(|n| !n.is_empty())
         .ok_or_else(|| ApiError::invalid_field("name", "is required"))?;
+    // Parameters are checked before the metric is looked up: a malformed
+    // request is a 400 whether or not the metric exists.
+    let start = sql::time_param("start", p.start.as_deref())?;
+    let end = sql::time_param("end", p.end.as_deref())?;
     let ch = &state.0.ch;
     let mut f = Filter::org(principal.org_id);
     f.push("metric_name = ?", [Bind::Str(name.clone())]);
@@ -119,10 +123,10 @@ pub async fn query(
     let Some((metric_type, unit, description, temporality)) = meta else {
         return Err(ApiError::not_found("Metric").into());
     };
-    if let Some(us) = sql::time_param("start", p.start.as_deref())? {
+    if let Some(us) = start {
         f.push("time >= fromUnixTimestamp64Micro(?)", [Bind::Int(us)]);
     }
-    if let Some(us) = sql::time_param("end", p.end.as_deref())? {
+    if let Some(us) = end {
         f.push("time <= fromUnixTimestamp64Micro(?)", [Bind::Int(us)]);
     }
     if let Some(s) = p.service_name.as_deref().filter(|s| !s.is_empty()) {
@@ -278,14 +282,19 @@ async fn downsample(
     };
     let bucket = "toInt64(intDiv(toUnixTimestamp64Nano(time), ?) * ?)";
     let step_ns = step * 1_000_000_000;
+    // Points are grouped by their bounds as well: a series whose bounds
+    // changed gives one row per bound set, and only points whose counts fit
+    // their bounds are merged (points stored before ingestion validated
+    // them may not).
+    let fits = "length(bucket_counts) = length(explicit_bounds) + 1";
     let inner_counts = if temporality == "cumulative" {
-        "argMax(bucket_counts, time)"
+        format!("argMaxIf(bucket_counts, time, {fits})")
     } else {
-        "sumForEach(bucket_counts)"
+        format!("sumForEachIf(bucket_counts, {fits})")
     };
     let per_series_sql = format!(
-        "SELECT {bucket} AS bucket_ts, {agg_sql} AS agg_value, {inner_counts} AS counts, any(explicit_bounds) AS bounds \
-         FROM metric_points FINAL WHERE {} GROUP BY bucket_ts, series_id ORDER BY bucket_ts",
+        "SELECT {bucket} AS bucket_ts, {agg_sql} AS agg_value, {inner_counts} AS counts, explicit_bounds AS bounds \
+         FROM metric_points FINAL WHERE {} GROUP BY bucket_ts, series_id, explicit_bounds ORDER BY bucket_ts",
         f.sql()
     );
     // The bucket expression's two binds come first, then the filter's.
@@ -308,15 +317,12 @@ async fn downsample(
         .iter()
         .map(|(ts, series)| {
             let value = if let Some(q) = quantile {
-                let bounds = &series[0].bounds;
-                let mut merged =
-                    vec![0u64; series.iter().map(|s| s.counts.len()).max().unwrap_or(0)];
-                for s in series {
-                    for (i, c) in s.counts.iter().enumerate() {
-                        merged[i] += c;
-                    }
-                }
-                histogram_quantile(&merged, bounds, q)
+                let sets: Vec<(&[f64], &[u64])> = series
+                    .iter()
+                    .map(|s| (s.bounds.as_slice(), s.counts.as_slice()))
+                    .collect();
+                let (bounds, merged) = merge_histograms(&sets);
+                histogram_quantile(&merged, &bounds, q)
             } else {
                 let vals = series.iter().map(|s| s.agg_value).filter(|v| v.is_finite());
                 match agg {
@@ -335,20 +341,71 @@ async fn downsample(
     Ok(Value::Array(out))
 }
 
+/// Histograms with possibly different explicit bounds as one histogram
+/// over the union of their bounds. Each bucket's count is spread over the
+/// union buckets it covers in proportion to their width (the same
+/// uniform-within-a-bucket assumption the quantile interpolation makes), so
+/// histograms that share bounds merge exactly; the overflow bucket goes to
+/// the union bucket just above its lower bound. Sets whose counts do not fit
+/// their bounds (bounds + 1 counts, strictly increasing finite bounds) are
+/// left out.
+pub fn merge_histograms(sets: &[(&[f64], &[u64])]) -> (Vec<f64>, Vec<f64>) {
+    let valid = |b: &[f64], c: &[u64]| {
+        !b.is_empty()
+            && c.len() == b.len() + 1
+            && b.iter().all(|x| x.is_finite())
+            && b.windows(2).all(|w| w[0] < w[1])
+    };
+    let mut union: Vec<f64> = sets
+        .iter()
+        .filter(|(b, c)| valid(b, c))
+        .flat_map(|(b, _)| b.iter().copied())
+        .collect();
+    union.sort_by(f64::total_cmp);
+    union.dedup();
+    let mut merged = vec![0f64; union.len() + 1];
+    let at = |x: f64| union.partition_point(|u| *u < x);
+    for (bounds, counts) in sets.iter().filter(|(b, c)| valid(b, c)) {
+        for (i, &c) in counts.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            let c = c as f64;
+            if i == bounds.len() {
+                merged[at(bounds[i - 1]) + 1] += c;
+                continue;
+            }
+            let hi = bounds[i];
+            let lo = if i == 0 { hi.min(0.0) } else { bounds[i - 1] };
+            let last = at(hi);
+            if hi <= lo {
+                merged[last] += c;
+                continue;
+            }
+            let first = if i == 0 { 0 } else { at(lo) + 1 };
+            for (j, slot) in merged.iter_mut().enumerate().take(last + 1).skip(first) {
+                let from = if j == 0 { lo } else { union[j - 1].max(lo) };
+                *slot += c * (union[j] - from).max(0.0) / (hi - lo);
+            }
+        }
+    }
+    (union, merged)
+}
+
 /// The `q` quantile of a histogram with explicit bounds, interpolating
 /// linearly inside the bucket (the last bucket answers its lower bound).
-pub fn histogram_quantile(counts: &[u64], bounds: &[f64], q: f64) -> Option<f64> {
-    let total: u64 = counts.iter().sum();
-    if total == 0 || bounds.is_empty() {
+pub fn histogram_quantile(counts: &[f64], bounds: &[f64], q: f64) -> Option<f64> {
+    let total: f64 = counts.iter().sum();
+    if total <= 0.0 || bounds.is_empty() {
         return None;
     }
-    let rank = q * total as f64;
-    let mut seen = 0u64;
+    let rank = q * total;
+    let mut seen = 0f64;
     for (i, &c) in counts.iter().enumerate() {
-        if c == 0 {
+        if c <= 0.0 {
             continue;
         }
-        if (seen + c) as f64 >= rank {
+        if seen + c >= rank {
             let lower = if i == 0 {
                 bounds[0].min(0.0)
             } else {
@@ -357,7 +414,7 @@ pub fn histogram_quantile(counts: &[u64], bounds: &[f64], q: f64) -> Option<f64>
             let Some(&upper) = bounds.get(i) else {
                 return Some(lower);
             };
-            let within = (rank - seen as f64) / c as f64;
+            let within = (rank - seen) / c;
             return Some(lower + (upper - lower) * within);
         }
         seen += c;
@@ -367,18 +424,47 @@ pub fn histogram_quantile(counts: &[u64], bounds: &[f64], q: f64) -> Option<f64>
 
 #[cfg(test)]
 mod tests {
-    use super::histogram_quantile;
+    use super::{histogram_quantile, merge_histograms};
 
     #[test]
     fn quantiles_from_buckets() {
         // bounds 0,10,100: buckets (-inf,0], (0,10], (10,100], (100,inf)
         let bounds = [0.0, 10.0, 100.0];
-        assert_eq!(histogram_quantile(&[0, 10, 0, 0], &bounds, 0.5), Some(5.0));
-        assert_eq!(histogram_quantile(&[0, 5, 5, 0], &bounds, 0.75), Some(55.0));
         assert_eq!(
-            histogram_quantile(&[0, 0, 0, 4], &bounds, 0.99),
+            histogram_quantile(&[0., 10., 0., 0.], &bounds, 0.5),
+            Some(5.0)
+        );
+        assert_eq!(
+            histogram_quantile(&[0., 5., 5., 0.], &bounds, 0.75),
+            Some(55.0)
+        );
+        assert_eq!(
+            histogram_quantile(&[0., 0., 0., 4.], &bounds, 0.99),
             Some(100.0)
         );
-        assert_eq!(histogram_quantile(&[0, 0, 0, 0], &bounds, 0.5), None);
+        assert_eq!(histogram_quantile(&[0., 0., 0., 0.], &bounds, 0.5), None);
+    }
+
+    #[test]
+    fn histograms_merge_over_mixed_bounds() {
+        // The same bounds: an exact merge.
+        let a: (&[f64], &[u64]) = (&[0.0, 10.0, 100.0], &[0, 10, 0, 0]);
+        let (b, m) = merge_histograms(&[a, a]);
+        assert_eq!(b, vec![0.0, 10.0, 100.0]);
+        assert_eq!(m, vec![0.0, 20.0, 0.0, 0.0]);
+        // Different bounds: 10 in (0,10] and 10 in (0,20], half of which
+        // lies in (0,10]: 15 of 20 below 10, the median inside (0,10].
+        let c: (&[f64], &[u64]) = (&[20.0], &[10, 0]);
+        let (b, m) = merge_histograms(&[a, c]);
+        assert_eq!(b, vec![0.0, 10.0, 20.0, 100.0]);
+        assert_eq!(m, vec![0.0, 15.0, 5.0, 0.0, 0.0]);
+        let p50 = histogram_quantile(&m, &b, 0.5).unwrap();
+        assert!((p50 - 20.0 / 3.0).abs() < 1e-9, "{p50}");
+        // Counts that do not fit their bounds are left out, never a panic.
+        let bad: (&[f64], &[u64]) = (&[1.0, 2.0], &[1, 2, 3, 4, 5]);
+        let (_, m) = merge_histograms(&[bad, a]);
+        assert_eq!(m.iter().sum::<f64>(), 10.0);
+        let (b, m) = merge_histograms(&[bad]);
+        assert_eq!(histogram_quantile(&m, &b, 0.5), None);
     }
 }

@@ -8,9 +8,25 @@ pub mod logs;
 pub mod metrics;
 pub mod traces;
 
-/// Page-number pagination, clamped: `page` >= 1, `page_size` in 1..=max.
-pub fn clamp_page(page: Option<i64>, page_size: Option<i64>, default: i64, max: i64) -> (i64, i64) {
-    let page = page.unwrap_or(1).max(1);
+/// The highest page number served: deeper pages are a 400 (keyset cursors
+/// or filters reach further data cheaply).
+pub const MAX_PAGE: i64 = 10_000;
+
+/// Page-number pagination: `page` in 1..=[`MAX_PAGE`] (a 400 naming `page`
+/// otherwise), `page_size` clamped to 1..=max as the contract says.
+pub fn page_params(
+    page: Option<i64>,
+    page_size: Option<i64>,
+    default: i64,
+    max: i64,
+) -> Result<(i64, i64), agentvista_shared::error::ApiError> {
+    let page = page.unwrap_or(1);
+    if !(1..=MAX_PAGE).contains(&page) {
+        return Err(agentvista_shared::error::ApiError::invalid_field(
+            "page",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
     let size = page_size.unwrap_or(default).clamp(1, max);
-    (page, size)
+    Ok((page, size))
 }

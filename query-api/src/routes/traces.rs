@@ -173,7 +173,7 @@ pub async fn list(
     let sort_expr = match sort {
         "started_at" => "toInt64(toUnixTimestamp64Micro(started_at))",
         "duration_ms" => "ifNull(duration_ms, -1)",
-        "total_cost" => "toInt64(ifNull(total_cost, 0) * 1000000000)",
+        "total_cost" => "reinterpretAsInt64(ifNull(total_cost, 0))",
         _ => "ifNull(total_tokens, -1)",
     };
     // The page's WHERE without the keyset, for `total`.
@@ -319,7 +319,7 @@ pub async fn detail(
             "SELECT span_id, parent_span_id, agent_id, agent_name, span_type, name, status, \
              toUnixTimestamp64Micro(started_at) AS started_us, toUnixTimestamp64Micro(ended_at) AS ended_us, \
              duration_ms, model, provider, input_tokens, output_tokens, total_tokens, cached_tokens, \
-             toInt64OrNull(toString(cost * 1000000000)) AS cost, cost_computed, input, output, error, attributes, \
+             cost, cost_computed, input, output, error, attributes, \
              resource_attributes, kind, source, scope, events, links \
              FROM spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?) ORDER BY started_at, span_id LIMIT ?",
         )
@@ -346,40 +346,21 @@ pub async fn detail(
         return Err(ApiError::not_found("Trace").into());
     }
 
-    // The tree: children by parent; roots are spans whose parent is absent
-    // from the trace.
-    let ids: HashMap<Uuid, usize> = spans
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.span_id, i))
-        .collect();
-    let mut children: HashMap<Option<Uuid>, Vec<usize>> = HashMap::new();
-    for (i, s) in spans.iter().enumerate() {
-        let parent = s.parent_span_id.filter(|p| ids.contains_key(p));
-        children.entry(parent).or_default().push(i);
-    }
-    let mut depth = vec![0usize; spans.len()];
-    let mut order = Vec::with_capacity(spans.len());
-    let mut stack: Vec<usize> = children.get(&None).cloned().unwrap_or_default();
-    stack.reverse();
-    while let Some(i) = stack.pop() {
-        order.push(i);
-        if let Some(kids) = children.get(&Some(spans[i].span_id)) {
-            for &k in kids.iter().rev() {
-                depth[k] = depth[i] + 1;
-                stack.push(k);
-            }
-        }
-    }
-    // Subtree roll-ups, children before parents.
+    let tree = SpanTree::build(&spans);
+    // Subtree roll-ups, children before parents (128-bit money: a trace's
+    // spans may add up beyond 64 bits of nano-dollars).
     let mut sub_tokens: Vec<i64> = spans.iter().map(|s| s.total_tokens.unwrap_or(0)).collect();
-    let mut sub_cost: Vec<i64> = spans.iter().map(|s| s.cost.unwrap_or(0)).collect();
-    for &i in order.iter().rev() {
-        if let Some(p) = spans[i].parent_span_id.and_then(|p| ids.get(&p)).copied() {
-            sub_tokens[p] += sub_tokens[i];
+    let mut sub_cost: Vec<i128> = spans
+        .iter()
+        .map(|s| i128::from(s.cost.unwrap_or(0)))
+        .collect();
+    for &i in tree.order.iter().rev() {
+        if let Some(p) = tree.parent[i] {
+            sub_tokens[p] = sub_tokens[p].saturating_add(sub_tokens[i]);
             sub_cost[p] += sub_cost[i];
         }
     }
+    let (order, depth) = (&tree.order, &tree.depth);
     let span_json: Vec<Value> = order
         .iter()
         .map(|&i| {
@@ -388,7 +369,7 @@ pub async fn detail(
                 "span_id": s.span_id,
                 "parent_span_id": s.parent_span_id,
                 "depth": depth[i],
-                "children": children.get(&Some(s.span_id)).map_or(Vec::new(), |k| k.iter().map(|&c| spans[c].span_id).collect()),
+                "children": tree.children[i].iter().map(|&c| spans[c].span_id).collect::<Vec<_>>(),
                 "agent_id": s.agent_id,
                 "agent_name": s.agent_name,
                 "type": s.span_type,
@@ -439,8 +420,8 @@ pub async fn detail(
                 "duration_ms": end.map(|e| (e - first.started_us) / 1000),
                 "success": null,
                 "outcome": null,
-                "total_tokens": spans.iter().filter_map(|s| s.total_tokens).reduce(|a, b| a + b),
-                "total_cost_usd": usd_string(spans.iter().filter_map(|s| s.cost).reduce(|a, b| a + b)),
+                "total_tokens": spans.iter().filter_map(|s| s.total_tokens).reduce(|a, b| a.saturating_add(b)),
+                "total_cost_usd": usd_string(spans.iter().filter_map(|s| s.cost.map(i128::from)).reduce(|a, b| a + b)),
             })
         }
     };
@@ -450,6 +431,84 @@ pub async fn detail(
         "spans": span_json,
         "logs": logs.iter().map(log_json).collect::<Vec<_>>(),
     })))
+}
+
+/// A trace's spans as a tree: each span's parent in the tree (its
+/// `parent_span_id` when that span is in the trace), children, depth, and
+/// a depth-first order from the roots. Roots are spans without a parent in
+/// the trace, and every member of a parent cycle (a span that is its own
+/// parent, or A -> B -> A): so every span appears exactly once.
+struct SpanTree {
+    parent: Vec<Option<usize>>,
+    children: Vec<Vec<usize>>,
+    depth: Vec<usize>,
+    order: Vec<usize>,
+}
+
+impl SpanTree {
+    fn build(spans: &[SpanRow]) -> Self {
+        let n = spans.len();
+        let ids: HashMap<Uuid, usize> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.span_id, i))
+            .collect();
+        let mut parent: Vec<Option<usize>> = spans
+            .iter()
+            .map(|s| s.parent_span_id.and_then(|p| ids.get(&p).copied()))
+            .collect();
+        // Break cycles: walk up from each span; a span met twice in one walk
+        // is on a cycle, and every span of that cycle becomes a root.
+        let mut state = vec![0u8; n]; // 0 unseen, 1 on the current walk, 2 done
+        for start in 0..n {
+            let mut walk = Vec::new();
+            let mut at = Some(start);
+            while let Some(i) = at {
+                match state[i] {
+                    2 => break,
+                    1 => {
+                        let from = walk.iter().position(|&w| w == i).expect("on the walk");
+                        for &member in &walk[from..] {
+                            parent[member] = None;
+                        }
+                        break;
+                    }
+                    _ => {
+                        state[i] = 1;
+                        walk.push(i);
+                        at = parent[i];
+                    }
+                }
+            }
+            for i in walk {
+                state[i] = 2;
+            }
+        }
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut roots = Vec::new();
+        for (i, p) in parent.iter().enumerate() {
+            match p {
+                Some(p) => children[*p].push(i),
+                None => roots.push(i),
+            }
+        }
+        let mut depth = vec![0usize; n];
+        let mut order = Vec::with_capacity(n);
+        let mut stack: Vec<usize> = roots.into_iter().rev().collect();
+        while let Some(i) = stack.pop() {
+            order.push(i);
+            for &k in children[i].iter().rev() {
+                depth[k] = depth[i] + 1;
+                stack.push(k);
+            }
+        }
+        SpanTree {
+            parent,
+            children,
+            depth,
+            order,
+        }
+    }
 }
 
 /// `PATCH /dashboard/traces/{trace_id}`: set `success` and/or `outcome`
@@ -497,10 +556,12 @@ pub async fn patch(
         .bind(&tid)
         .fetch_optional()
         .await?;
-    let Some(current) = current else {
-        return Err(ApiError::not_found("Trace").into());
-    };
     let now = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    let Some(current) = current else {
+        // Spans without a run (an OTLP export without its root span): GET
+        // shows a run summarized from them, so PATCH creates that run.
+        return patch_spans_only(&state, &org, &tid, success, outcome, now).await;
+    };
     let version = now.max(current + 1);
     let success_sql = match success {
         None => "success".to_string(),
@@ -532,6 +593,56 @@ pub async fn patch(
         .fetch_one()
         .await?;
     Ok(Json(run_json(&h)))
+}
+
+/// PATCH of a trace that has spans but no run: the run is created from the
+/// spans as trace detail summarizes them (first span's agent, earliest
+/// start, latest end, failed when a span failed, token and cost sums), with
+/// the patched fields; 404 when there are no spans either.
+async fn patch_spans_only(
+    state: &AppState,
+    org: &str,
+    tid: &str,
+    success: Option<Option<bool>>,
+    outcome: Option<Option<String>>,
+    version: u64,
+) -> AppResult<Json<Value>> {
+    let ch = &state.0.ch;
+    let success_sql = match success {
+        Some(Some(b)) => format!("CAST({b} AS Nullable(Bool))"),
+        _ => "CAST(NULL AS Nullable(Bool))".to_string(),
+    };
+    let (outcome_sql, outcome_bind) = match outcome {
+        Some(Some(o)) => ("CAST(? AS Nullable(String))", Some(o)),
+        _ => ("CAST(NULL AS Nullable(String))", None),
+    };
+    let mut q = ch.query(&format!(
+        "INSERT INTO traces (org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, \
+         success, outcome, total_tokens, total_cost, metadata, retention_days, version) \
+         SELECT org_id, trace_id, argMin(agent_id, started_at), argMin(agent_name, started_at), \
+         if(countIf(status = 'failed') > 0, 'failed', 'completed'), min(started_at), max(ended_at), \
+         if(isNull(max(ended_at)), NULL, toInt64(dateDiff('millisecond', min(started_at), assumeNotNull(max(ended_at))))), \
+         {success_sql}, {outcome_sql}, if(countIf(isNotNull(total_tokens)) = 0, NULL, sum(ifNull(total_tokens, 0))), \
+         if(countIf(isNotNull(cost)) = 0, NULL, toDecimal64(least(sum(ifNull(cost, 0)), 100000000), 9)), \
+         map(), max(retention_days), ? \
+         FROM spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?) GROUP BY org_id, trace_id"
+    ));
+    if let Some(o) = outcome_bind {
+        q = q.bind(o);
+    }
+    q.bind(version).bind(org).bind(tid).execute().await?;
+    let h: Option<RunRow> = ch
+        .query(&format!(
+            "SELECT {RUN_COLUMNS} FROM traces FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)"
+        ))
+        .bind(org)
+        .bind(tid)
+        .fetch_optional()
+        .await?;
+    match h {
+        Some(h) => Ok(Json(run_json(&h))),
+        None => Err(ApiError::not_found("Trace").into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -630,7 +741,7 @@ pub async fn compare(
                 "p95_duration_ms": rounded_ms(r.and_then(|r| r.duration_quantile(1))),
                 "p99_duration_ms": rounded_ms(r.and_then(|r| r.duration_quantile(2))),
                 "total_cost": r.map_or(json!(0.0), |r| usd_number(r.cost_nanos)),
-                "avg_cost_per_run": r.filter(|r| r.cost_runs > 0).map_or(Value::Null, |r| usd_number(r.cost_nanos / r.cost_runs as i64)),
+                "avg_cost_per_run": r.filter(|r| r.cost_runs > 0).map_or(Value::Null, |r| usd_number(r.cost_nanos / i128::from(r.cost_runs))),
                 "total_tokens": r.map_or(0, |r| r.tokens),
                 "avg_tokens_per_run": r.filter(|r| r.runs > 0).map_or(Value::Null, |r| json!(r.tokens as f64 / r.runs as f64)),
                 "outcomes": Value::Object(outcomes.into_iter().map(|(o, n)| (o, json!(n))).collect()),

@@ -9,6 +9,7 @@ mod dashboard;
 mod faults;
 mod helpers;
 mod ingest;
+mod limits;
 mod openapi;
 mod otlp;
 mod poison;

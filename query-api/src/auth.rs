@@ -141,7 +141,8 @@ fn unauthenticated() -> AppError {
     ))
 }
 
-fn session_token(headers: &HeaderMap) -> Option<String> {
+/// The session cookie's token, if the request carries one.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -213,14 +213,16 @@ pub async fn revoke_api_key(
     pg: &PgPool,
     redis: &ConnectionManager,
     user_id: Uuid,
+    only_org: Option<Uuid>,
     key_id: Uuid,
 ) -> AppResult<bool> {
     let row: Option<(String,)> = sqlx::query_as(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) \
-         WHERE id = $1 AND user_id = $2 RETURNING key_hash",
+         WHERE id = $1 AND user_id = $2 AND ($3::uuid IS NULL OR org_id = $3) RETURNING key_hash",
     )
     .bind(key_id)
     .bind(user_id)
+    .bind(only_org)
     .fetch_optional(pg)
     .await?;
     let Some((hash,)) = row else { return Ok(false) };

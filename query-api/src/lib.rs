@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod control;
 pub mod error;
+pub mod login_throttle;
 pub mod rollup;
 pub mod router;
 pub mod routes;
@@ -190,10 +191,13 @@ impl Server {
                 let _ = stop_rx.wait_for(|stop| *stop).await;
             },
         ));
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving");
+        let served = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving");
         // Between passes the worker stops at once; a pass in progress is
         // dropped (safe: its lock is a transaction's, its writes are
         // single statements), so a stuck ClickHouse cannot hold up shutdown.

@@ -1,11 +1,11 @@
 //! `/me/api-keys/`: list, create (raw key shown once), revoke, ping.
 
 use super::page_params;
-use crate::auth::Principal;
+use crate::auth::{AuthMethod, Principal};
 use crate::control::{self, ApiKeyView, KEY_VIEW_COLUMNS};
 use crate::error::{AppResult, Json, Query};
 use crate::AppState;
-use agentvista_shared::error::ApiError;
+use agentvista_shared::error::{ApiError, ErrorKind};
 use agentvista_shared::keys::{ALL_SCOPES, SCOPE_READ};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,17 +28,26 @@ pub async fn list(
 ) -> AppResult<Json<serde_json::Value>> {
     let principal = principal.reader()?;
     let (page, size) = page_params(p.page, p.page_size, 20, 100)?;
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM api_keys WHERE user_id = $1")
-        .bind(principal.user_id)
-        .fetch_one(&state.0.pg)
-        .await?;
+    // A browser session or JWT sees all of the user's keys; an API key
+    // only those of its own organization.
+    let only_org: Option<Uuid> =
+        (principal.method == AuthMethod::ApiKey).then_some(principal.org_id);
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM api_keys WHERE user_id = $1 AND ($2::uuid IS NULL OR org_id = $2)",
+    )
+    .bind(principal.user_id)
+    .bind(only_org)
+    .fetch_one(&state.0.pg)
+    .await?;
     let results: Vec<ApiKeyView> = sqlx::query_as(&format!(
         "SELECT {KEY_VIEW_COLUMNS} FROM api_keys k JOIN organizations o ON o.id = k.org_id \
-         WHERE k.user_id = $1 ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3"
+         WHERE k.user_id = $1 AND ($4::uuid IS NULL OR k.org_id = $4) \
+         ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3"
     ))
     .bind(principal.user_id)
     .bind(size)
     .bind((page - 1) * size)
+    .bind(only_org)
     .fetch_all(&state.0.pg)
     .await?;
     let has_next = page * size < count;
@@ -83,6 +92,17 @@ pub async fn create(
     }
     scopes.sort();
     scopes.dedup();
+    // A key may mint keys only within its own scopes and its own
+    // organization: it can never widen what it grants (docs/API.md).
+    if principal.method == AuthMethod::ApiKey {
+        if let Some(extra) = scopes.iter().find(|s| !principal.scopes.contains(s)) {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!("An API key cannot create a key with a scope it does not have ({extra})."),
+            )
+            .into());
+        }
+    }
     let name = body.name.unwrap_or_default().trim().to_string();
     if name.chars().count() > 128 {
         return Err(ApiError::invalid_field("name", "must be at most 128 characters").into());
@@ -101,6 +121,9 @@ pub async fn create(
             org.ok_or_else(|| ApiError::not_found("Organization"))?.0
         }
     };
+    if principal.method == AuthMethod::ApiKey && org_id != principal.org_id {
+        return Err(ApiError::not_found("Organization").into());
+    }
     let (view, raw) = control::create_api_key(
         &state.0.pg,
         &state.0.redis,
@@ -124,7 +147,16 @@ pub async fn revoke(
 ) -> AppResult<StatusCode> {
     let principal = principal.writer()?;
     let key_id = Uuid::parse_str(&key_id).map_err(|_| ApiError::not_found("API key"))?;
-    if control::revoke_api_key(&state.0.pg, &state.0.redis, principal.user_id, key_id).await? {
+    let only_org = (principal.method == AuthMethod::ApiKey).then_some(principal.org_id);
+    if control::revoke_api_key(
+        &state.0.pg,
+        &state.0.redis,
+        principal.user_id,
+        only_org,
+        key_id,
+    )
+    .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("API key").into())

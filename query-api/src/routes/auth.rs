@@ -3,6 +3,7 @@
 use crate::auth::{self as authn, Principal, SESSION_COOKIE};
 use crate::control;
 use crate::error::{AppError, AppResult, Json};
+use crate::login_throttle::{self, LoginThrottle};
 use crate::AppState;
 use agentvista_shared::error::{ApiError, ErrorKind};
 use agentvista_shared::keys;
@@ -88,10 +89,30 @@ pub async fn signup(
 /// `POST /auth/login`: sets the session cookie and returns a JWT.
 pub async fn login(
     State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
     Json(body): Json<LoginBody>,
 ) -> AppResult<Response> {
     let email = body.email.or(body.username).unwrap_or_default();
     let password = body.password.unwrap_or_default();
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let throttle = LoginThrottle::new(&email, login_throttle::client_ip(peer, &headers));
+    // Checked before the password is hashed: a throttled attempt costs no
+    // Argon2 time.
+    if let Some(wait) = throttle.blocked(&state.0.redis).await {
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(
+                json!({"detail": format!("Too many failed logins; retry in {wait} seconds.")}),
+            ),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return Ok(r);
+    }
     let user = control::user_by_email(&state.0.pg, email.trim()).await?;
     // Verify against a dummy hash when the user is unknown, so that timing
     // does not reveal which emails have accounts.
@@ -101,8 +122,10 @@ pub async fn login(
         .unwrap_or_else(|| state.0.dummy_hash.clone());
     let ok = authn::verify_password_async(password, stored).await;
     let Some(user) = user.filter(|_| ok) else {
+        throttle.failed(&state.0.redis).await;
         return Err(ApiError::new(ErrorKind::Unauthorized, "Invalid email or password.").into());
     };
+    throttle.succeeded(&state.0.redis).await;
     let org: (Uuid,) = sqlx::query_as(
         "SELECT org_id FROM memberships WHERE user_id = $1 ORDER BY created_at, org_id LIMIT 1",
     )
@@ -154,11 +177,13 @@ async fn login_response(
     Ok(resp)
 }
 
-/// `POST /auth/logout`: ends the session (if any) and clears the cookie.
-pub async fn logout(State(state): State<AppState>, principal: Principal) -> AppResult<Response> {
-    if let Some(id) = principal.session_id {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id)
+/// `POST /auth/logout`: ends the session named by the session cookie (also
+/// when a bearer token is sent with it) and clears the cookie; 204 whether
+/// or not there was a session, so it is safe to repeat.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
+    if let Some(token) = authn::session_token(&headers) {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(keys::hash(&token))
             .execute(&state.0.pg)
             .await?;
     }
@@ -175,6 +200,7 @@ pub async fn me(
     State(state): State<AppState>,
     principal: Principal,
 ) -> AppResult<Json<serde_json::Value>> {
+    let principal = principal.reader()?;
     let user: (Uuid, String, String, OffsetDateTime) =
         sqlx::query_as("SELECT id, email, name, created_at FROM users WHERE id = $1")
             .bind(principal.user_id)

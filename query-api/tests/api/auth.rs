@@ -79,7 +79,7 @@ async fn bad_credentials_and_duplicate_signups_are_refused() {
     let acct = app.account().await;
     for body in [
         json!({"email": acct.email, "password": "wrong password"}),
-        json!({"email": "nobody@example.com", "password": "whatever123"}),
+        json!({"email": format!("nobody-{}@example.com", uuid::Uuid::new_v4().simple()), "password": "whatever123"}),
     ] {
         let r = app
             .client
@@ -256,4 +256,144 @@ async fn every_dashboard_route_takes_a_cookie_a_jwt_or_an_api_key() {
         assert_eq!(cookie_body, jwt_body, "{path}: cookie and JWT disagree");
         assert_eq!(jwt_body, key_body, "{path}: JWT and API key disagree");
     }
+}
+
+/// A login attempt from client `ip` (the router's `X-Real-IP`, trusted from
+/// loopback): each test run uses addresses of its own.
+async fn login_from(
+    app: &crate::helpers::TestApp,
+    ip: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    app.client
+        .post(format!("{}/auth/login", app.api))
+        .header("x-real-ip", ip)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn random_ip() -> String {
+    let b = uuid::Uuid::new_v4().into_bytes();
+    format!("10.{}.{}.{}", b[0], b[1], b[2])
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled_for_a_while_not_forever() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let ip = random_ip();
+    for _ in 0..query_api::login_throttle::PER_ACCOUNT_CLIENT {
+        let r = login_from(&app, &ip, &acct.email, "wrong password").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The next attempt from that client, even with the right password, is
+    // refused before any password check, with when to retry.
+    let r = login_from(&app, &ip, &acct.email, &acct.password).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=query_api::login_throttle::WINDOW_SECS).contains(&retry),
+        "{retry}"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too many failed logins"),
+        "{body}"
+    );
+    // The account is not locked for its owner elsewhere.
+    let r = login_from(&app, &random_ip(), &acct.email, &acct.password).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logout_ends_the_cookie_session_even_with_a_bearer_token() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let r = login_from(&app, &random_ip(), &acct.email, &acct.password).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let session = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = app
+        .client
+        .post(format!("{}/auth/logout", app.api))
+        .header("cookie", &session)
+        .bearer_auth(&acct.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .client
+        .get(format!("{}/auth/me", app.api))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Without any session it is still a 204 (safe to repeat).
+    let r = app
+        .client
+        .post(format!("{}/auth/logout", app.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_key_never_mints_a_key_wider_than_itself() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let write_only = app.create_key(&acct.token, &["write"]).await;
+    let create = |bearer: String, scopes: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(format!("{}/me/api-keys/", app.api))
+                .bearer_auth(bearer)
+                .json(&json!({"name": "minted", "scopes": scopes}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = create(write_only.clone(), json!(["read", "write"])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("(read)"),
+        "{body}"
+    );
+    let (status, body) = create(write_only.clone(), json!(["read"])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = create(write_only.clone(), json!(["write"])).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["scopes"], json!(["write"]));
+    // A session or JWT grants any scope; a read+write key within its own.
+    let (status, _) = create(acct.token.clone(), json!(["read", "write"])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = create(acct.key.clone(), json!(["read", "write"])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // `/auth/me` needs read.
+    let (status, body) = app.get(&write_only, "/auth/me").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = app.get(&acct.key, "/auth/me").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -4,7 +4,7 @@
 use agentvista_shared::error::{ApiError, ErrorKind};
 use bytes::Bytes;
 use flate2::read::GzDecoder;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, CONTENT_ENCODING, CONTENT_LENGTH};
 use std::io::Read;
@@ -16,10 +16,17 @@ fn too_large(limit: usize, what: &str) -> ApiError {
     )
 }
 
+/// At most this much of an oversized body is read and discarded before the
+/// 413 is sent, so that a proxy still sending it gets the answer instead of
+/// a reset connection (and relays the JSON 413 rather than a 502).
+pub const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+/// And for at most this long.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Read the whole body, refusing more than `limit` bytes on the wire.
 pub async fn read_limited(
     headers: &HeaderMap,
-    body: Incoming,
+    mut body: Incoming,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
     if let Some(len) = headers
@@ -28,14 +35,38 @@ pub async fn read_limited(
         .and_then(|v| v.parse::<u64>().ok())
     {
         if len > limit as u64 {
+            drain(body, 0).await;
             return Err(too_large(limit, "body size"));
         }
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit, "body size")),
-        Err(_) => Err(ApiError::bad_request("The request body could not be read.")),
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|_| ApiError::bad_request("The request body could not be read."))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                drain(body, buf.len() + data.len()).await;
+                return Err(too_large(limit, "body size"));
+            }
+            buf.extend_from_slice(&data);
+        }
     }
+    Ok(buf.freeze())
+}
+
+/// Read and discard what is left of a body (bounded in bytes and time).
+async fn drain(mut body: Incoming, mut seen: usize) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen > DRAIN_BYTES {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
 }
 
 /// Undo `Content-Encoding` (identity or gzip), producing at most `limit`

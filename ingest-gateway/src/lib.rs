@@ -42,6 +42,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub const BATCH_PATH: &str = "/api/v1/traces/batch";
+/// Served the same, as the contract's other paths with a trailing slash are.
+pub const BATCH_PATH_SLASH: &str = "/api/v1/traces/batch/";
 
 /// Every ingestion route as (method, path under `/api/v1`), spelled as in
 /// `docs/openapi.json`. The OTLP routes are also served at `/v1/…`.
@@ -221,6 +223,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
     let method = req.method().to_string();
     let route = match req.uri().path() {
         "/healthz" | "/readyz" | "/metrics" | BATCH_PATH => req.uri().path().to_string(),
+        BATCH_PATH_SLASH => BATCH_PATH.to_string(),
         p => match otlp::Signal::from_path(p) {
             Some(_) => p.trim_end_matches('/').to_string(),
             None => "other".to_string(),
@@ -259,7 +262,7 @@ async fn route_request(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             );
             r
         }
-        (&Method::POST, BATCH_PATH) => {
+        (&Method::POST, BATCH_PATH | BATCH_PATH_SLASH) => {
             let started = Instant::now();
             let result = ingest_batch(&app, req).await;
             match result {
@@ -276,9 +279,13 @@ async fn route_request(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             let signal = otlp::Signal::from_path(p).expect("checked");
             ingest_otlp(&app, req, signal).await
         }
-        (_, BATCH_PATH) => {
+        (_, p)
+            if p == BATCH_PATH || p == BATCH_PATH_SLASH || otlp::Signal::from_path(p).is_some() =>
+        {
             let mut r = error_response(&ApiError::bad_request("Method not allowed; use POST."));
             *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            r.headers_mut()
+                .insert(hyper::header::ALLOW, HeaderValue::from_static("POST"));
             r
         }
         _ => error_response(&ApiError::not_found("Route")),
@@ -383,7 +390,30 @@ async fn admit(
     ))
 }
 
+/// `/traces/batch` takes JSON only, as every other JSON route (415).
+fn require_json(req: &Request<Incoming>) -> Result<(), ApiError> {
+    let ct = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if ct == "application/json" {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "Expected Content-Type: application/json.",
+        ))
+    }
+}
+
 async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    require_json(&req)?;
     let (_admission, key, bytes) = admit(app, req).await?;
     let prices = app.prices.overrides(key.org_id).await;
     let window = IngestWindow::now();

@@ -269,6 +269,84 @@ async fn oversized_bodies_get_413() {
 }
 
 #[tokio::test]
+async fn every_oversized_body_gets_the_json_413_even_when_sent_in_full() {
+    // 1 MiB bodies against a 64 KiB limit, declared and chunked: the
+    // gateway reads (and discards) what the client still sends, so the
+    // client (or a router in between) always gets the answer, never a
+    // reset connection.
+    let app = spawn_app_with(|c| c.max_body_bytes = 64 * 1024).await;
+    let acct = app.account().await;
+    let big = vec![b'x'; 1024 * 1024];
+    for i in 0..20 {
+        let req = app
+            .client
+            .post(format!("{}/api/v1/traces/batch", app.ingest))
+            .bearer_auth(&acct.key)
+            .header("content-type", "application/json");
+        let req = if i % 2 == 0 {
+            req.body(big.clone())
+        } else {
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                big.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+            req.body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        };
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "request {i}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["detail"],
+            "Request body exceeds the body size limit of 65536 bytes."
+        );
+    }
+}
+
+#[tokio::test]
+async fn batches_need_json_post_and_answer_405_with_allow() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let (_, body) = batch("media", 1);
+    let r = app
+        .client
+        .post(format!("{}/api/v1/traces/batch", app.ingest))
+        .bearer_auth(&acct.key)
+        .header("content-type", "text/plain")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"detail": "Expected Content-Type: application/json."})
+    );
+    // The trailing-slash spelling is served too.
+    let r = app
+        .client
+        .post(format!("{}/api/v1/traces/batch/", app.ingest))
+        .bearer_auth(&acct.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for path in ["/api/v1/traces/batch", "/v1/traces", "/api/v1/otlp/v1/logs"] {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.ingest))
+            .bearer_auth(&acct.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(r.headers()["allow"], "POST", "{path}");
+        assert!(r.json::<Value>().await.unwrap()["detail"].is_string());
+    }
+}
+
+#[tokio::test]
 async fn over_quota_gets_the_exact_429_and_reads_keep_working() {
     let app = spawn_app().await;
     let acct = app.account().await;

@@ -151,10 +151,62 @@ async fn not_found() -> AppError {
     ApiError::not_found("Route").into()
 }
 
-async fn method_not_allowed() -> axum::response::Response {
+/// 405 with the `{"detail"}` body and `Allow` naming the path's methods.
+async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
     use axum::response::IntoResponse;
     let mut r =
         AppError(ApiError::bad_request("Method not allowed for this route.")).into_response();
     *r.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    let allow = allowed_methods(uri.path());
+    if let Ok(v) = axum::http::HeaderValue::from_str(&allow.join(", ")) {
+        r.headers_mut().insert(axum::http::header::ALLOW, v);
+    }
     r
+}
+
+/// The methods [`ROUTES`] serves at `path` (under `/api/v1`).
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    let matches = |pattern: &str| {
+        let (a, b): (Vec<&str>, Vec<&str>) =
+            (pattern.split('/').collect(), path.split('/').collect());
+        a.len() == b.len()
+            && a.iter()
+                .zip(&b)
+                .all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s)
+    };
+    // A static path wins over a pattern, as in the router.
+    let exact: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|(_, p)| *p == path)
+        .map(|(m, _)| *m)
+        .collect();
+    let mut methods: Vec<&'static str> = if exact.is_empty() {
+        ROUTES
+            .iter()
+            .filter(|(_, p)| matches(p))
+            .map(|(m, _)| *m)
+            .collect()
+    } else {
+        exact
+    };
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed_methods;
+
+    #[test]
+    fn allow_names_the_methods_of_the_path() {
+        assert_eq!(allowed_methods("/api/v1/me/api-keys/"), ["GET", "POST"]);
+        assert_eq!(
+            allowed_methods("/api/v1/dashboard/traces/abc"),
+            ["GET", "PATCH"]
+        );
+        assert_eq!(allowed_methods("/api/v1/dashboard/traces/compare"), ["GET"]);
+        assert_eq!(allowed_methods("/api/v1/auth/login"), ["POST"]);
+    }
 }

@@ -109,6 +109,18 @@ pub async fn query(
     // request is a 400 whether or not the metric exists.
     let start = sql::time_param("start", p.start.as_deref())?;
     let end = sql::time_param("end", p.end.as_deref())?;
+    let limit = p.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "must be between 1 and 10000").into());
+    }
+    if let Some(step) = p.step {
+        if !(1..=86_400 * 31).contains(&step) {
+            return Err(
+                ApiError::invalid_field("step", "must be between 1 and 2678400 seconds").into(),
+            );
+        }
+    }
+    let agg = sql::enum_param("agg", p.agg.as_deref().unwrap_or("avg"), &AGGS)?.to_string();
     let ch = &state.0.ch;
     let mut f = Filter::org(principal.org_id);
     f.push("metric_name = ?", [Bind::Str(name.clone())]);
@@ -150,19 +162,9 @@ pub async fn query(
             f.push("attributes[?] = ?", [Bind::Str(k), Bind::Str(v)]);
         }
     }
-    let limit = p.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "must be between 1 and 10000").into());
-    }
     let mut body =
         json!({"name": name, "metric_type": metric_type, "unit": unit, "description": description});
     if let Some(step) = p.step {
-        if !(1..=86_400 * 31).contains(&step) {
-            return Err(
-                ApiError::invalid_field("step", "must be between 1 and 2678400 seconds").into(),
-            );
-        }
-        let agg = sql::enum_param("agg", p.agg.as_deref().unwrap_or("avg"), &AGGS)?.to_string();
         body["step"] = json!(step);
         body["agg"] = json!(agg);
         body["buckets"] =

@@ -303,6 +303,139 @@ async fn every_oversized_body_gets_the_json_413_even_when_sent_in_full() {
     }
 }
 
+/// The shipped router configuration (`deploy/nginx.conf.template`, as
+/// `scripts/up` fills it in) in front of this test's gateway and query API;
+/// stopped when dropped.
+struct Router {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_router(app: &crate::helpers::TestApp) -> Router {
+    let dir = std::env::temp_dir().join(format!("av-router-{}", uuid::Uuid::new_v4().simple()));
+    for sub in ["run", "logs", "nginx/tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let template = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx.conf.template"),
+    )
+    .unwrap();
+    let conf = template
+        .replace("@AV_HOME@", dir.to_str().unwrap())
+        .replace("@PORT@", &port.to_string())
+        .replace("@GATEWAY@", app.ingest.trim_start_matches("http://"))
+        .replace(
+            "@QUERY@",
+            app.api
+                .trim_start_matches("http://")
+                .trim_end_matches("/api/v1"),
+        );
+    let path = dir.join("nginx/nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let nginx = std::env::var("AV_NGINX_BIN").unwrap_or_else(|_| "nginx".into());
+    let child = std::process::Command::new(&nginx)
+        .arg("-p")
+        .arg(dir.join("nginx"))
+        .arg("-c")
+        .arg(&path)
+        .args(["-g", "daemon off;"])
+        .spawn()
+        .unwrap_or_else(|e| panic!("{nginx}: {e}; scripts/test installs nginx (the router)"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the router did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Router {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_through_the_router_get_the_json_413_every_time() {
+    let app = spawn_app_with(|c| c.max_body_bytes = 64 * 1024).await;
+    let acct = app.account().await;
+    let router = start_router(&app);
+    // 8 clients, 10 oversized bodies each, at once.
+    let big = bytes::Bytes::from(vec![b'x'; 1024 * 1024]);
+    let sends = (0..8).map(|_| {
+        let (client, url, key, big) = (
+            app.client.clone(),
+            format!("{}/api/v1/traces/batch", router.url),
+            acct.key.clone(),
+            big.clone(),
+        );
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..10 {
+                let r = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .header("content-type", "application/json")
+                    .body(big.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                seen.push((status, body));
+            }
+            seen
+        })
+    });
+    let mut statuses = std::collections::BTreeMap::new();
+    for task in futures::future::join_all(sends).await {
+        for (status, body) in task.unwrap() {
+            *statuses.entry(status).or_insert(0) += 1;
+            if status == 413 {
+                assert_eq!(
+                    body["detail"], "Request body exceeds the body size limit of 65536 bytes.",
+                    "{body}"
+                );
+            }
+        }
+    }
+    assert_eq!(statuses, [(413, 80)].into_iter().collect(), "{statuses:?}");
+    // Beyond the router's own limit: its 413, in the same JSON envelope.
+    let r = app
+        .client
+        .post(format!("{}/api/v1/traces/batch", router.url))
+        .bearer_auth(&acct.key)
+        .header("content-type", "application/json")
+        .body(vec![b'x'; 17 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("router limit"),
+        "{body}"
+    );
+    // The dashboard behind the same router still answers.
+    let r = app
+        .client
+        .get(format!("{}/api/v1/agents", router.url))
+        .bearer_auth(&acct.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn batches_need_json_post_and_answer_405_with_allow() {
     let app = spawn_app().await;

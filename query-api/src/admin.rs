@@ -1,44 +1,90 @@
-//! `query-api admin …`: operator commands.
+//! `query-api admin …`: operator commands (clap; `--help` on each).
 //!
-//! `bootstrap --email E --password P [--name N] [--plan P]`: create a user,
-//! their organization and a `read`+`write` API key (or, when the user
-//! exists and the password matches, a new key for them), and print JSON with
-//! the key. `set-plan --org SLUG --plan P [--monthly-span-limit N]`.
-//! `set-price --org SLUG --model M --input USD --output USD [--cached-input USD]`
-//! (USD per million tokens).
+//! `bootstrap` creates a user, their organization and a `read`+`write` API
+//! key (or, when the user exists and the password matches, a new key for
+//! them); `set-plan` changes an organization's plan and limit; `set-price`
+//! overrides a model's price for one organization.
 
 use crate::{auth, control, error::AppError};
 use agentvista_shared::config::CommonConfig;
 use agentvista_shared::keys::{SCOPE_READ, SCOPE_WRITE};
 use agentvista_shared::plan::Plan;
 use anyhow::{bail, Context};
+use clap::Subcommand;
 use serde_json::json;
 use uuid::Uuid;
 
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user (same password rules as signup: 8 to 256 characters),
+    /// their personal organization and a read+write API key, and print JSON
+    /// with the key. When the user exists and the password matches, create
+    /// one more key for them instead (the output says `"created_user":
+    /// false`); earlier keys keep working.
+    Bootstrap {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        /// The user's display name; the organization's slug is derived from it.
+        #[arg(long, default_value = "admin")]
+        name: String,
+        /// free, starter, pro or scale.
+        #[arg(long, default_value = "scale")]
+        plan: String,
+    },
+    /// Change an organization's plan (and optionally its monthly span limit).
+    SetPlan {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// free, starter, pro or scale.
+        #[arg(long)]
+        plan: String,
+        /// Spans per calendar month, overriding the plan's.
+        #[arg(long)]
+        monthly_span_limit: Option<i64>,
+    },
+    /// Override a model's price for one organization (USD per million
+    /// tokens), used for spans that carry tokens but no cost.
+    SetPrice {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// The model name as spans report it.
+        #[arg(long)]
+        model: String,
+        /// USD per million input tokens.
+        #[arg(long)]
+        input: String,
+        /// USD per million output tokens.
+        #[arg(long)]
+        output: String,
+        /// USD per million cached input tokens; defaults to the input price.
+        #[arg(long)]
+        cached_input: Option<String>,
+    },
 }
 
 fn app_err(e: AppError) -> anyhow::Error {
     anyhow::anyhow!("{}", e.0.detail)
 }
 
-pub async fn run(common: &CommonConfig, args: &[String]) -> anyhow::Result<()> {
-    let pg = crate::connect_pg(common).await?;
+pub async fn run(common: &CommonConfig, cmd: AdminCommand) -> anyhow::Result<()> {
+    let pg = crate::connect_pg(common).await?.0;
     let redis = crate::connect_redis(common).await?;
-    match args.first().map(String::as_str) {
-        Some("bootstrap") => {
-            let email = flag(args, "--email").context("--email is required")?;
-            let password = flag(args, "--password").context("--password is required")?;
-            let name = flag(args, "--name").unwrap_or_else(|| "admin".into());
-            let plan = match flag(args, "--plan") {
-                Some(p) => Plan::parse(&p).with_context(|| format!("unknown plan {p:?}"))?,
-                None => Plan::Scale,
-            };
-            let (user_id, org_id, slug) = match control::user_by_email(&pg, &email).await.map_err(app_err)? {
+    match cmd {
+        AdminCommand::Bootstrap {
+            email,
+            password,
+            name,
+            plan,
+        } => {
+            let plan = Plan::parse(&plan).with_context(|| format!("unknown plan {plan:?}"))?;
+            let (user_id, org_id, slug, created) = match control::user_by_email(&pg, &email)
+                .await
+                .map_err(app_err)?
+            {
                 Some(user) => {
                     if !auth::verify_password(&password, &user.password_hash) {
                         bail!("user {email} exists and the password does not match");
@@ -50,34 +96,36 @@ pub async fn run(common: &CommonConfig, args: &[String]) -> anyhow::Result<()> {
                     .bind(user.id)
                     .fetch_one(&pg)
                     .await?;
-                    (user.id, org_id, slug)
+                    eprintln!("user {email} exists: creating another API key for it (its earlier keys keep working)");
+                    (user.id, org_id, slug, false)
                 }
                 None => {
+                    let password =
+                        crate::routes::auth::validate_password(Some(password)).map_err(app_err)?;
                     let hash = auth::hash_password(&password);
                     let (user, org) = control::create_user(&pg, &email, &name, hash, plan)
                         .await
                         .map_err(app_err)?;
-                    (user.id, org.id, org.slug)
+                    (user.id, org.id, org.slug, true)
                 }
             };
             let scopes = vec![SCOPE_READ.to_string(), SCOPE_WRITE.to_string()];
-            let (view, raw) = control::create_api_key(&pg, &redis, user_id, org_id, "bootstrap", &scopes)
-                .await
-                .map_err(app_err)?;
+            let (view, raw) =
+                control::create_api_key(&pg, &redis, user_id, org_id, "bootstrap", &scopes)
+                    .await
+                    .map_err(app_err)?;
             println!(
                 "{}",
-                json!({"user_email": email, "org_slug": slug, "key_id": view.id, "api_key": raw})
+                json!({"user_email": email, "created_user": created, "org_slug": slug, "key_id": view.id, "api_key": raw})
             );
             Ok(())
         }
-        Some("set-plan") => {
-            let slug = flag(args, "--org").context("--org is required")?;
-            let plan = flag(args, "--plan").context("--plan is required")?;
+        AdminCommand::SetPlan {
+            org: slug,
+            plan,
+            monthly_span_limit: limit,
+        } => {
             let plan = Plan::parse(&plan).with_context(|| format!("unknown plan {plan:?}"))?;
-            let limit = flag(args, "--monthly-span-limit")
-                .map(|l| l.parse::<i64>())
-                .transpose()
-                .context("--monthly-span-limit must be a whole number")?;
             let org = control::org_by_slug(&pg, &slug)
                 .await
                 .map_err(app_err)?
@@ -85,15 +133,20 @@ pub async fn run(common: &CommonConfig, args: &[String]) -> anyhow::Result<()> {
             control::set_plan(&pg, &redis, org.id, plan, limit)
                 .await
                 .map_err(app_err)?;
-            println!("{}", json!({"org_slug": slug, "plan": plan.as_str(), "monthly_span_limit": limit}));
+            println!(
+                "{}",
+                json!({"org_slug": slug, "plan": plan.as_str(), "monthly_span_limit": limit})
+            );
             Ok(())
         }
-        Some("set-price") => {
-            let slug = flag(args, "--org").context("--org is required")?;
-            let model = flag(args, "--model").context("--model is required")?;
-            let input = flag(args, "--input").context("--input (USD per million tokens) is required")?;
-            let output = flag(args, "--output").context("--output (USD per million tokens) is required")?;
-            let cached = flag(args, "--cached-input").unwrap_or_else(|| input.clone());
+        AdminCommand::SetPrice {
+            org: slug,
+            model,
+            input,
+            output,
+            cached_input,
+        } => {
+            let cached = cached_input.unwrap_or_else(|| input.clone());
             let org = control::org_by_slug(&pg, &slug)
                 .await
                 .map_err(app_err)?
@@ -101,9 +154,11 @@ pub async fn run(common: &CommonConfig, args: &[String]) -> anyhow::Result<()> {
             control::set_price(&pg, &redis, org.id, &model, &input, &output, &cached)
                 .await
                 .map_err(app_err)?;
-            println!("{}", json!({"org_slug": slug, "model": model, "input": input, "output": output, "cached_input": cached}));
+            println!(
+                "{}",
+                json!({"org_slug": slug, "model": model, "input": input, "output": output, "cached_input": cached})
+            );
             Ok(())
         }
-        _ => bail!("usage: query-api admin bootstrap --email E --password P [--name N] [--plan P] | set-plan --org SLUG --plan P [--monthly-span-limit N] | set-price --org SLUG --model M --input USD --output USD [--cached-input USD]"),
     }
 }

@@ -90,18 +90,34 @@ pub struct App {
 pub struct AppState(pub Arc<App>);
 
 /// Connect to PostgreSQL and run its migrations.
-pub async fn connect_pg(common: &CommonConfig) -> anyhow::Result<PgPool> {
+/// Connect to PostgreSQL and apply pending migrations; returns the pool and
+/// the (version, description) of each migration applied now.
+pub async fn connect_pg(common: &CommonConfig) -> anyhow::Result<(PgPool, Vec<(i64, String)>)> {
     let pg = PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(5))
         .connect(common.database_url.expose())
         .await
         .context("connecting to postgres (AV_DATABASE_URL)")?;
+    let applied_before = applied_migrations(&pg).await;
     MIGRATOR
         .run(&pg)
         .await
         .context("running postgres migrations")?;
-    Ok(pg)
+    let now: Vec<(i64, String)> = MIGRATOR
+        .iter()
+        .filter(|m| !applied_before.contains(&m.version))
+        .map(|m| (m.version, m.description.to_string()))
+        .collect();
+    Ok((pg, now))
+}
+
+/// Versions recorded in `_sqlx_migrations` (none before the first run).
+async fn applied_migrations(pg: &PgPool) -> Vec<i64> {
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        .fetch_all(pg)
+        .await
+        .unwrap_or_default()
 }
 
 pub async fn connect_redis(common: &CommonConfig) -> anyhow::Result<ConnectionManager> {
@@ -132,7 +148,7 @@ pub struct Server {
 }
 
 pub async fn build(config: Config) -> anyhow::Result<Server> {
-    let pg = connect_pg(&config.common).await?;
+    let (pg, _) = connect_pg(&config.common).await?;
     let redis = connect_redis(&config.common).await?;
     let ch = clickhouse(&config.common);
     let secret = match &config.jwt_secret {

@@ -1,8 +1,9 @@
-//! `query-api`: serve (default), `migrate` (PostgreSQL schema, then exit),
-//! or `admin …` (see the `admin` module).
+//! `query-api`: serve (the default), `migrate` (the PostgreSQL schema, then
+//! exit) or `admin …` (see the `admin` module). `--help` on each.
 
 use agentvista_shared::telemetry;
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 
 /// mimalloc instead of the system allocator: the hot paths allocate per
 /// record, and glibc malloc/free was a third of the gateway's CPU profile
@@ -10,19 +11,44 @@ use anyhow::Context;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// AgentVista query API: every dashboard, key and auth route. Configured by
+/// `AV_*` environment variables (README, Configuration).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply the PostgreSQL migrations and serve (the default).
+    Serve,
+    /// Apply the PostgreSQL migrations, print what was applied, exit.
+    Migrate,
+    /// Operator commands on accounts, plans and prices.
+    #[command(subcommand)]
+    Admin(query_api::admin::AdminCommand),
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = Cli::parse();
     let config = query_api::Config::from_env().context("reading configuration")?;
-    match args.first().map(String::as_str) {
-        Some("migrate") => {
+    match cli.command {
+        Some(Command::Migrate) => {
             telemetry::init("query-api");
-            query_api::connect_pg(&config.common).await?;
+            let (_, applied) = query_api::connect_pg(&config.common).await?;
+            if applied.is_empty() {
+                println!("postgres schema is up to date");
+            }
+            for (version, name) in applied {
+                println!("applied postgres migration {version} {name}");
+            }
             Ok(())
         }
-        Some("admin") => query_api::admin::run(&config.common, &args[1..]).await,
-        Some(other) => anyhow::bail!("unknown command {other:?}; expected migrate or admin"),
-        None => {
+        Some(Command::Admin(cmd)) => query_api::admin::run(&config.common, cmd).await,
+        None | Some(Command::Serve) => {
             telemetry::init("query-api");
             let server = query_api::build(config).await?;
             server.run(telemetry::shutdown_signal()).await

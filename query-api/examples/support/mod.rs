@@ -7,7 +7,7 @@ use uuid::Uuid;
 /// A real account on the Scale plan with a `read`+`write` API key:
 /// (organization id, raw key).
 pub async fn bench_account(common: &CommonConfig) -> anyhow::Result<(Uuid, String)> {
-    let pg = query_api::connect_pg(common).await?;
+    let (pg, _) = query_api::connect_pg(common).await?;
     let redis = query_api::connect_redis(common).await?;
     let (user, org) = query_api::control::create_user(
         &pg,

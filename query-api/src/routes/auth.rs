@@ -48,7 +48,9 @@ fn validate_email(email: Option<String>) -> Result<String, AppError> {
     Ok(email)
 }
 
-fn validate_password(password: Option<String>) -> Result<String, AppError> {
+/// The signup password rule (8 to 256 characters), also applied by
+/// `query-api admin bootstrap`.
+pub fn validate_password(password: Option<String>) -> Result<String, AppError> {
     let p = password.unwrap_or_default();
     let n = p.chars().count();
     if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&n) {

@@ -2,11 +2,11 @@
 //! acknowledged span id recorded.
 
 use crate::helpers::{
-    bin, create_topic, long_faults, shared, spawn_app, spawn_app_with, start_writer,
+    bin, create_topic, long_faults, shared, spawn_app, spawn_app_with, start_writer, ChildGuard,
 };
 use reqwest::StatusCode;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -105,15 +105,17 @@ async fn a_writer_killed_mid_batch_loses_and_duplicates_nothing() {
     );
 }
 
-fn start_gateway(topic: &str, port: u16) -> Child {
-    Command::new(bin("ingest-gateway"))
-        .env("AV_KAFKA_TOPIC", topic)
-        .env("AV_GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting the gateway")
+fn start_gateway(topic: &str, port: u16) -> ChildGuard {
+    ChildGuard(
+        Command::new(bin("ingest-gateway"))
+            .env("AV_KAFKA_TOPIC", topic)
+            .env("AV_GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the gateway"),
+    )
 }
 
 #[tokio::test]

@@ -348,13 +348,39 @@ pub fn bin(name: &str) -> std::path::PathBuf {
     p
 }
 
-pub fn start_writer(topic: &str, group: &str) -> std::process::Child {
+/// A service process of a test, killed when dropped (also when the test
+/// panics: an orphan would hold the test run's output open).
+pub struct ChildGuard(pub std::process::Child);
+
+impl std::ops::Deref for ChildGuard {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+pub fn start_writer(topic: &str, group: &str) -> ChildGuard {
     start_writer_with(topic, group, &[])
 }
 
 /// [`start_writer`] with more environment variables.
-pub fn start_writer_with(topic: &str, group: &str, env: &[(&str, &str)]) -> std::process::Child {
-    std::process::Command::new(bin("writer"))
+pub fn start_writer_with(topic: &str, group: &str, env: &[(&str, &str)]) -> ChildGuard {
+    let child = std::process::Command::new(bin("writer"))
         .env("AV_KAFKA_TOPIC", topic)
         .env("AV_WRITER_GROUP", group)
         .env("AV_WRITER_LISTEN", "127.0.0.1:0")
@@ -364,5 +390,85 @@ pub fn start_writer_with(topic: &str, group: &str, env: &[(&str, &str)]) -> std:
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .spawn()
-        .expect("starting the writer")
+        .expect("starting the writer");
+    ChildGuard(child)
+}
+
+/// The shipped router configuration (`deploy/nginx.conf.template`, as
+/// `scripts/up` fills it in) in front of this test's gateway and query API;
+/// stopped when dropped.
+pub struct Router {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl Drop for Router {
+    /// SIGTERM to the master stops its workers too (SIGKILL would orphan
+    /// them, holding the test's output open).
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_router(app: &TestApp) -> Router {
+    let dir = std::env::temp_dir().join(format!("av-router-{}", uuid::Uuid::new_v4().simple()));
+    for sub in ["run", "logs", "nginx/tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let template = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx.conf.template"),
+    )
+    .unwrap();
+    let conf = template
+        .replace("@AV_HOME@", dir.to_str().unwrap())
+        .replace("@PORT@", &port.to_string())
+        .replace("@GATEWAY@", app.ingest.trim_start_matches("http://"))
+        .replace(
+            "@QUERY@",
+            app.api
+                .trim_start_matches("http://")
+                .trim_end_matches("/api/v1"),
+        );
+    let path = dir.join("nginx/nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let nginx = std::env::var("AV_NGINX_BIN").unwrap_or_else(|_| "nginx".into());
+    let child = std::process::Command::new(&nginx)
+        .arg("-p")
+        .arg(dir.join("nginx"))
+        .arg("-c")
+        .arg(&path)
+        .args(["-g", "daemon off;"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{nginx}: {e}; scripts/test installs nginx (the router)"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the router did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Router {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
 }

@@ -303,72 +303,11 @@ async fn every_oversized_body_gets_the_json_413_even_when_sent_in_full() {
     }
 }
 
-/// The shipped router configuration (`deploy/nginx.conf.template`, as
-/// `scripts/up` fills it in) in front of this test's gateway and query API;
-/// stopped when dropped.
-struct Router {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Router {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_router(app: &crate::helpers::TestApp) -> Router {
-    let dir = std::env::temp_dir().join(format!("av-router-{}", uuid::Uuid::new_v4().simple()));
-    for sub in ["run", "logs", "nginx/tmp"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let template = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx.conf.template"),
-    )
-    .unwrap();
-    let conf = template
-        .replace("@AV_HOME@", dir.to_str().unwrap())
-        .replace("@PORT@", &port.to_string())
-        .replace("@GATEWAY@", app.ingest.trim_start_matches("http://"))
-        .replace(
-            "@QUERY@",
-            app.api
-                .trim_start_matches("http://")
-                .trim_end_matches("/api/v1"),
-        );
-    let path = dir.join("nginx/nginx.conf");
-    std::fs::write(&path, conf).unwrap();
-    let nginx = std::env::var("AV_NGINX_BIN").unwrap_or_else(|_| "nginx".into());
-    let child = std::process::Command::new(&nginx)
-        .arg("-p")
-        .arg(dir.join("nginx"))
-        .arg("-c")
-        .arg(&path)
-        .args(["-g", "daemon off;"])
-        .spawn()
-        .unwrap_or_else(|e| panic!("{nginx}: {e}; scripts/test installs nginx (the router)"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the router did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Router {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
-
 #[tokio::test]
 async fn oversized_bodies_through_the_router_get_the_json_413_every_time() {
     let app = spawn_app_with(|c| c.max_body_bytes = 64 * 1024).await;
     let acct = app.account().await;
-    let router = start_router(&app);
+    let router = crate::helpers::start_router(&app);
     // 8 clients, 10 oversized bodies each, at once.
     let big = bytes::Bytes::from(vec![b'x'; 1024 * 1024]);
     let sends = (0..8).map(|_| {

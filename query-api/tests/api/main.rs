@@ -13,4 +13,5 @@ mod limits;
 mod openapi;
 mod otlp;
 mod poison;
+mod readme;
 mod rollups;

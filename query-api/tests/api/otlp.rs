@@ -274,7 +274,7 @@ fn otlp_json_trace(trace_hex: &str, service: &str) -> Value {
              "attributes": [{"key": "db.system", "value": {"stringValue": "postgresql"}},
                             {"key": "db.rows", "value": {"intValue": "12"}}]},
             {"traceId": trace_hex, "spanId": "00f067aa0ba902b8",
-             "name": "broken", "startTimeUnixNano": "1"},
+             "name": "broken", "startTimeUnixNano": "1705312800250000000"},
             {"traceId": "zz", "spanId": "00f067aa0ba902b9", "name": "bad id"}
         ]}]
     }]})

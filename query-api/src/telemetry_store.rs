@@ -28,6 +28,17 @@ pub fn usd_number(nanos: impl Into<i128>) -> Value {
     json!((money::nanos_to_f64(nanos) * 1e6).round() / 1e6)
 }
 
+/// A money total as a JSON number of dollars, or null when no run in scope
+/// carries a cost (the one "nothing to sum" value of every money total:
+/// agent summaries, daily statistics, comparisons).
+pub fn cost_total(runs_with_cost: u64, nanos: i128) -> Value {
+    if runs_with_cost == 0 {
+        Value::Null
+    } else {
+        usd_number(nanos)
+    }
+}
+
 /// A percentage with one decimal place, or null without a denominator.
 /// Milliseconds rounded to whole ones; null when unknown.
 pub fn rounded_ms(v: Option<f64>) -> Value {

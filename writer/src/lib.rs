@@ -212,7 +212,25 @@ impl Writer {
             tracing::error!("giving up on the last flush at shutdown; offsets stay uncommitted and the data will be redelivered");
         }
         health_task.abort();
+        close_consumer(consumer, Duration::from_secs(5));
         tracing::info!("writer stopped");
         Ok(())
+    }
+}
+
+/// Close the consumer (leaving the group) on a thread of its own, waiting
+/// at most `limit`: a broker that does not answer must not hold up the exit
+/// (uncommitted messages are redelivered whatever happens here).
+fn close_consumer(consumer: StreamConsumer, limit: Duration) {
+    let (done, closed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(consumer);
+        let _ = done.send(());
+    });
+    if closed.recv_timeout(limit).is_err() {
+        tracing::warn!(
+            limit_ms = limit.as_millis() as u64,
+            "the kafka consumer did not close in time; exiting without waiting"
+        );
     }
 }

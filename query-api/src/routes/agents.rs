@@ -5,7 +5,9 @@ use super::page_params;
 use crate::auth::Principal;
 use crate::error::{AppResult, Json, Query};
 use crate::rollup::{self, Grouping, Scope, Totals};
-use crate::telemetry_store::{fmt_us, fmt_us_opt, percent, rounded_ms, usd_number, usd_string};
+use crate::telemetry_store::{
+    cost_total, fmt_us, fmt_us_opt, percent, rounded_ms, usd_number, usd_string,
+};
 use crate::AppState;
 use agentvista_shared::error::ApiError;
 use axum::extract::{Path, State};
@@ -104,7 +106,7 @@ fn summary_json(s: &AgentSummary) -> Value {
         "name": s.agent.name,
         "total_runs": t.map_or(0, |t| t.runs),
         "success_rate": t.map_or(Value::Null, |t| percent(t.successful, t.with_signal)),
-        "total_cost": t.filter(|t| t.cost_runs > 0).map_or(Value::Null, |t| usd_number(t.cost_nanos)),
+        "total_cost": t.map_or(Value::Null, |t| cost_total(t.cost_runs, t.cost_nanos)),
         "avg_cost_per_run": t.filter(|t| t.completed_cost_runs > 0).map_or(Value::Null, |t| {
             usd_number(t.completed_cost_nanos / i128::from(t.completed_cost_runs))
         }),
@@ -202,7 +204,7 @@ pub async fn stats(
                 "failed_runs": r.map_or(0, |r| r.unsuccessful),
                 "error_runs": r.map_or(0, |r| r.failed_status),
                 "success_rate": r.map_or(Value::Null, |r| percent(r.successful, r.with_signal)),
-                "total_cost": usd_number(r.map_or(0, |r| r.cost_nanos)),
+                "total_cost": r.map_or(Value::Null, |r| cost_total(r.cost_runs, r.cost_nanos)),
                 "total_tokens": r.map_or(0, |r| r.tokens),
                 "avg_duration_ms": rounded_ms(r.and_then(Totals::avg_duration_ms)),
                 "p95_duration_ms": rounded_ms(r.and_then(|r| r.duration_quantile(1))),

@@ -9,7 +9,7 @@ use crate::error::{AppError, AppResult, Json, Query};
 use crate::rollup::{self, Grouping, Scope};
 use crate::sql::{self, Bind, Filter};
 use crate::telemetry_store::{
-    fmt_us, fmt_us_opt, map_json, percent, rounded_ms, usd_number, usd_string,
+    cost_total, fmt_us, fmt_us_opt, map_json, percent, rounded_ms, usd_number, usd_string,
 };
 use crate::AppState;
 use agentvista_shared::error::ApiError;
@@ -722,6 +722,13 @@ pub async fn compare(
         return Err(ApiError::not_found("Agent").into());
     }
     let (rows, daily): (Vec<_>, Vec<_>) = totals.into_iter().partition(|t| t.whole);
+    // The window's days; an open window ends today (or on the latest day
+    // that holds a run, when a client clock runs ahead).
+    let first_day = start_us.div_euclid(rollup::DAY_US);
+    let last_day = end_param
+        .map(|e| e.div_euclid(rollup::DAY_US))
+        .unwrap_or(end_us.div_euclid(rollup::DAY_US))
+        .max(daily.iter().map(|d| i64::from(d.day)).max().unwrap_or(0));
     let agents: Vec<Value> = ids
         .iter()
         .map(|id| {
@@ -740,17 +747,22 @@ pub async fn compare(
                 "p50_duration_ms": rounded_ms(r.and_then(|r| r.duration_quantile(0))),
                 "p95_duration_ms": rounded_ms(r.and_then(|r| r.duration_quantile(1))),
                 "p99_duration_ms": rounded_ms(r.and_then(|r| r.duration_quantile(2))),
-                "total_cost": r.map_or(json!(0.0), |r| usd_number(r.cost_nanos)),
+                "total_cost": r.map_or(Value::Null, |r| cost_total(r.cost_runs, r.cost_nanos)),
                 "avg_cost_per_run": r.filter(|r| r.cost_runs > 0).map_or(Value::Null, |r| usd_number(r.cost_nanos / i128::from(r.cost_runs))),
                 "total_tokens": r.map_or(0, |r| r.tokens),
                 "avg_tokens_per_run": r.filter(|r| r.runs > 0).map_or(Value::Null, |r| json!(r.tokens as f64 / r.runs as f64)),
                 "outcomes": Value::Object(outcomes.into_iter().map(|(o, n)| (o, json!(n))).collect()),
-                "daily": daily.iter().filter(|d| d.agent_id == *id).map(|d| json!({
-                    "date": rollup::date_of(d.day).to_string(),
-                    "runs": d.runs,
-                    "success_rate": percent(d.successful, d.with_signal),
-                    "total_cost": usd_number(d.cost_nanos),
-                })).collect::<Vec<_>>(),
+                // Dense, as `/agents/{id}/stats`: every UTC day of the
+                // window, days without runs included.
+                "daily": (first_day..=last_day).map(|day| {
+                    let d = daily.iter().find(|d| d.agent_id == *id && i64::from(d.day) == day);
+                    json!({
+                        "date": rollup::date_of(day as u16).to_string(),
+                        "runs": d.map_or(0, |d| d.runs),
+                        "success_rate": d.map_or(Value::Null, |d| percent(d.successful, d.with_signal)),
+                        "total_cost": d.map_or(Value::Null, |d| cost_total(d.cost_runs, d.cost_nanos)),
+                    })
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -3,7 +3,7 @@
 
 use crate::helpers::{batch, spawn_app};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn stats_and_runs_over_several_runs() {
@@ -127,6 +127,13 @@ async fn stats_count_todays_runs() {
     assert_eq!(today["total_cost"], 0.0045);
     assert_eq!(today["total_tokens"], 1500);
     assert_eq!(today["avg_duration_ms"], 2000);
+    // A day without runs: zero counts, and money null as everywhere a total
+    // has nothing to sum.
+    let empty = &stats["days"][0];
+    assert_eq!(empty["runs"], 0);
+    assert_eq!(empty["total_tokens"], 0);
+    assert_eq!(empty["total_cost"], Value::Null);
+    assert_eq!(empty["success_rate"], Value::Null);
 }
 
 #[tokio::test]

@@ -350,7 +350,22 @@ async fn agents_compare_over_a_window() {
     assert_eq!(ca["total_cost"], 0.045);
     assert_eq!(ca["total_tokens"], 15000);
     assert_eq!(ca["outcomes"], json!({"won": 7, "lost": 3}));
-    assert_eq!(ca["daily"].as_array().unwrap().len(), 3);
+    // `daily` is dense, as stats' days: all 7 days, those without runs
+    // with 0 runs and no cost (null, as every money total without a cost).
+    let daily = ca["daily"].as_array().unwrap();
+    assert_eq!(daily.len(), 7, "{cmp}");
+    assert_eq!(
+        daily
+            .iter()
+            .map(|d| d["runs"].as_u64().unwrap())
+            .sum::<u64>(),
+        10
+    );
+    assert_eq!(daily.iter().filter(|d| d["runs"] != 0).count(), 3, "{cmp}");
+    for d in daily.iter().filter(|d| d["runs"] == 0) {
+        assert_eq!(d["total_cost"], Value::Null, "{d}");
+        assert_eq!(d["success_rate"], Value::Null, "{d}");
+    }
     let cb = &cmp["agents"][1];
     assert_eq!(cb["runs"], 2);
     assert_eq!(cb["p50_duration_ms"], 75);

@@ -153,10 +153,12 @@ impl KeyStore {
         if ids.is_empty() {
             return;
         }
-        if let Err(e) = sqlx::query("UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&self.pg)
-            .await
+        if let Err(e) = sqlx::query(
+            "UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1) AND revoked_at IS NULL",
+        )
+        .bind(&ids)
+        .execute(&self.pg)
+        .await
         {
             tracing::warn!(error = %e, keys = ids.len(), "could not record key last_used_at");
         }

@@ -234,7 +234,7 @@ async fn api_key_principal(state: &AppState, raw: &str) -> Result<Principal, App
     let pg = state.0.pg.clone();
     tokio::spawn(async move {
         let _ = sqlx::query(
-            "UPDATE api_keys SET last_used_at = now() WHERE id = $1 \
+            "UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND revoked_at IS NULL \
              AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
         )
         .bind(key_id)

@@ -3,7 +3,7 @@
 //! envelope via [`Json`] and [`Query`].
 
 use agentvista_shared::error::{ApiError, ErrorKind};
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -119,15 +119,21 @@ pub struct Query<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(v)| Query(v))
-            .map_err(|e: QueryRejection| {
-                AppError(ApiError::bad_request(format!(
-                    "Invalid query parameters: {}",
-                    e.body_text()
-                )))
+    /// A value of the wrong type is a 400 naming the parameter, with the
+    /// `errors` array, like every other validation error.
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let message = e.into_inner().to_string();
+                AppError(if field.is_empty() || field == "." {
+                    ApiError::bad_request(format!("Invalid query parameters: {message}"))
+                } else {
+                    ApiError::invalid_field(field, message)
+                })
             })
     }
 }

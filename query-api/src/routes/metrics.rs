@@ -294,11 +294,28 @@ async fn downsample(
     } else {
         format!("sumForEachIf(bucket_counts, {fits})")
     };
-    let per_series_sql = format!(
-        "SELECT {bucket} AS bucket_ts, {agg_sql} AS agg_value, {inner_counts} AS counts, explicit_bounds AS bounds \
-         FROM metric_points FINAL WHERE {} GROUP BY bucket_ts, series_id, explicit_bounds ORDER BY bucket_ts",
-        f.sql()
-    );
+    let per_series_sql = if agg == "sum" && metric_type == "sum" && temporality == "cumulative" {
+        // A cumulative counter: the increase of each series in each bucket,
+        // as Prometheus' `increase` (without extrapolation). Each point
+        // adds its rise over the series' previous point; a drop is a
+        // counter reset, after which the point's value is the rise.
+        format!(
+            "SELECT bucket_ts, sum(if(rise < 0, v, rise)) AS agg_value, \
+             CAST([] AS Array(UInt64)) AS counts, CAST([] AS Array(Float64)) AS bounds \
+             FROM (SELECT {bucket} AS bucket_ts, series_id, toFloat64(ifNull(value, 0)) AS v, \
+                   v - lagInFrame(v, 1, v) OVER (PARTITION BY series_id ORDER BY time \
+                                               ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS rise \
+                   FROM metric_points FINAL WHERE {}) \
+             GROUP BY bucket_ts, series_id ORDER BY bucket_ts",
+            f.sql()
+        )
+    } else {
+        format!(
+            "SELECT {bucket} AS bucket_ts, {agg_sql} AS agg_value, {inner_counts} AS counts, explicit_bounds AS bounds \
+             FROM metric_points FINAL WHERE {} GROUP BY bucket_ts, series_id, explicit_bounds ORDER BY bucket_ts",
+            f.sql()
+        )
+    };
     // The bucket expression's two binds come first, then the filter's.
     let q = state
         .0

@@ -471,3 +471,69 @@ async fn a_run_made_only_of_otlp_child_spans_can_be_patched() {
     assert_eq!(detail["trace"]["outcome"], "resolved");
     assert_eq!(detail["span_count"], 2);
 }
+
+#[tokio::test]
+async fn query_string_type_errors_name_the_parameter() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    for (path, field) in [
+        ("/dashboard/logs/search?limit=abc", "limit"),
+        ("/dashboard/traces?page_size=1.5", "page_size"),
+        ("/me/api-keys/?page=x", "page"),
+        ("/dashboard/metrics/query?name=m&step=soon", "step"),
+    ] {
+        let (status, body) = app.get(&acct.key, path).await;
+        assert_400_naming(status, &body, field);
+        assert_eq!(body["errors"][0]["field"], field, "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn sum_over_a_cumulative_counter_is_the_increase_per_bucket() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let minute = 60_000_000_000i128;
+    let t0 = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / minute - 10) * minute;
+    // One series: 10, 15, 30 in the first minute; a reset to 5, then 9, in
+    // the second.
+    let points: Vec<Value> = [(0, 10), (20, 15), (40, 30), (70, 5), (100, 9)]
+        .iter()
+        .map(|(s, v)| json!({"timeUnixNano": (t0 + s * 1_000_000_000).to_string(), "asInt": v.to_string()}))
+        .collect();
+    let (status, body) = post_otlp(
+        &app,
+        &acct,
+        "metrics",
+        &json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+            {"name": "requests.total", "unit": "1", "sum": {"aggregationTemporality": 2, "isMonotonic": true, "dataPoints": points}}]}]}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.wait_for(&acct.key, "/dashboard/metrics/", |b| {
+        b.as_array()
+            .is_some_and(|a| a.len() == 1 && a[0]["data_point_count"] == 5)
+    })
+    .await;
+    let values = |agg: &'static str| {
+        let app = &app;
+        let key = acct.key.clone();
+        async move {
+            let (status, q) = app
+                .get(
+                    &key,
+                    &format!("/dashboard/metrics/query?name=requests.total&step=60&agg={agg}"),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{q}");
+            q["buckets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["value"].as_f64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    // The increase (5 + 15; then the reset's 5 + 4), not a sum of totals.
+    assert_eq!(values("sum").await, vec![20.0, 9.0]);
+    assert_eq!(values("max").await, vec![30.0, 9.0]);
+}

@@ -5,6 +5,7 @@
 mod agents;
 mod api_keys;
 mod auth;
+mod cli;
 mod dashboard;
 mod faults;
 mod helpers;

@@ -392,17 +392,7 @@ async fn admit(
 
 /// `/traces/batch` takes JSON only, as every other JSON route (415).
 fn require_json(req: &Request<Incoming>) -> Result<(), ApiError> {
-    let ct = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if ct == "application/json" {
+    if otlp::media_type(req.headers()) == "application/json" {
         Ok(())
     } else {
         Err(ApiError::new(

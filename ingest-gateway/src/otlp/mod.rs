@@ -74,9 +74,10 @@ impl Signal {
     }
 }
 
-/// The request's encoding from `Content-Type`; 415 for anything else.
-pub fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
-    let ct = headers
+/// The media type of `Content-Type`, lowercased, without parameters
+/// (empty when absent).
+pub fn media_type(headers: &HeaderMap) -> String {
+    headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
@@ -84,8 +85,12 @@ pub fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    match ct.as_str() {
+        .to_ascii_lowercase()
+}
+
+/// The request's encoding from `Content-Type`; 415 for anything else.
+pub fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+    match media_type(headers).as_str() {
         "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
         "application/json" => Ok(Encoding::Json),
         _ => Err(ApiError::new(

@@ -485,6 +485,49 @@ mod tests {
         }
     }
 
+    /// Token counts and costs are bounded as `/traces/batch` bounds them; a
+    /// bad one names the attribute (the span is rejected in partial_success)
+    /// instead of being dropped in silence.
+    #[test]
+    fn invalid_usage_attributes_name_the_attribute() {
+        let cases: Vec<(Vec<KeyValue>, &str)> = vec![
+            (
+                vec![i("gen_ai.usage.input_tokens", -5)],
+                "gen_ai.usage.input_tokens must be a non-negative integer",
+            ),
+            (
+                vec![i("gen_ai.usage.output_tokens", 2_000_000_000_000)],
+                "gen_ai.usage.output_tokens must be",
+            ),
+            (
+                vec![s("llm.token_count.total", "many")],
+                "llm.token_count.total must be",
+            ),
+            (
+                vec![s("gen_ai.usage.cost", "cheap")],
+                "gen_ai.usage.cost must be a decimal string",
+            ),
+            (
+                vec![s("agentvista.cost_usd", "-1")],
+                "agentvista.cost_usd must not be negative",
+            ),
+            (
+                vec![s("llm.cost.total", "2000000")],
+                "llm.cost.total is too large (at most 1000000 USD)",
+            ),
+        ];
+        for (attrs, want) in cases {
+            let err = GenAi::read(&Attrs(&attrs)).expect_err(want);
+            assert!(err.starts_with(want), "want {want:?}, got {err:?}");
+        }
+        let ok = vec![
+            i("gen_ai.usage.input_tokens", 0),
+            s("gen_ai.usage.cost", "0.5"),
+        ];
+        let g = GenAi::read(&Attrs(&ok)).unwrap();
+        assert_eq!((g.input_tokens, g.cost_nanos), (Some(0), Some(500_000_000)));
+    }
+
     #[test]
     fn genai_attribute_sets() {
         let current = vec![

@@ -208,6 +208,20 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// POST an OTLP/JSON export of `signal` (`traces`, `metrics`, `logs`).
+    pub async fn post_otlp(&self, key: &str, signal: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(format!("{}/v1/{signal}", self.ingest))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, bearer: &str, path: &str) -> (StatusCode, Value) {
         let r = self
             .client

@@ -3,31 +3,13 @@
 //! mixed histogram bounds, parent cycles, OTLP-only runs), and what it does
 //! not accept is a 400 or a `partial_success` naming why.
 
-use crate::helpers::{spawn_app, Account, TestApp};
+use crate::helpers::spawn_app;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 fn now() -> String {
     agentvista_shared::time_fmt::format(time::OffsetDateTime::now_utc())
-}
-
-async fn post_otlp(
-    app: &TestApp,
-    acct: &Account,
-    signal: &str,
-    body: &Value,
-) -> (StatusCode, Value) {
-    let r = app
-        .client
-        .post(format!("{}/v1/{signal}", app.ingest))
-        .bearer_auth(&acct.key)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 fn assert_400_naming(status: StatusCode, body: &Value, field: &str) {
@@ -205,10 +187,7 @@ async fn times_outside_the_windows_are_400s_naming_the_parameter() {
                    "name": "old", "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + 1_000_000).to_string()})
         })
         .collect();
-    let (status, body) = post_otlp(
-        &app,
-        &acct,
-        "traces",
+    let (status, body) = app.post_otlp(&acct.key, "traces",
         &json!({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "months"}}]},
             "scopeSpans": [{"spans": spans}]}]}),
     )
@@ -227,13 +206,13 @@ async fn times_outside_the_windows_are_400s_naming_the_parameter() {
     let logs: Vec<Value> = (0..101)
         .map(|i| json!({"timeUnixNano": (now_ns - i as i128 * month_ns).to_string(), "body": {"stringValue": format!("m{i}")}}))
         .collect();
-    let (status, body) = post_otlp(
-        &app,
-        &acct,
-        "logs",
-        &json!({"resourceLogs": [{"scopeLogs": [{"logRecords": logs}]}]}),
-    )
-    .await;
+    let (status, body) = app
+        .post_otlp(
+            &acct.key,
+            "logs",
+            &json!({"resourceLogs": [{"scopeLogs": [{"logRecords": logs}]}]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body["accepted_log_records"].as_u64().unwrap(),
@@ -258,10 +237,7 @@ async fn histograms_with_malformed_or_mixed_bounds_never_break_percentiles() {
         json!({"timeUnixNano": t.to_string(), "count": 10, "sum": 50.0, "bucketCounts": counts, "explicitBounds": bounds,
                "attributes": [{"key": "route", "value": {"stringValue": route}}]})
     };
-    let (status, body) = post_otlp(
-        &app,
-        &acct,
-        "metrics",
+    let (status, body) = app.post_otlp(&acct.key, "metrics",
         &json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [
             {"name": "h.latency", "unit": "ms", "histogram": {"aggregationTemporality": 1, "dataPoints": [
                 point("/a", json!([0, 10, 0]), json!([0.0, 10.0])),
@@ -420,10 +396,7 @@ async fn a_run_made_only_of_otlp_child_spans_can_be_patched() {
                         "name": "child", "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + 2_000_000_000).to_string(),
                         "attributes": [{"key": "gen_ai.usage.input_tokens", "value": {"intValue": "5"}}]}))
         .collect();
-    let (status, body) = post_otlp(
-        &app,
-        &acct,
-        "traces",
+    let (status, body) = app.post_otlp(&acct.key, "traces",
         &json!({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "orphan"}}]},
             "scopeSpans": [{"spans": spans}]}]}),
     )
@@ -500,10 +473,7 @@ async fn sum_over_a_cumulative_counter_is_the_increase_per_bucket() {
         .iter()
         .map(|(s, v)| json!({"timeUnixNano": (t0 + s * 1_000_000_000).to_string(), "asInt": v.to_string()}))
         .collect();
-    let (status, body) = post_otlp(
-        &app,
-        &acct,
-        "metrics",
+    let (status, body) = app.post_otlp(&acct.key, "metrics",
         &json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [
             {"name": "requests.total", "unit": "1", "sum": {"aggregationTemporality": 2, "isMonotonic": true, "dataPoints": points}}]}]}]}),
     )

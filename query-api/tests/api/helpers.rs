@@ -196,23 +196,18 @@ impl TestApp {
     }
 
     pub async fn post_batch(&self, key: &str, body: &Value) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .post(format!("{}/api/v1/traces/batch", self.ingest))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.post_ingest("/api/v1/traces/batch", key, body).await
     }
 
     /// POST an OTLP/JSON export of `signal` (`traces`, `metrics`, `logs`).
     pub async fn post_otlp(&self, key: &str, signal: &str, body: &Value) -> (StatusCode, Value) {
+        self.post_ingest(&format!("/v1/{signal}"), key, body).await
+    }
+
+    async fn post_ingest(&self, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
         let r = self
             .client
-            .post(format!("{}/v1/{signal}", self.ingest))
+            .post(format!("{}{path}", self.ingest))
             .bearer_auth(key)
             .json(body)
             .send()

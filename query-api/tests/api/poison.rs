@@ -5,7 +5,7 @@
 //! store lands in the dead-letter store exactly once, and the operator
 //! commands list and replay it.
 
-use crate::helpers::{bin, create_topic, spawn_app_with, start_writer, TestApp};
+use crate::helpers::{bin, create_topic, spawn_app_with, start_writer_with, TestApp};
 use agentvista_shared::queue::{IngestMessage, FORMAT_VERSION};
 use agentvista_shared::window::IngestWindow;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -159,7 +159,19 @@ async fn poison_messages_never_stall_another_organizations_ingestion() {
     let t = topic.clone();
     let app = spawn_app_with(move |c| c.common.kafka_topic = t).await;
     let bystander = app.account().await;
-    let mut writer = start_writer(&topic, &format!("{topic}-writers"));
+    let health = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let mut writer = start_writer_with(
+        &topic,
+        &format!("{topic}-writers"),
+        &[("AV_WRITER_LISTEN", health.as_str())],
+    );
     let producer: FutureProducer = ClientConfig::new()
         .set(
             "bootstrap.servers",
@@ -277,6 +289,21 @@ async fn poison_messages_never_stall_another_organizations_ingestion() {
     assert_eq!(
         count(&app, "SELECT count() FROM traces FINAL WHERE org_id = toUUID(?) AND started_at > '2149-01-01'", poisoner).await,
         0
+    );
+    // The writer counts them on /metrics.
+    let metrics = reqwest::get(format!("http://{health}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("av_writer_dead_letters_total 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("av_writer_undecodable_total 1\n"),
+        "{metrics}"
     );
     let _ = writer.kill();
     let _ = writer.wait();

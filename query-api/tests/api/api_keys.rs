@@ -121,3 +121,47 @@ async fn another_users_key_cannot_be_revoked() {
     let (status, _) = app.get(&b.key, "/me/api-keys/ping/").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn last_used_at_is_never_written_after_revocation() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let key = app.create_key(&acct.token, &["write"]).await;
+    // Used on the ingestion path (the gateway records the use in memory and
+    // writes it every 30 s), then revoked before that write.
+    let (status, _) = app
+        .post_batch(&key, &crate::helpers::batch("used-then-revoked", 1).1)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = app.get(&acct.token, "/me/api-keys/").await;
+    let id = list["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| key.starts_with(k["prefix"].as_str().unwrap()))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .client
+        .delete(format!("{}/me/api-keys/{id}/", app.api))
+        .bearer_auth(&acct.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.gateway.keys.flush_last_used().await;
+    let (_, list) = app.get(&acct.token, "/me/api-keys/").await;
+    let k = list["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .unwrap();
+    assert!(k["revoked_at"].is_string(), "{k}");
+    // Not written after the revocation (RFC 3339 in UTC compares as text).
+    if let Some(used) = k["last_used_at"].as_str() {
+        assert!(used <= k["revoked_at"].as_str().unwrap(), "{k}");
+    }
+}

@@ -94,6 +94,8 @@ pub struct TestApp {
     pub ingest: String,
     pub client: reqwest::Client,
     pub query: query_api::AppState,
+    /// The gateway's state (its key store, for tests of its timers).
+    pub gateway: std::sync::Arc<ingest_gateway::App>,
 }
 
 pub struct Account {
@@ -127,6 +129,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ingest_gateway::config::Conf
     tweak(&mut gw);
     let gateway = ingest_gateway::build(gw).await.expect("gateway");
     let ingest = format!("http://{}", gateway.local_addr());
+    let gateway_app = gateway.app();
     tokio::spawn(gateway.run(std::future::pending()));
 
     let mut q = query_api::Config::from_env().expect("query config");
@@ -145,6 +148,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ingest_gateway::config::Conf
             .build()
             .unwrap(),
         query,
+        gateway: gateway_app,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod router;
 pub mod routes;
 pub mod sql;
 pub mod telemetry_store;
+pub mod workers;
 
 use agentvista_shared::config::{self, CommonConfig, ConfigError, Secret};
 use anyhow::Context;
@@ -197,16 +198,13 @@ impl Server {
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "query api listening");
         let app = router::router(self.state.clone());
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let state = &self.state.0;
-        let mut worker = tokio::spawn(rollup::run_worker(
-            state.ch.clone(),
-            state.pg.clone(),
-            state.config.rollup.clone(),
-            async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            },
-        ));
+        let mut workers = workers::Workers::default();
+        workers.spawn(workers::rollup::RollupWorker {
+            ch: state.ch.clone(),
+            pg: state.pg.clone(),
+            config: state.config.rollup.clone(),
+        });
         let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -214,16 +212,11 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving");
-        // Between passes the worker stops at once; a pass in progress is
-        // dropped (safe: its lock is a transaction's, its writes are
-        // single statements), so a stuck ClickHouse cannot hold up shutdown.
-        let _ = stop_tx.send(true);
-        if tokio::time::timeout(Duration::from_secs(1), &mut worker)
-            .await
-            .is_err()
-        {
-            worker.abort();
-        }
+        // Between passes the workers stop at once; a pass in progress is
+        // dropped after 1 s (safe: its lock is a transaction's, its writes
+        // are single statements), so a stuck ClickHouse cannot hold up
+        // shutdown.
+        workers.stop(Duration::from_secs(1)).await;
         served?;
         tracing::info!("query api stopped");
         Ok(())

@@ -358,17 +358,7 @@ pub async fn refresh(
 ) -> anyhow::Result<Option<usize>> {
     // A transaction-level lock: however the pass ends (an error, a dropped
     // future), the transaction ends and the lock with it.
-    let mut tx = pg.begin().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(LOCK_KEY)
-        .fetch_one(&mut *tx)
-        .await?;
-    if !locked {
-        return Ok(None);
-    }
-    let result = refresh_locked(ch, settle).await;
-    tx.rollback().await?;
-    result.map(Some)
+    crate::workers::exclusive(pg, LOCK_KEY, refresh_locked(ch, settle)).await
 }
 
 async fn refresh_locked(ch: &clickhouse::Client, settle: Duration) -> anyhow::Result<usize> {
@@ -496,33 +486,6 @@ fn pair_list(days: &[(u16, u64)]) -> String {
         .map(|(d, n)| format!("({d}, {n})"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Run passes until `shutdown` resolves. Errors are logged and retried on
-/// the next pass.
-pub async fn run_worker(
-    ch: clickhouse::Client,
-    pg: PgPool,
-    config: RefreshConfig,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    if config.interval.is_zero() {
-        return;
-    }
-    tokio::pin!(shutdown);
-    let mut tick = tokio::time::interval(config.interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tick.tick() => {}
-        }
-        match refresh(&ch, &pg, config.settle).await {
-            Ok(Some(n)) if n > 0 => tracing::info!(days = n, "rolled up run statistics"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "rollup pass failed; retrying next pass"),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,29 @@
-//! A minimal HTTP endpoint: `/healthz` (alive), `/readyz` (ClickHouse
-//! answers a query and the Kafka brokers answer a metadata request) and
-//! `/metrics` (Prometheus text).
+//! The writer's HTTP endpoint (hyper, as the gateway's): `/healthz`
+//! (alive), `/readyz` (ClickHouse answers a query and the Kafka brokers
+//! answer a metadata request) and `/metrics` (Prometheus text through
+//! `shared::metrics`, as the other services: request metrics of this
+//! endpoint plus the writer's counters, each with its `# TYPE` line).
 
 use super::Stats;
+use agentvista_shared::metrics::RequestMetrics;
+use bytes::Bytes;
 use clickhouse::Client;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use rdkafka::producer::{BaseProducer, Producer};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::{Duration, Instant};
+
+struct Health {
+    ch: Client,
+    kafka: Option<Arc<BaseProducer>>,
+    stats: Arc<Stats>,
+    metrics: RequestMetrics,
+}
 
 /// Whether the brokers answer a metadata request within 2 s.
 async fn kafka_ready(kafka: &Option<Arc<BaseProducer>>) -> bool {
@@ -25,6 +40,75 @@ async fn kafka_ready(kafka: &Option<Arc<BaseProducer>>) -> bool {
     .unwrap_or(false)
 }
 
+fn response(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+async fn handle(h: &Health, path: &str) -> Response<Full<Bytes>> {
+    match path {
+        "/healthz" => response(
+            StatusCode::OK,
+            "application/json",
+            r#"{"status":"ok"}"#.into(),
+        ),
+        "/readyz" => {
+            let (clickhouse, kafka) = tokio::join!(
+                async { h.ch.query("SELECT 1").execute().await.is_ok() },
+                kafka_ready(&h.kafka)
+            );
+            let ok = clickhouse && kafka;
+            let body = serde_json::json!({
+                "status": if ok { "ok" } else { "unavailable" },
+                "clickhouse": clickhouse,
+                "kafka": kafka,
+            });
+            let status = if ok {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            response(status, "application/json", body.to_string())
+        }
+        "/metrics" => {
+            let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            let s = &h.stats;
+            let text = h.metrics.render(
+                "av_writer_http",
+                &[
+                    ("av_writer_messages_total", "counter", load(&s.messages)),
+                    ("av_writer_rows_total", "counter", load(&s.rows)),
+                    ("av_writer_flushes_total", "counter", load(&s.flushes)),
+                    (
+                        "av_writer_insert_failures_total",
+                        "counter",
+                        load(&s.insert_failures),
+                    ),
+                    (
+                        "av_writer_undecodable_total",
+                        "counter",
+                        load(&s.undecodable),
+                    ),
+                    (
+                        "av_writer_dead_letters_total",
+                        "counter",
+                        load(&s.dead_letters),
+                    ),
+                ],
+            );
+            response(StatusCode::OK, "text/plain; version=0.0.4", text)
+        }
+        _ => response(
+            StatusCode::NOT_FOUND,
+            "application/json",
+            r#"{"detail":"Route not found."}"#.into(),
+        ),
+    }
+}
+
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ch: Client,
@@ -37,58 +121,43 @@ pub async fn serve(
         .map_err(|e| tracing::error!(error = %e, "creating the readiness kafka client"))
         .ok()
         .map(Arc::new);
+    let health = Arc::new(Health {
+        ch,
+        kafka,
+        stats,
+        metrics: RequestMetrics::default(),
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let ch = ch.clone();
-        let stats = stats.clone();
-        let kafka = kafka.clone();
+        let health = health.clone();
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let health = health.clone();
+            async move {
+                let started = Instant::now();
+                let path = req.uri().path().to_string();
+                let resp = handle(&health, &path).await;
+                let route = match path.as_str() {
+                    "/healthz" | "/readyz" | "/metrics" => path.as_str(),
+                    _ => "other",
+                };
+                health.metrics.record(
+                    route,
+                    req.method().as_str(),
+                    resp.status().as_u16(),
+                    started.elapsed(),
+                );
+                Ok::<_, std::convert::Infallible>(resp)
+            }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
         tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let n = match tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                stream.read(&mut buf),
-            )
-            .await
-            {
-                Ok(Ok(n)) => n,
-                _ => return,
-            };
-            let head = String::from_utf8_lossy(&buf[..n]);
-            let path = head.split_whitespace().nth(1).unwrap_or("/");
-            let (status, body) = match path {
-                "/healthz" => ("200 OK", r#"{"status":"ok"}"#.to_string()),
-                "/readyz" => {
-                    let (clickhouse, kafka) = tokio::join!(
-                        async { ch.query("SELECT 1").execute().await.is_ok() },
-                        kafka_ready(&kafka)
-                    );
-                    let ok = clickhouse && kafka;
-                    let body = serde_json::json!({
-                        "status": if ok { "ok" } else { "unavailable" },
-                        "clickhouse": clickhouse,
-                        "kafka": kafka,
-                    })
-                    .to_string();
-                    (if ok { "200 OK" } else { "503 Service Unavailable" }, body)
-                }
-                "/metrics" => ("200 OK", format!(
-                    "av_writer_messages_total {}\nav_writer_rows_total {}\nav_writer_flushes_total {}\nav_writer_insert_failures_total {}\nav_writer_undecodable_total {}\nav_writer_dead_letters_total {}\n",
-                    stats.messages.load(Ordering::Relaxed),
-                    stats.rows.load(Ordering::Relaxed),
-                    stats.flushes.load(Ordering::Relaxed),
-                    stats.insert_failures.load(Ordering::Relaxed),
-                    stats.undecodable.load(Ordering::Relaxed),
-                    stats.dead_letters.load(Ordering::Relaxed),
-                )),
-                _ => ("404 Not Found", r#"{"detail":"Not found."}"#.to_string()),
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(resp.as_bytes()).await;
+            let _ = conn.await;
         });
     }
 }

@@ -305,6 +305,10 @@ async fn poison_messages_never_stall_another_organizations_ingestion() {
         metrics.contains("av_writer_undecodable_total 1\n"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("# TYPE av_writer_dead_letters_total counter\n"),
+        "{metrics}"
+    );
     let _ = writer.kill();
     let _ = writer.wait();
 

@@ -1,0 +1,121 @@
+//! The two ingestion flows: `/traces/batch` and OTLP/HTTP (traces, metrics,
+//! logs), from an admitted request to the answer.
+
+use crate::admission::admit;
+use crate::http::{error_response, json, Resp};
+use crate::publish::{chunked, new_message, publish};
+use crate::{otlp, sdk, App};
+use agentvista_shared::error::{ApiError, ErrorKind};
+use agentvista_shared::queue::IngestMessage;
+use agentvista_shared::window::IngestWindow;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, StatusCode};
+
+/// `/traces/batch` takes JSON only, as every other JSON route (415).
+fn require_json(req: &Request<Incoming>) -> Result<(), ApiError> {
+    if otlp::media_type(req.headers()) == "application/json" {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "Expected Content-Type: application/json.",
+        ))
+    }
+}
+
+pub(crate) async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    require_json(&req)?;
+    let (_admission, key, bytes) = admit(app, req).await?;
+    let prices = app.prices.overrides(key.org_id).await;
+    let window = IngestWindow::now();
+    let mut batch = sdk::parse(&bytes, &prices, &window)?;
+    drop(bytes);
+    sdk::assign_agent_ids(&mut batch, key.org_id);
+    let mut message = new_message(&key);
+    message.traces = batch.traces;
+    message.spans = batch.spans;
+    let accepted_traces = message.traces.len();
+    let accepted_spans = message.spans.len();
+    publish(app, &key, vec![message]).await?;
+    tracing::debug!(org_id = %key.org_id, traces = accepted_traces, spans = accepted_spans, "batch accepted");
+    let body = serde_json::json!({
+        "accepted_traces": accepted_traces,
+        "accepted_spans": accepted_spans,
+    });
+    Ok(json(StatusCode::OK, body.to_string().into_bytes()))
+}
+
+/// The OTLP handler: errors in the request's encoding (JSON `{"detail"}` or
+/// protobuf `google.rpc.Status`).
+pub(crate) async fn ingest_otlp(app: &App, req: Request<Incoming>, signal: otlp::Signal) -> Resp {
+    let enc = match otlp::encoding(req.headers()) {
+        Ok(enc) => enc,
+        Err(e) => return error_response(&e),
+    };
+    match ingest_otlp_inner(app, req, signal, enc).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            let (body, ct) = otlp::error_body(enc, &e);
+            let mut r = error_response(&e);
+            *r.body_mut() = Full::new(Bytes::from(body));
+            r.headers_mut().insert(CONTENT_TYPE, ct);
+            r
+        }
+    }
+}
+
+async fn ingest_otlp_inner(
+    app: &App,
+    req: Request<Incoming>,
+    signal: otlp::Signal,
+    enc: otlp::Encoding,
+) -> Result<Resp, ApiError> {
+    let (_admission, key, bytes) = admit(app, req).await?;
+    let mut outcome = otlp::Outcome::default();
+    let template = new_message(&key);
+    let window = IngestWindow::around((template.version / 1_000) as i64);
+    let prices = match signal {
+        otlp::Signal::Traces => app.prices.overrides(key.org_id).await,
+        _ => Default::default(),
+    };
+    // The body and the decoded request are dropped here, before the wait
+    // for Kafka: only the encoded messages live across it.
+    let messages: Vec<IngestMessage> = match signal {
+        otlp::Signal::Traces => {
+            let request: otlp::TracesRequest = otlp::decode(signal, enc, &bytes)?;
+            let t = otlp::traces::translate(&request, key.org_id, &prices, &window);
+            outcome.accepted = t.spans.len() as u64;
+            outcome.traces = t.traces.len() as u64;
+            outcome.rejected = t.rejected;
+            outcome.error = t.error;
+            let mut messages = chunked(&template, t.spans, |m, c| m.spans = c);
+            messages.extend(chunked(&template, t.traces, |m, c| m.traces = c));
+            messages
+        }
+        otlp::Signal::Metrics => {
+            let request: otlp::MetricsRequest = otlp::decode(signal, enc, &bytes)?;
+            let t = otlp::metrics::translate(&request, &window);
+            outcome.accepted = t.points.len() as u64;
+            outcome.rejected = t.rejected;
+            outcome.error = t.error;
+            chunked(&template, t.points, |m, c| m.metrics = c)
+        }
+        otlp::Signal::Logs => {
+            let request: otlp::LogsRequest = otlp::decode(signal, enc, &bytes)?;
+            let t = otlp::logs::translate(&request, template.version as i64, &window);
+            outcome.accepted = t.logs.len() as u64;
+            outcome.rejected = t.rejected;
+            outcome.error = t.error;
+            chunked(&template, t.logs, |m, c| m.logs = c)
+        }
+    };
+    drop(bytes);
+    publish(app, &key, messages).await?;
+    let mut r = json(StatusCode::OK, otlp::success_body(signal, enc, &outcome));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(enc.content_type()));
+    Ok(r)
+}

@@ -12,7 +12,7 @@ pub(crate) fn new_message(key: &KeyRecord) -> IngestMessage {
     IngestMessage {
         format: FORMAT_VERSION,
         org_id: key.org_id,
-        version: now_nanos(),
+        version: agentvista_shared::window::now_ns(),
         retention_days: key.retention_days,
         traces: Vec::new(),
         spans: Vec::new(),
@@ -105,11 +105,4 @@ pub async fn publish(
     app.accepted.log_records.fetch_add(log_n, relaxed);
     app.accepted.metric_points.fetch_add(point_n, relaxed);
     Ok(())
-}
-
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }

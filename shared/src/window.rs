@@ -71,9 +71,14 @@ impl IngestWindow {
 
 /// Microseconds since the epoch, now.
 pub fn now_us() -> i64 {
+    (now_ns() / 1_000) as i64
+}
+
+/// Nanoseconds since the epoch, now (the ingest row version).
+pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
+        .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
 }
 

@@ -11,6 +11,7 @@
 use crate::flush::{insert_buffer, Pending};
 use crate::rows::Buffer;
 use agentvista_shared::queue::IngestMessage;
+use agentvista_shared::window::{now_ns, now_us};
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -49,16 +50,6 @@ impl DeadLetter {
             version: now_ns(),
         }
     }
-}
-
-fn now_us() -> i64 {
-    agentvista_shared::window::now_us()
-}
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Record dead letters (idempotent per Kafka position).

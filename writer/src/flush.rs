@@ -228,15 +228,10 @@ fn error_code(msg: &str) -> Option<u32> {
 /// in, so when it is visible its agent, its spans and its logs of the same
 /// batch already are.
 pub async fn insert_buffer(ch: &Client, buffer: &Buffer) -> clickhouse::error::Result<()> {
-    insert_rows(ch, "agents", &buffer.agents).await?;
-    insert_rows(ch, "spans", &buffer.spans).await?;
-    insert_rows(ch, "logs", &buffer.logs).await?;
-    insert_rows(ch, "metric_points", &buffer.metrics).await?;
-    insert_rows(ch, "traces", &buffer.traces).await?;
-    Ok(())
+    insert_ranges(ch, buffer, &buffer.ends(), true).await
 }
 
-/// Insert one message's rows, in the same order.
+/// Insert the rows of `r` (one message's, or all), in that order.
 async fn insert_ranges(
     ch: &Client,
     b: &Buffer,

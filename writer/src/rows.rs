@@ -248,20 +248,26 @@ impl Buffer {
 
     /// Append the rows of one message; returns where they are.
     pub fn push(&mut self, msg: IngestMessage) -> Ranges {
-        let start = Ranges {
-            agents: self.agents.len()..0,
-            spans: self.spans.len()..0,
-            logs: self.logs.len()..0,
-            metrics: self.metrics.len()..0,
-            traces: self.traces.len()..0,
-        };
+        let before = self.ends();
         self.push_rows(msg);
+        let after = self.ends();
         Ranges {
-            agents: start.agents.start..self.agents.len(),
-            spans: start.spans.start..self.spans.len(),
-            logs: start.logs.start..self.logs.len(),
-            metrics: start.metrics.start..self.metrics.len(),
-            traces: start.traces.start..self.traces.len(),
+            agents: before.agents.end..after.agents.end,
+            spans: before.spans.end..after.spans.end,
+            logs: before.logs.end..after.logs.end,
+            metrics: before.metrics.end..after.metrics.end,
+            traces: before.traces.end..after.traces.end,
+        }
+    }
+
+    /// Every row of the buffer, as ranges.
+    pub fn ends(&self) -> Ranges {
+        Ranges {
+            agents: 0..self.agents.len(),
+            spans: 0..self.spans.len(),
+            logs: 0..self.logs.len(),
+            metrics: 0..self.metrics.len(),
+            traces: 0..self.traces.len(),
         }
     }
 

@@ -100,10 +100,6 @@ impl Attrs<'_> {
         }
     }
 
-    pub fn first_int(&self, keys: &[&str]) -> Option<i64> {
-        keys.iter().find_map(|k| self.int(k))
-    }
-
     pub fn bool(&self, key: &str) -> Option<bool> {
         match &self.get(key)?.value {
             Some(Av::BoolValue(b)) => Some(*b),

@@ -557,92 +557,61 @@ pub async fn patch(
         .fetch_optional()
         .await?;
     let now = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
-    let Some(current) = current else {
-        // Spans without a run (an OTLP export without its root span): GET
-        // shows a run summarized from them, so PATCH creates that run.
-        return patch_spans_only(&state, &org, &tid, success, outcome, now).await;
+    // The new version of the run: copied from the current one, or, for a
+    // trace of spans without a run (an OTLP export without its root span,
+    // which GET summarizes), created from its spans as GET summarizes them
+    // (first span's agent, earliest start, latest end, failed when a span
+    // failed, token and cost sums).
+    let (version, kept, head, tail, from) = match current {
+        Some(current) => (
+            now.max(current + 1),
+            ("success", "outcome"),
+            "org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms",
+            "total_tokens, total_cost, metadata, retention_days",
+            "traces FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)",
+        ),
+        None => (
+            now,
+            ("CAST(NULL AS Nullable(Bool))", "CAST(NULL AS Nullable(String))"),
+            "org_id, trace_id, argMin(agent_id, started_at), argMin(agent_name, started_at), \
+             if(countIf(status = 'failed') > 0, 'failed', 'completed'), min(started_at), max(ended_at), \
+             if(isNull(max(ended_at)), NULL, toInt64(dateDiff('millisecond', min(started_at), assumeNotNull(max(ended_at)))))",
+            "if(countIf(isNotNull(total_tokens)) = 0, NULL, sum(ifNull(total_tokens, 0))), \
+             if(countIf(isNotNull(cost)) = 0, NULL, toDecimal64(least(sum(ifNull(cost, 0)), 100000000), 9)), \
+             map(), max(retention_days)",
+            "spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?) GROUP BY org_id, trace_id",
+        ),
     };
-    let version = now.max(current + 1);
     let success_sql = match success {
-        None => "success".to_string(),
+        None => kept.0.to_string(),
         Some(None) => "CAST(NULL AS Nullable(Bool))".to_string(),
         Some(Some(b)) => format!("CAST({b} AS Nullable(Bool))"),
     };
     let (outcome_sql, outcome_bind) = match &outcome {
-        None => ("outcome".to_string(), None),
-        Some(None) => ("CAST(NULL AS Nullable(String))".to_string(), None),
-        Some(Some(o)) => ("CAST(? AS Nullable(String))".to_string(), Some(o.clone())),
+        None => (kept.1, None),
+        Some(None) => ("CAST(NULL AS Nullable(String))", None),
+        Some(Some(o)) => ("CAST(? AS Nullable(String))", Some(o.clone())),
     };
     let mut q = ch.query(&format!(
         "INSERT INTO traces (org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, \
          success, outcome, total_tokens, total_cost, metadata, retention_days, version) \
-         SELECT org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, \
-         {success_sql}, {outcome_sql}, total_tokens, total_cost, metadata, retention_days, ? \
-         FROM traces FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)"
+         SELECT {head}, {success_sql}, {outcome_sql}, {tail}, ? FROM {from}"
     ));
     if let Some(o) = outcome_bind {
         q = q.bind(o);
     }
     q.bind(version).bind(&org).bind(&tid).execute().await?;
-    let h: RunRow = ch
+    let h: Option<RunRow> = ch
         .query(&format!(
             "SELECT {RUN_COLUMNS} FROM traces FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)"
         ))
         .bind(&org)
         .bind(&tid)
-        .fetch_one()
-        .await?;
-    Ok(Json(run_json(&h)))
-}
-
-/// PATCH of a trace that has spans but no run: the run is created from the
-/// spans as trace detail summarizes them (first span's agent, earliest
-/// start, latest end, failed when a span failed, token and cost sums), with
-/// the patched fields; 404 when there are no spans either.
-async fn patch_spans_only(
-    state: &AppState,
-    org: &str,
-    tid: &str,
-    success: Option<Option<bool>>,
-    outcome: Option<Option<String>>,
-    version: u64,
-) -> AppResult<Json<Value>> {
-    let ch = &state.0.ch;
-    let success_sql = match success {
-        Some(Some(b)) => format!("CAST({b} AS Nullable(Bool))"),
-        _ => "CAST(NULL AS Nullable(Bool))".to_string(),
-    };
-    let (outcome_sql, outcome_bind) = match outcome {
-        Some(Some(o)) => ("CAST(? AS Nullable(String))", Some(o)),
-        _ => ("CAST(NULL AS Nullable(String))", None),
-    };
-    let mut q = ch.query(&format!(
-        "INSERT INTO traces (org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, \
-         success, outcome, total_tokens, total_cost, metadata, retention_days, version) \
-         SELECT org_id, trace_id, argMin(agent_id, started_at), argMin(agent_name, started_at), \
-         if(countIf(status = 'failed') > 0, 'failed', 'completed'), min(started_at), max(ended_at), \
-         if(isNull(max(ended_at)), NULL, toInt64(dateDiff('millisecond', min(started_at), assumeNotNull(max(ended_at))))), \
-         {success_sql}, {outcome_sql}, if(countIf(isNotNull(total_tokens)) = 0, NULL, sum(ifNull(total_tokens, 0))), \
-         if(countIf(isNotNull(cost)) = 0, NULL, toDecimal64(least(sum(ifNull(cost, 0)), 100000000), 9)), \
-         map(), max(retention_days), ? \
-         FROM spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?) GROUP BY org_id, trace_id"
-    ));
-    if let Some(o) = outcome_bind {
-        q = q.bind(o);
-    }
-    q.bind(version).bind(org).bind(tid).execute().await?;
-    let h: Option<RunRow> = ch
-        .query(&format!(
-            "SELECT {RUN_COLUMNS} FROM traces FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)"
-        ))
-        .bind(org)
-        .bind(tid)
         .fetch_optional()
         .await?;
-    match h {
-        Some(h) => Ok(Json(run_json(&h))),
-        None => Err(ApiError::not_found("Trace").into()),
-    }
+    // No run and no spans either: nothing to patch.
+    let h = h.ok_or_else(|| ApiError::not_found("Trace"))?;
+    Ok(Json(run_json(&h)))
 }
 
 #[derive(Deserialize)]

@@ -16,8 +16,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// Redis value that marks a revoked key.
-pub const TOMBSTONE: &str = "revoked";
 const MAX_CACHE_ENTRIES: usize = 100_000;
 
 pub struct KeyStore {
@@ -41,22 +39,15 @@ impl KeyStore {
 
     /// Authenticate an `Authorization` header value.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<KeyRecord, ApiError> {
-        let raw = header
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+        let key = header
+            .and_then(keys::bearer)
+            .and_then(keys::Presented::parse)
             .ok_or_else(ApiError::unauthorized)?;
-        if !keys::is_well_formed(raw) {
-            return Err(ApiError::unauthorized());
-        }
-        let hash = keys::hash(raw);
         let record = self
-            .lookup(&hash)
+            .lookup(key.hash())
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        if !keys::hashes_equal(&record.hash, &hash) {
+        if !key.matches(&record.hash) {
             return Err(ApiError::unauthorized());
         }
         self.mark_used(record.key_id);
@@ -93,7 +84,7 @@ impl KeyStore {
             .query_async(&mut conn)
             .await?;
         Ok(v.map(|v| {
-            if v == TOMBSTONE {
+            if v == keys::TOMBSTONE {
                 Cached::Tombstone
             } else {
                 serde_json::from_str(&v).map_or(Cached::Tombstone, Cached::Record)

@@ -32,7 +32,7 @@ use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -88,17 +88,9 @@ pub struct Gateway {
 /// Bind the listener and create the clients. Fails fast when Redis cannot
 /// be reached at start; later outages are survived.
 pub async fn build(config: Config) -> anyhow::Result<Gateway> {
-    let redis_client = redis::Client::open(config.common.redis_url.as_str())
-        .context("AV_REDIS_URL is not a valid redis url")?;
-    let redis = ConnectionManager::new_with_config(
-        redis_client,
-        ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(2),
-    )
-    .await
-    .context("connecting to redis")?;
+    let redis = agentvista_shared::clients::redis(&config.common)
+        .await
+        .context("connecting to redis")?;
     let pg = PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(3))

@@ -165,11 +165,8 @@ impl FromRequestParts<AppState> for Principal {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(|t| t.trim().to_string());
+            .and_then(keys::bearer)
+            .map(str::to_string);
         if let Some(token) = bearer {
             if token.starts_with(keys::KEY_PREFIX) {
                 return api_key_principal(state, &token).await;
@@ -216,19 +213,16 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 async fn api_key_principal(state: &AppState, raw: &str) -> Result<Principal, AppError> {
-    if !keys::is_well_formed(raw) {
-        return Err(ApiError::unauthorized().into());
-    }
-    let hash = keys::hash(raw);
+    let key = keys::Presented::parse(raw).ok_or_else(ApiError::unauthorized)?;
     let row: Option<(Uuid, Uuid, Uuid, String, Vec<String>)> = sqlx::query_as(
         "SELECT id, user_id, org_id, key_hash, scopes FROM api_keys \
          WHERE key_hash = $1 AND revoked_at IS NULL",
     )
-    .bind(&hash)
+    .bind(key.hash())
     .fetch_optional(&state.0.pg)
     .await?;
     let (key_id, user_id, org_id, stored, scopes) = row.ok_or_else(ApiError::unauthorized)?;
-    if !keys::hashes_equal(&stored, &hash) {
+    if !key.matches(&stored) {
         return Err(ApiError::unauthorized().into());
     }
     let pg = state.0.pg.clone();

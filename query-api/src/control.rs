@@ -12,10 +12,6 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Redis value for a revoked key; see the gateway's `auth` module.
-pub const TOMBSTONE: &str = "revoked";
-const TOMBSTONE_TTL_SECS: u64 = 7 * 24 * 3600;
-
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct Organization {
     pub id: Uuid,
@@ -229,9 +225,9 @@ pub async fn revoke_api_key(
     let mut conn = redis.clone();
     redis::cmd("SET")
         .arg(keys::redis_key(&hash))
-        .arg(TOMBSTONE)
+        .arg(keys::TOMBSTONE)
         .arg("EX")
-        .arg(TOMBSTONE_TTL_SECS)
+        .arg(keys::TOMBSTONE_TTL_SECS)
         .query_async::<()>(&mut conn)
         .await?;
     Ok(true)

@@ -17,7 +17,7 @@ pub mod workers;
 
 use agentvista_shared::config::{self, CommonConfig, ConfigError, Secret};
 use anyhow::Context;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::future::Future;
@@ -122,25 +122,9 @@ async fn applied_migrations(pg: &PgPool) -> Vec<i64> {
 }
 
 pub async fn connect_redis(common: &CommonConfig) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(common.redis_url.as_str())
-        .context("AV_REDIS_URL is not a valid redis url")?;
-    ConnectionManager::new_with_config(
-        client,
-        ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(2),
-    )
-    .await
-    .context("connecting to redis (AV_REDIS_URL)")
-}
-
-pub fn clickhouse(common: &CommonConfig) -> clickhouse::Client {
-    clickhouse::Client::default()
-        .with_url(&common.clickhouse_url)
-        .with_user(&common.clickhouse_user)
-        .with_password(common.clickhouse_password.expose())
-        .with_database(&common.clickhouse_database)
+    agentvista_shared::clients::redis(common)
+        .await
+        .context("connecting to redis (AV_REDIS_URL)")
 }
 
 pub struct Server {
@@ -151,7 +135,7 @@ pub struct Server {
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     let (pg, _) = connect_pg(&config.common).await?;
     let redis = connect_redis(&config.common).await?;
-    let ch = clickhouse(&config.common);
+    let ch = agentvista_shared::clients::clickhouse(&config.common);
     let secret = match &config.jwt_secret {
         Some(s) => s.expose().as_bytes().to_vec(),
         None => {

@@ -58,6 +58,45 @@ pub fn hashes_equal(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// A key presented by a client, checked for shape and hashed: the one way
+/// both services verify a key (look the hash up, then [`Presented::matches`]
+/// the stored hash in constant time).
+#[derive(Debug)]
+pub struct Presented {
+    hash: String,
+}
+
+impl Presented {
+    /// `None` unless `raw` has the shape of a key (no lookup for garbage).
+    pub fn parse(raw: &str) -> Option<Self> {
+        is_well_formed(raw).then(|| Presented { hash: hash(raw) })
+    }
+
+    /// The hash to look the key up by.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// Whether the stored hash is this key's (constant time).
+    pub fn matches(&self, stored_hash: &str) -> bool {
+        hashes_equal(stored_hash, &self.hash)
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+pub fn bearer(header: &str) -> Option<&str> {
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+/// The Redis value that marks a revoked key under [`redis_key`]: the
+/// gateway refuses it at once instead of reading PostgreSQL, until the
+/// tombstone expires (after every cache of the record has).
+pub const TOMBSTONE: &str = "revoked";
+pub const TOMBSTONE_TTL_SECS: u64 = 7 * 24 * 3600;
+
 /// The Redis key under which a key record is cached.
 pub fn redis_key(hash: &str) -> String {
     format!("av:apikey:{hash}")

@@ -1,12 +1,15 @@
 //! The AgentVista contract crate.
 //!
 //! Everything the three services must agree on lives here: the domain types
-//! (traces, spans), the Kafka message format, id derivation, API-key hashing,
-//! the error taxonomy, plans, and config and telemetry helpers.
+//! (traces, spans) and the closed vocabularies of the contract, the Kafka
+//! message format, id derivation, API-key hashing and verification, the
+//! error taxonomy, plans, the backing-service clients, and config and
+//! telemetry helpers.
 //!
 //! Invariant: this crate knows nothing of HTTP frameworks (no hyper, no
 //! axum). Services map [`error::ErrorKind`] to status codes themselves.
 
+pub mod clients;
 pub mod config;
 pub mod error;
 pub mod ids;

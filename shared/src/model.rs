@@ -4,75 +4,120 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Status of a run (trace) or a span.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Running,
-    Completed,
-    Failed,
-    TimedOut,
-}
-
-impl RunStatus {
-    pub const ALL: [RunStatus; 4] = [
-        RunStatus::Running,
-        RunStatus::Completed,
-        RunStatus::Failed,
-        RunStatus::TimedOut,
-    ];
-    pub const EXPECTED: &'static str = "running, completed, failed, timed_out";
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::TimedOut => "timed_out",
+/// A closed vocabulary of the contract: a Rust enum, its wire strings, the
+/// list of them for error messages, and its OpenAPI schema, written once.
+macro_rules! contract_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        pub enum $name {
+            $(#[serde(rename = $wire)] $variant),+
         }
-    }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The wire values, comma-separated (for error messages).
+            pub const EXPECTED: &'static str = contract_enum!(@join $($wire),+);
 
-/// The kind of work a span represents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SpanType {
-    Agent,
-    Llm,
-    Tool,
-    Http,
-    Db,
-    Custom,
-}
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire),+
+                }
+            }
 
-impl SpanType {
-    pub const ALL: [SpanType; 6] = [
-        SpanType::Agent,
-        SpanType::Llm,
-        SpanType::Tool,
-        SpanType::Http,
-        SpanType::Db,
-        SpanType::Custom,
-    ];
-    pub const EXPECTED: &'static str = "agent, llm, tool, http, db, custom";
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpanType::Agent => "agent",
-            SpanType::Llm => "llm",
-            SpanType::Tool => "tool",
-            SpanType::Http => "http",
-            SpanType::Db => "db",
-            SpanType::Custom => "custom",
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
         }
-    }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+    (@join $first:literal $(, $rest:literal)*) => { concat!($first $(, ", ", $rest)*) };
+}
+
+contract_enum!(
+    /// Status of a run (trace) or a span.
+    RunStatus {
+        Running => "running",
+        Completed => "completed",
+        Failed => "failed",
+        TimedOut => "timed_out",
+    }
+);
+
+contract_enum!(
+    /// The kind of work a span represents.
+    SpanType {
+        Agent => "agent",
+        Llm => "llm",
+        Tool => "tool",
+        Http => "http",
+        Db => "db",
+        Custom => "custom",
+    }
+);
+
+contract_enum!(
+    /// OTLP span kind; SDK spans have none (stored as an empty string).
+    SpanKind {
+        Unspecified => "unspecified",
+        Internal => "internal",
+        Server => "server",
+        Client => "client",
+        Producer => "producer",
+        Consumer => "consumer",
+    }
+);
+
+contract_enum!(
+    /// A log record's severity, from its OTLP `severity_number` (1-4 trace,
+    /// 5-8 debug, 9-12 info, 13-16 warn, 17-20 error, 21-24 fatal) or text.
+    Severity {
+        Trace => "trace",
+        Debug => "debug",
+        Info => "info",
+        Warn => "warn",
+        Error => "error",
+        Fatal => "fatal",
+        Unspecified => "unspecified",
+    }
+);
+
+contract_enum!(
+    /// A metric's OTLP type name.
+    MetricType {
+        Gauge => "gauge",
+        Sum => "sum",
+        Histogram => "histogram",
+        ExponentialHistogram => "exponential_histogram",
+        Summary => "summary",
+    }
+);
+
+contract_enum!(
+    /// The aggregation temporality of sums and histograms (gauges and
+    /// summaries have none: stored as an empty string).
+    Temporality {
+        Delta => "delta",
+        Cumulative => "cumulative",
+    }
+);
+
+contract_enum!(
+    /// Where a span came from.
+    Source {
+        Sdk => "sdk",
+        Otlp => "otlp",
+    }
+);
+
+impl Default for Source {
+    fn default() -> Self {
+        Source::Sdk
     }
 }
 
@@ -129,8 +174,7 @@ pub struct SpanRecord {
     /// Where the span came from.
     #[serde(default)]
     pub source: Source,
-    /// OTLP span kind (`internal`, `server`, `client`, `producer`,
-    /// `consumer`); empty for SDK spans.
+    /// A [`SpanKind`] wire value; empty for SDK spans.
     #[serde(default)]
     pub kind: String,
     #[serde(default)]
@@ -152,23 +196,6 @@ pub struct SpanRecord {
     pub events: Vec<SpanEvent>,
     #[serde(default)]
     pub links: Vec<SpanLink>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    #[default]
-    Sdk,
-    Otlp,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Sdk => "sdk",
-            Source::Otlp => "otlp",
-        }
-    }
 }
 
 /// A timed event inside a span (OTLP span events, e.g. exceptions).
@@ -197,7 +224,7 @@ pub struct LogRecord {
     pub observed_time_ns: i64,
     pub severity_number: u8,
     pub severity_text: String,
-    /// `trace`, `debug`, `info`, `warn`, `error`, `fatal`, or `unspecified`.
+    /// A [`Severity`] wire value.
     pub severity: String,
     /// String bodies as they are; structured bodies as JSON.
     pub body: String,
@@ -214,7 +241,7 @@ pub struct LogRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricPoint {
     pub name: String,
-    /// `gauge`, `sum`, `histogram`, `exponential_histogram`, `summary`.
+    /// A [`MetricType`] wire value.
     pub metric_type: String,
     pub unit: String,
     pub description: String,
@@ -229,7 +256,7 @@ pub struct MetricPoint {
     pub time_ns: i64,
     /// Gauge and sum value (integers converted to f64).
     pub value: Option<f64>,
-    /// `delta`, `cumulative` or empty.
+    /// A [`Temporality`] wire value, or empty.
     pub temporality: String,
     pub is_monotonic: bool,
     pub count: Option<u64>,

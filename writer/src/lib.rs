@@ -63,13 +63,9 @@ impl Config {
     }
 }
 
-/// A ClickHouse client for `config`, with synchronous inserts.
+/// The ClickHouse server client (see `agentvista_shared::clients`).
 pub fn clickhouse_client(common: &CommonConfig) -> Client {
-    Client::default()
-        .with_url(&common.clickhouse_url)
-        .with_user(&common.clickhouse_user)
-        .with_password(common.clickhouse_password.expose())
-        .with_setting("async_insert", "0")
+    agentvista_shared::clients::clickhouse_server(common)
 }
 
 /// Counters exposed on the health endpoint.

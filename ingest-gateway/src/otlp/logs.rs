@@ -2,7 +2,7 @@
 
 use super::attrs;
 use agentvista_shared::ids;
-use agentvista_shared::model::LogRecord;
+use agentvista_shared::model::{LogRecord, Severity};
 use agentvista_shared::window::IngestWindow;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLog;
@@ -13,28 +13,30 @@ use uuid::Uuid;
 /// warn, 17-20 error, 21-24 fatal.
 pub fn severity_name(n: i32) -> &'static str {
     match n {
-        1..=4 => "trace",
-        5..=8 => "debug",
-        9..=12 => "info",
-        13..=16 => "warn",
-        17..=20 => "error",
-        21..=24 => "fatal",
-        _ => "unspecified",
+        1..=4 => Severity::Trace,
+        5..=8 => Severity::Debug,
+        9..=12 => Severity::Info,
+        13..=16 => Severity::Warn,
+        17..=20 => Severity::Error,
+        21..=24 => Severity::Fatal,
+        _ => Severity::Unspecified,
     }
+    .as_str()
 }
 
 /// Severity from the text when the number is absent (`WARNING`, `err`…).
 fn severity_from_text(text: &str) -> Option<(u8, &'static str)> {
     let t = text.trim().to_ascii_lowercase();
-    Some(match t.as_str() {
-        "trace" | "finest" => (1, "trace"),
-        "debug" | "fine" => (5, "debug"),
-        "info" | "information" | "notice" => (9, "info"),
-        "warn" | "warning" => (13, "warn"),
-        "error" | "err" | "severe" => (17, "error"),
-        "fatal" | "critical" | "crit" | "alert" | "emergency" => (21, "fatal"),
+    let n = match t.as_str() {
+        "trace" | "finest" => 1,
+        "debug" | "fine" => 5,
+        "info" | "information" | "notice" => 9,
+        "warn" | "warning" => 13,
+        "error" | "err" | "severe" => 17,
+        "fatal" | "critical" | "crit" | "alert" | "emergency" => 21,
         _ => return None,
-    })
+    };
+    Some((n, severity_name(i32::from(n))))
 }
 
 #[derive(Debug, Default)]
@@ -106,7 +108,7 @@ fn translate_record(
         .map_err(|m| format!("log record time {m}"))?;
     let (number, severity) = match rec.severity_number {
         n @ 1..=24 => (n as u8, severity_name(n)),
-        _ => severity_from_text(&rec.severity_text).unwrap_or((0, "unspecified")),
+        _ => severity_from_text(&rec.severity_text).unwrap_or((0, Severity::Unspecified.as_str())),
     };
     Ok(LogRecord {
         log_id: Uuid::nil(),

@@ -2,7 +2,7 @@
 //! type names are kept).
 
 use super::attrs;
-use agentvista_shared::model::MetricPoint;
+use agentvista_shared::model::{MetricPoint, MetricType, Temporality};
 use agentvista_shared::window::IngestWindow;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -18,8 +18,8 @@ pub struct Translated {
 
 fn temporality(t: i32) -> &'static str {
     match AggregationTemporality::try_from(t) {
-        Ok(AggregationTemporality::Delta) => "delta",
-        Ok(AggregationTemporality::Cumulative) => "cumulative",
+        Ok(AggregationTemporality::Delta) => Temporality::Delta.as_str(),
+        Ok(AggregationTemporality::Cumulative) => Temporality::Cumulative.as_str(),
         _ => "",
     }
 }
@@ -58,7 +58,7 @@ fn check_point(p: &MetricPoint, window: &IngestWindow) -> Result<(), String> {
     window
         .check_ns(p.time_ns)
         .map_err(|m| format!("{}: data point time_unix_nano {m}", p.name))?;
-    if p.metric_type == "histogram" {
+    if p.metric_type == MetricType::Histogram.as_str() {
         let bounds = &p.explicit_bounds;
         if !bounds.iter().all(|b| b.is_finite()) || bounds.windows(2).any(|w| w[0] >= w[1]) {
             return Err(format!(
@@ -153,7 +153,7 @@ pub fn translate(req: &ExportMetricsServiceRequest, window: &IngestWindow) -> Tr
                     Some(Data::Gauge(g)) => {
                         for dp in &g.data_points {
                             let mut p = base(
-                                "gauge",
+                                MetricType::Gauge.as_str(),
                                 &dp.attributes,
                                 dp.start_time_unix_nano,
                                 dp.time_unix_nano,
@@ -165,7 +165,7 @@ pub fn translate(req: &ExportMetricsServiceRequest, window: &IngestWindow) -> Tr
                     Some(Data::Sum(s)) => {
                         for dp in &s.data_points {
                             let mut p = base(
-                                "sum",
+                                MetricType::Sum.as_str(),
                                 &dp.attributes,
                                 dp.start_time_unix_nano,
                                 dp.time_unix_nano,
@@ -179,7 +179,7 @@ pub fn translate(req: &ExportMetricsServiceRequest, window: &IngestWindow) -> Tr
                     Some(Data::Histogram(h)) => {
                         for dp in &h.data_points {
                             let mut p = base(
-                                "histogram",
+                                MetricType::Histogram.as_str(),
                                 &dp.attributes,
                                 dp.start_time_unix_nano,
                                 dp.time_unix_nano,
@@ -197,7 +197,7 @@ pub fn translate(req: &ExportMetricsServiceRequest, window: &IngestWindow) -> Tr
                     Some(Data::ExponentialHistogram(h)) => {
                         for dp in &h.data_points {
                             let mut p = base(
-                                "exponential_histogram",
+                                MetricType::ExponentialHistogram.as_str(),
                                 &dp.attributes,
                                 dp.start_time_unix_nano,
                                 dp.time_unix_nano,
@@ -223,7 +223,7 @@ pub fn translate(req: &ExportMetricsServiceRequest, window: &IngestWindow) -> Tr
                     Some(Data::Summary(s)) => {
                         for dp in &s.data_points {
                             let mut p = base(
-                                "summary",
+                                MetricType::Summary.as_str(),
                                 &dp.attributes,
                                 dp.start_time_unix_nano,
                                 dp.time_unix_nano,

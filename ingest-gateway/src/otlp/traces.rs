@@ -254,14 +254,16 @@ fn translate_span(
 }
 
 fn kind_name(kind: SpanKind) -> &'static str {
+    use agentvista_shared::model::SpanKind as Kind;
     match kind {
-        SpanKind::Unspecified => "unspecified",
-        SpanKind::Internal => "internal",
-        SpanKind::Server => "server",
-        SpanKind::Client => "client",
-        SpanKind::Producer => "producer",
-        SpanKind::Consumer => "consumer",
+        SpanKind::Unspecified => Kind::Unspecified,
+        SpanKind::Internal => Kind::Internal,
+        SpanKind::Server => Kind::Server,
+        SpanKind::Client => Kind::Client,
+        SpanKind::Producer => Kind::Producer,
+        SpanKind::Consumer => Kind::Consumer,
     }
+    .as_str()
 }
 
 /// Span type per contract ruling 7, first match wins.

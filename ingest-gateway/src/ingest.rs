@@ -26,6 +26,28 @@ fn require_json(req: &Request<Incoming>) -> Result<(), ApiError> {
     }
 }
 
+/// The answer to an accepted SDK batch.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BatchAccepted {
+    pub accepted_traces: usize,
+    pub accepted_spans: usize,
+}
+
+/// Ingest a batch of SDK traces: at most 100 spans in total; idempotent on
+/// `trace_id` and `span_id`. 200 only once the queue (Kafka, `acks=all`)
+/// has the batch. Every time must lie within 1826 days before and one day
+/// after the receive time.
+#[utoipa::path(operation_id = "ingest_batch", post, path = "/traces/batch", tag = "ingestion",
+    request_body(content = crate::sdk::RawBatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Accepted after the queue confirmed", body = BatchAccepted),
+        (status = 400, description = "Invalid body; `detail` names the field", body = agentvista_shared::error::ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = agentvista_shared::error::ErrorBody),
+        (status = 403, description = "The key lacks `write`", body = agentvista_shared::error::ErrorBody),
+        (status = 413, description = "Body too large", body = agentvista_shared::error::ErrorBody),
+        (status = 415, description = "Body not sent as application/json", body = agentvista_shared::error::ErrorBody),
+        (status = 429, description = "Monthly event limit exceeded", body = agentvista_shared::error::ErrorBody),
+        (status = 503, description = "Queue unavailable; retry", body = agentvista_shared::error::ErrorBody)))]
 pub(crate) async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Resp, ApiError> {
     require_json(&req)?;
     let (_admission, key, bytes) = admit(app, req).await?;
@@ -41,11 +63,14 @@ pub(crate) async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Re
     let accepted_spans = message.spans.len();
     publish(app, &key, vec![message]).await?;
     tracing::debug!(org_id = %key.org_id, traces = accepted_traces, spans = accepted_spans, "batch accepted");
-    let body = serde_json::json!({
-        "accepted_traces": accepted_traces,
-        "accepted_spans": accepted_spans,
-    });
-    Ok(json(StatusCode::OK, body.to_string().into_bytes()))
+    let body = BatchAccepted {
+        accepted_traces,
+        accepted_spans,
+    };
+    Ok(json(
+        StatusCode::OK,
+        serde_json::to_vec(&body).expect("counts serialize"),
+    ))
 }
 
 /// The OTLP handler: errors in the request's encoding (JSON `{"detail"}` or

@@ -18,6 +18,7 @@ pub mod sdk;
 mod admission;
 mod http;
 mod ingest;
+pub mod openapi;
 mod publish;
 
 pub use crate::admission::{authorize_write, Admission};
@@ -45,14 +46,7 @@ pub const BATCH_PATH: &str = "/api/v1/traces/batch";
 /// Served the same, as the contract's other paths with a trailing slash are.
 pub const BATCH_PATH_SLASH: &str = "/api/v1/traces/batch/";
 
-/// Every ingestion route as (method, path under `/api/v1`), spelled as in
-/// `docs/openapi.json`. The OTLP routes are also served at `/v1/…`.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/traces/batch"),
-    ("POST", "/otlp/v1/traces"),
-    ("POST", "/otlp/v1/metrics"),
-    ("POST", "/otlp/v1/logs"),
-];
+pub use openapi::{openapi, routes};
 
 /// Shared state of one gateway process.
 pub struct App {

@@ -30,44 +30,71 @@ pub struct Batch {
     pub spans: Vec<SpanRecord>,
 }
 
-#[derive(Deserialize)]
-struct RawBatch {
+/// `POST /traces/batch`: traces, each with its spans (at most 100 spans
+/// in all).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TraceBatch)]
+pub(crate) struct RawBatch {
+    /// Required; at most 100.
     traces: Option<Vec<RawEntry>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TraceBatchEntry)]
 struct RawEntry {
+    /// Required.
     trace: Option<RawTrace>,
     #[serde(default)]
     spans: Option<Vec<RawSpan>>,
 }
 
-#[derive(Deserialize)]
+/// A run (the trace header).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SdkTrace)]
 struct RawTrace {
+    /// Required: a UUID, or 32 hex characters (a W3C trace id).
     trace_id: Option<String>,
+    /// The agent's name (agents are created on first use).
     agent: Option<String>,
+    /// Alias of `agent`.
     agent_name: Option<String>,
+    /// `running`, `completed` (default), `failed` or `timed_out`.
+    #[schema(value_type = Option<agentvista_shared::model::RunStatus>)]
     status: Option<String>,
+    /// RFC 3339 with a time zone.
     started_at: Option<String>,
     ended_at: Option<String>,
     duration_ms: Option<i64>,
     success: Option<bool>,
+    /// At most 256 characters.
     outcome: Option<String>,
     total_tokens: Option<i64>,
+    /// A decimal string of US dollars (a number is accepted).
+    #[schema(value_type = Option<String>)]
     total_cost_usd: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Deserialize)]
+/// A step inside a trace.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SdkSpan)]
 struct RawSpan {
+    /// Required: a UUID, or 16 hex characters (a W3C span id).
     span_id: Option<String>,
+    /// Default: the entry's trace.
     trace_id: Option<String>,
     parent_span_id: Option<String>,
     #[serde(rename = "type")]
+    #[schema(value_type = Option<agentvista_shared::model::SpanType>)]
     span_type: Option<String>,
+    /// Alias of `type`.
+    #[schema(value_type = Option<agentvista_shared::model::SpanType>)]
     span_type_alias: Option<String>,
     name: Option<String>,
+    #[schema(value_type = Option<agentvista_shared::model::RunStatus>)]
     status: Option<String>,
+    /// Required: RFC 3339 with a time zone.
     started_at: Option<String>,
     ended_at: Option<String>,
     duration_ms: Option<i64>,
@@ -75,11 +102,20 @@ struct RawSpan {
     input_tokens: Option<i64>,
     output_tokens: Option<i64>,
     total_tokens: Option<i64>,
+    /// A decimal string of US dollars; computed from the price table when
+    /// absent and the model and tokens are known.
+    #[schema(value_type = Option<String>)]
     cost_usd: Option<Value>,
+    /// Any JSON; stored as text.
+    #[schema(value_type = Option<Object>)]
     input: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     output: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     error: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     attributes: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Map<String, Value>>,
 }
 

@@ -275,7 +275,7 @@ async fn main() -> anyhow::Result<()> {
     // (The lock is shared with any running stack's worker: wait for it.)
     let pass = loop {
         if let Some(n) =
-            query_api::rollup::refresh(&state.0.ch, &state.0.pg, Duration::ZERO).await?
+            query_api::store::run_stats::refresh(&state.0.ch, &state.0.pg, Duration::ZERO).await?
         {
             break n;
         }

@@ -5,7 +5,8 @@
 //! them); `set-plan` changes an organization's plan and limit; `set-price`
 //! overrides a model's price for one organization.
 
-use crate::{auth, control, error::AppError};
+use crate::store::{accounts, keys};
+use crate::{auth, error::AppError};
 use agentvista_shared::config::CommonConfig;
 use agentvista_shared::keys::{SCOPE_READ, SCOPE_WRITE};
 use agentvista_shared::plan::Plan;
@@ -81,7 +82,7 @@ pub async fn run(common: &CommonConfig, cmd: AdminCommand) -> anyhow::Result<()>
             plan,
         } => {
             let plan = Plan::parse(&plan).with_context(|| format!("unknown plan {plan:?}"))?;
-            let (user_id, org_id, slug, created) = match control::user_by_email(&pg, &email)
+            let (user_id, org_id, slug, created) = match accounts::user_by_email(&pg, &email)
                 .await
                 .map_err(app_err)?
             {
@@ -103,7 +104,7 @@ pub async fn run(common: &CommonConfig, cmd: AdminCommand) -> anyhow::Result<()>
                     let password =
                         crate::routes::auth::validate_password(Some(password)).map_err(app_err)?;
                     let hash = auth::hash_password(&password);
-                    let (user, org) = control::create_user(&pg, &email, &name, hash, plan)
+                    let (user, org) = accounts::create_user(&pg, &email, &name, hash, plan)
                         .await
                         .map_err(app_err)?;
                     (user.id, org.id, org.slug, true)
@@ -111,7 +112,7 @@ pub async fn run(common: &CommonConfig, cmd: AdminCommand) -> anyhow::Result<()>
             };
             let scopes = vec![SCOPE_READ.to_string(), SCOPE_WRITE.to_string()];
             let (view, raw) =
-                control::create_api_key(&pg, &redis, user_id, org_id, "bootstrap", &scopes)
+                keys::create_api_key(&pg, &redis, user_id, org_id, "bootstrap", &scopes)
                     .await
                     .map_err(app_err)?;
             println!(
@@ -126,11 +127,11 @@ pub async fn run(common: &CommonConfig, cmd: AdminCommand) -> anyhow::Result<()>
             monthly_span_limit: limit,
         } => {
             let plan = Plan::parse(&plan).with_context(|| format!("unknown plan {plan:?}"))?;
-            let org = control::org_by_slug(&pg, &slug)
+            let org = accounts::org_by_slug(&pg, &slug)
                 .await
                 .map_err(app_err)?
                 .with_context(|| format!("no organization {slug:?}"))?;
-            control::set_plan(&pg, &redis, org.id, plan, limit)
+            accounts::set_plan(&pg, &redis, org.id, plan, limit)
                 .await
                 .map_err(app_err)?;
             println!(
@@ -147,11 +148,11 @@ pub async fn run(common: &CommonConfig, cmd: AdminCommand) -> anyhow::Result<()>
             cached_input,
         } => {
             let cached = cached_input.unwrap_or_else(|| input.clone());
-            let org = control::org_by_slug(&pg, &slug)
+            let org = accounts::org_by_slug(&pg, &slug)
                 .await
                 .map_err(app_err)?
                 .with_context(|| format!("no organization {slug:?}"))?;
-            control::set_price(&pg, &redis, org.id, &model, &input, &output, &cached)
+            accounts::set_price(&pg, &redis, org.id, &model, &input, &output, &cached)
                 .await
                 .map_err(app_err)?;
             println!(

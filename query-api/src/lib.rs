@@ -5,14 +5,15 @@
 
 pub mod admin;
 pub mod auth;
-pub mod control;
 pub mod error;
+pub mod histogram;
 pub mod login_throttle;
-pub mod rollup;
 pub mod router;
 pub mod routes;
+pub mod spantree;
 pub mod sql;
-pub mod telemetry_store;
+pub mod store;
+pub mod views;
 pub mod workers;
 
 use agentvista_shared::config::{self, CommonConfig, ConfigError, Secret};
@@ -39,7 +40,7 @@ pub struct Config {
     pub cookie_secure: bool,
     pub shutdown_grace: Duration,
     /// The run-statistics rollup worker (`rollup`).
-    pub rollup: rollup::RefreshConfig,
+    pub rollup: store::run_stats::RefreshConfig,
     /// Telemetry reads (agents and dashboard routes) in progress at once
     /// per replica; each runs at most three ClickHouse queries at a time.
     /// Beyond it a read waits up to `read_wait`, then gets 503.
@@ -66,7 +67,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
             max_reads: config::parse("AV_QUERY_MAX_READS", 16usize)?.max(1),
             read_wait: Duration::from_millis(config::parse("AV_QUERY_READ_WAIT_MS", 5000u64)?),
-            rollup: rollup::RefreshConfig {
+            rollup: store::run_stats::RefreshConfig {
                 interval: Duration::from_secs(config::parse("AV_ROLLUP_INTERVAL_SECS", 30u64)?),
                 settle: Duration::from_secs(config::parse("AV_ROLLUP_SETTLE_SECS", 120u64)?),
             },

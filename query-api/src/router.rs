@@ -5,39 +5,151 @@ use crate::error::AppError;
 use crate::routes::{agents, api_keys, auth, health, logs, metrics, traces};
 use crate::AppState;
 use agentvista_shared::error::ApiError;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::Router;
+use std::sync::LazyLock;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
-/// Every route of the query API as (method, path under `/api/v1`), spelled
-/// as in `docs/openapi.json`; the tests check the document, this list and
-/// the router against each other.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/auth/signup"),
-    ("POST", "/auth/login"),
-    ("POST", "/auth/logout"),
-    ("GET", "/auth/me"),
-    ("GET", "/me/api-keys/"),
-    ("POST", "/me/api-keys/"),
-    ("DELETE", "/me/api-keys/{key_id}/"),
-    ("GET", "/me/api-keys/ping/"),
-    ("GET", "/agents"),
-    ("GET", "/agents/{agent_id}"),
-    ("GET", "/agents/{agent_id}/stats"),
-    ("GET", "/agents/{agent_id}/runs"),
-    ("GET", "/dashboard/traces"),
-    ("GET", "/dashboard/traces/compare"),
-    ("GET", "/dashboard/traces/{trace_id}"),
-    ("PATCH", "/dashboard/traces/{trace_id}"),
-    ("GET", "/dashboard/metrics/"),
-    ("GET", "/dashboard/metrics/query"),
-    ("GET", "/dashboard/logs/search"),
-    ("GET", "/openapi.json"),
-];
+/// The document's frame: title, server, security schemes, tags. The paths
+/// and schemas come from the handlers (`#[utoipa::path]`) and response
+/// types (`views`); the ingestion routes from the gateway crate.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "AgentVista API",
+        version = "1.0.0",
+        description = "Ingestion (gateway) and dashboard (query API) routes under /api/v1. \
+            See docs/API.md for behaviour and decisions. OTLP routes are also served at \
+            /v1/{traces,metrics,logs} on the server root. Generated from the code: \
+            `scripts/openapi` rewrites docs/openapi.json."
+    ),
+    servers((url = "/api/v1")),
+    modifiers(&SecuritySchemes),
+    security(("apiKey" = []), ("session" = [])),
+    tags(
+        (name = "ingestion", description = "SDK batches and OTLP/HTTP export (the ingest gateway)"),
+        (name = "auth", description = "Sign-up, login, sessions"),
+        (name = "api-keys", description = "The caller's API keys"),
+        (name = "agents", description = "Agents and their statistics"),
+        (name = "traces", description = "Runs, span trees, outcomes, comparisons"),
+        (name = "metrics", description = "OTLP metrics"),
+        (name = "logs", description = "OTLP logs"),
+        (name = "meta", description = "This document"),
+    )
+)]
+struct ApiDoc;
 
-/// The OpenAPI 3 document of the whole API (ingestion and dashboard).
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme,
+        };
+        let components = doc.components.get_or_insert_with(Default::default);
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.description = Some("An `av_` API key, or a JWT from /auth/login".to_string());
+        components.add_security_scheme("apiKey", SecurityScheme::Http(bearer));
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+/// Register a documented route, and the same handlers at its path with
+/// the trailing slash toggled (clients write both; the contract spells
+/// some paths with one).
+fn route(r: OpenApiRouter<AppState>, m: UtoipaMethodRouter<AppState>) -> OpenApiRouter<AppState> {
+    let (schemas, paths, method) = m;
+    let aliases: Vec<String> = paths
+        .paths
+        .keys()
+        .map(|p| match p.strip_suffix('/') {
+            Some(bare) => bare.to_string(),
+            None => format!("{p}/"),
+        })
+        .collect();
+    let mut r = r.routes((schemas, paths, method.clone()));
+    for alias in aliases {
+        r = r.route(&alias, method.clone());
+    }
+    r
+}
+
+/// Every documented route of the query API, under `/api/v1`: the route
+/// table and the OpenAPI paths are this one list.
+fn api() -> OpenApiRouter<AppState> {
+    // The routes that read ClickHouse, behind the read slots.
+    let mut telemetry = OpenApiRouter::new();
+    for m in [
+        routes!(agents::list),
+        routes!(agents::detail),
+        routes!(agents::stats),
+        routes!(agents::runs),
+        routes!(traces::list),
+        routes!(traces::compare),
+        routes!(traces::detail, traces::patch),
+        routes!(metrics::streams),
+        routes!(metrics::query),
+        routes!(logs::search),
+    ] {
+        telemetry = route(telemetry, m);
+    }
+    let telemetry = telemetry.route_layer(axum::middleware::from_fn(limit_reads));
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    for m in [
+        routes!(auth::signup),
+        routes!(auth::login),
+        routes!(auth::logout),
+        routes!(auth::me),
+        routes!(api_keys::list, api_keys::create),
+        routes!(api_keys::ping),
+        routes!(api_keys::revoke),
+        routes!(openapi_json),
+    ] {
+        api = route(api, m);
+    }
+    api.merge(telemetry)
+}
+
+/// The query API's part of the OpenAPI document, generated from the code
+/// (the served and checked-in document adds the gateway's routes:
+/// [`ingest_gateway::openapi`]-style, merged by `scripts/openapi`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// Every route of the query API as (method, path under `/api/v1`), from
+/// the generated document.
+pub static ROUTES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| paths_of(&openapi()));
+
+/// (METHOD, path) of every operation of a document.
+pub fn paths_of(doc: &utoipa::openapi::OpenApi) -> Vec<(String, String)> {
+    let doc = serde_json::to_value(doc).expect("documents serialize");
+    let mut out = Vec::new();
+    if let Some(paths) = doc["paths"].as_object() {
+        for (path, ops) in paths {
+            for method in ops.as_object().into_iter().flat_map(|o| o.keys()) {
+                out.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The OpenAPI 3 document of the whole API (ingestion and dashboard), as
+/// checked in by `scripts/openapi` (a test keeps it equal to the code's).
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 
-async fn openapi() -> impl axum::response::IntoResponse {
+/// This document: every route of the ingestion gateway and the query API.
+#[utoipa::path(operation_id = "openapi_json", get, path = "/openapi.json", tag = "meta", security(),
+    responses((status = 200, description = "The OpenAPI 3 document", content_type = "application/json")))]
+async fn openapi_json() -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         OPENAPI,
@@ -45,41 +157,8 @@ async fn openapi() -> impl axum::response::IntoResponse {
 }
 
 pub fn router(state: AppState) -> Router {
-    // The routes that read ClickHouse, behind the read slots.
-    let telemetry = Router::new()
-        .route("/agents", get(agents::list))
-        .route("/agents/", get(agents::list))
-        .route("/agents/{agent_id}", get(agents::detail))
-        .route("/agents/{agent_id}/stats", get(agents::stats))
-        .route("/agents/{agent_id}/runs", get(agents::runs))
-        .route("/dashboard/traces", get(traces::list))
-        .route("/dashboard/traces/", get(traces::list))
-        .route("/dashboard/traces/compare", get(traces::compare))
-        .route(
-            "/dashboard/traces/{trace_id}",
-            get(traces::detail).patch(traces::patch),
-        )
-        .route("/dashboard/metrics/", get(metrics::streams))
-        .route("/dashboard/metrics", get(metrics::streams))
-        .route("/dashboard/metrics/query", get(metrics::query))
-        .route("/dashboard/logs/search", get(logs::search))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            limit_reads,
-        ));
-    let api = Router::new()
-        .route("/auth/signup", post(auth::signup))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/me", get(auth::me))
-        .route("/me/api-keys/", get(api_keys::list).post(api_keys::create))
-        .route("/me/api-keys", get(api_keys::list).post(api_keys::create))
-        .route("/me/api-keys/ping/", get(api_keys::ping))
-        .route("/me/api-keys/ping", get(api_keys::ping))
-        .route("/me/api-keys/{key_id}/", delete(api_keys::revoke))
-        .route("/me/api-keys/{key_id}", delete(api_keys::revoke))
-        .route("/openapi.json", get(openapi))
-        .merge(telemetry);
+    let (api, _) = api().split_for_parts();
+    let read_slots = state.clone();
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
@@ -89,6 +168,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(state.clone(), record))
+        .layer(axum::Extension(read_slots))
         .with_state(state)
 }
 
@@ -97,7 +177,7 @@ pub fn router(state: AppState) -> Router {
 /// (the writers' inserts need some). A read waits up to
 /// `AV_QUERY_READ_WAIT_MS` for a slot, then gets 503 with `Retry-After`.
 async fn limit_reads(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::Extension(state): axum::Extension<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -164,10 +244,13 @@ async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
     r
 }
 
-/// The methods [`ROUTES`] serves at `path` (under `/api/v1`).
+/// The methods [`ROUTES`] serves at `path` (under `/api/v1`, with or
+/// without its trailing slash: see [`route`]).
 pub fn allowed_methods(path: &str) -> Vec<&'static str> {
-    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    let bare = |p: &str| p.trim_end_matches('/').to_string();
+    let path = bare(path.strip_prefix("/api/v1").unwrap_or(path));
     let matches = |pattern: &str| {
+        let pattern = bare(pattern);
         let (a, b): (Vec<&str>, Vec<&str>) =
             (pattern.split('/').collect(), path.split('/').collect());
         a.len() == b.len()
@@ -175,17 +258,18 @@ pub fn allowed_methods(path: &str) -> Vec<&'static str> {
                 .zip(&b)
                 .all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s)
     };
+    let routes: &'static [(String, String)] = &ROUTES;
     // A static path wins over a pattern, as in the router.
-    let exact: Vec<&'static str> = ROUTES
+    let exact: Vec<&'static str> = routes
         .iter()
-        .filter(|(_, p)| *p == path)
-        .map(|(m, _)| *m)
+        .filter(|(_, p)| bare(p) == path)
+        .map(|(m, _)| m.as_str())
         .collect();
     let mut methods: Vec<&'static str> = if exact.is_empty() {
-        ROUTES
+        routes
             .iter()
             .filter(|(_, p)| matches(p))
-            .map(|(m, _)| *m)
+            .map(|(m, _)| m.as_str())
             .collect()
     } else {
         exact

@@ -9,6 +9,14 @@ pub enum Bind {
     Str(String),
     Int(i64),
     Float(f64),
+    Bool(bool),
+    Null,
+    /// An array of strings (`[...]`: for `IN ?` and `has(?, x)`).
+    Strs(Vec<String>),
+    /// An array of unsigned integers.
+    UInts(Vec<u64>),
+    /// An array of (unsigned, unsigned) tuples.
+    Pairs(Vec<(u64, u64)>),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -28,6 +36,13 @@ impl Filter {
     pub fn push(&mut self, clause: &str, binds: impl IntoIterator<Item = Bind>) {
         self.clauses.push(clause.to_string());
         self.binds.extend(binds);
+    }
+
+    /// A subquery condition: `template` with `{}` where the subquery's
+    /// `WHERE` goes; the subquery's values follow this filter's.
+    pub fn push_subquery(&mut self, template: &str, sub: &Filter) {
+        self.clauses.push(template.replace("{}", &sub.sql()));
+        self.binds.extend(sub.binds.iter().cloned());
     }
 
     /// Append values for placeholders that the caller adds to the SQL text
@@ -51,6 +66,11 @@ impl Filter {
                 Bind::Str(s) => q.bind(s.as_str()),
                 Bind::Int(i) => q.bind(*i),
                 Bind::Float(f) => q.bind(*f),
+                Bind::Bool(b) => q.bind(*b),
+                Bind::Null => q.bind(None::<String>),
+                Bind::Strs(v) => q.bind(v),
+                Bind::UInts(v) => q.bind(v),
+                Bind::Pairs(v) => q.bind(v),
             };
         }
         q

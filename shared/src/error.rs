@@ -39,7 +39,7 @@ impl ErrorKind {
 }
 
 /// A field-level validation error, rendered in the optional `errors` list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -54,11 +54,15 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
 }
 
-/// The JSON error envelope.
-#[derive(Serialize)]
+/// The JSON error envelope of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody<'a> {
+    /// A human-readable sentence.
     pub detail: &'a str,
+    /// Field-level validation errors, when there are any.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(value_type = Option<Vec<FieldError>>)]
     pub errors: &'a [FieldError],
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 pub async fn bench_account(common: &CommonConfig) -> anyhow::Result<(Uuid, String)> {
     let (pg, _) = query_api::connect_pg(common).await?;
     let redis = query_api::connect_redis(common).await?;
-    let (user, org) = query_api::control::create_user(
+    let (user, org) = query_api::store::accounts::create_user(
         &pg,
         &format!("bench-{}@example.com", Uuid::new_v4().simple()),
         "bench",
@@ -18,7 +18,7 @@ pub async fn bench_account(common: &CommonConfig) -> anyhow::Result<(Uuid, Strin
     )
     .await
     .map_err(|e| anyhow::anyhow!(e.0.detail))?;
-    let (_, key) = query_api::control::create_api_key(
+    let (_, key) = query_api::store::keys::create_api_key(
         &pg,
         &redis,
         user.id,

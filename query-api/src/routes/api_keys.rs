@@ -2,78 +2,72 @@
 
 use super::page_params;
 use crate::auth::{AuthMethod, Principal};
-use crate::control::{self, ApiKeyView, KEY_VIEW_COLUMNS};
 use crate::error::{AppResult, Json, Query};
+use crate::store::{accounts, keys};
+use crate::views::keys::{ApiKey, ApiKeyPage, CreatedApiKey, Status};
 use crate::AppState;
-use agentvista_shared::error::{ApiError, ErrorKind};
+use agentvista_shared::error::{ApiError, ErrorBody, ErrorKind};
 use agentvista_shared::keys::{ALL_SCOPES, SCOPE_READ};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// From 1 (default) to 10000.
     page: Option<i64>,
+    /// Clamped to 1..=100 (default 20).
     page_size: Option<i64>,
 }
 
-/// `GET /me/api-keys/`: the caller's keys, newest first, never the raw key.
+/// The caller's keys, newest first, never the raw key. A browser session
+/// or JWT sees all of the user's keys; an API key only those of its own
+/// organization.
+#[utoipa::path(operation_id = "api_keys_list", get, path = "/me/api-keys/", tag = "api-keys", params(ListParams),
+    responses((status = 200, body = ApiKeyPage), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     Query(p): Query<ListParams>,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Json<ApiKeyPage>> {
     let principal = principal.reader()?;
     let (page, size) = page_params(p.page, p.page_size, 20, 100)?;
-    // A browser session or JWT sees all of the user's keys; an API key
-    // only those of its own organization.
-    let only_org: Option<Uuid> =
-        (principal.method == AuthMethod::ApiKey).then_some(principal.org_id);
-    let (count,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM api_keys WHERE user_id = $1 AND ($2::uuid IS NULL OR org_id = $2)",
-    )
-    .bind(principal.user_id)
-    .bind(only_org)
-    .fetch_one(&state.0.pg)
-    .await?;
-    let results: Vec<ApiKeyView> = sqlx::query_as(&format!(
-        "SELECT {KEY_VIEW_COLUMNS} FROM api_keys k JOIN organizations o ON o.id = k.org_id \
-         WHERE k.user_id = $1 AND ($4::uuid IS NULL OR k.org_id = $4) \
-         ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3"
-    ))
-    .bind(principal.user_id)
-    .bind(size)
-    .bind((page - 1) * size)
-    .bind(only_org)
-    .fetch_all(&state.0.pg)
-    .await?;
-    let has_next = page * size < count;
-    Ok(Json(json!({
-        "count": count,
-        "page": page,
-        "page_size": size,
-        "next": has_next.then(|| format!("?page={}&page_size={size}", page + 1)),
-        "previous": (page > 1).then(|| format!("?page={}&page_size={size}", page - 1)),
-        "results": results,
-    })))
+    let only_org = (principal.method == AuthMethod::ApiKey).then_some(principal.org_id);
+    let (count, results) = keys::page(&state.0.pg, principal.user_id, only_org, page, size).await?;
+    Ok(Json(ApiKeyPage {
+        count,
+        page,
+        page_size: size,
+        next: (page * size < count).then(|| format!("?page={}&page_size={size}", page + 1)),
+        previous: (page > 1).then(|| format!("?page={}&page_size={size}", page - 1)),
+        results: results.into_iter().map(ApiKey::from).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateBody {
+    /// At most 128 characters.
     name: Option<String>,
+    /// Non-empty: `read` and/or `write`.
     scopes: Option<Vec<String>>,
+    /// The organization of the key (the caller must be a member); default:
+    /// the credential's organization.
     org_slug: Option<String>,
 }
 
-/// `POST /me/api-keys/`: 201 with the raw key in `key`, shown only here.
+/// Create a key: 201 with the raw key in `key`, shown only here. A key may
+/// mint keys only within its own scopes and organization.
+#[utoipa::path(operation_id = "api_keys_create", post, path = "/me/api-keys/", tag = "api-keys", request_body = CreateBody,
+    responses((status = 201, body = CreatedApiKey), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     Json(body): Json<CreateBody>,
-) -> AppResult<Response> {
+) -> AppResult<(StatusCode, Json<CreatedApiKey>)> {
     let principal = principal.writer()?;
     let mut scopes = body.scopes.unwrap_or_default();
     if scopes.is_empty() {
@@ -109,22 +103,14 @@ pub async fn create(
     }
     let org_id = match body.org_slug.as_deref().filter(|s| !s.is_empty()) {
         None => principal.org_id,
-        Some(slug) => {
-            let org: Option<(Uuid,)> = sqlx::query_as(
-                "SELECT o.id FROM organizations o JOIN memberships m ON m.org_id = o.id \
-                 WHERE o.slug = $1 AND m.user_id = $2",
-            )
-            .bind(slug)
-            .bind(principal.user_id)
-            .fetch_optional(&state.0.pg)
-            .await?;
-            org.ok_or_else(|| ApiError::not_found("Organization"))?.0
-        }
+        Some(slug) => accounts::member_org_by_slug(&state.0.pg, principal.user_id, slug)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Organization"))?,
     };
     if principal.method == AuthMethod::ApiKey && org_id != principal.org_id {
         return Err(ApiError::not_found("Organization").into());
     }
-    let (view, raw) = control::create_api_key(
+    let (key, raw) = keys::create_api_key(
         &state.0.pg,
         &state.0.redis,
         principal.user_id,
@@ -133,13 +119,20 @@ pub async fn create(
         &scopes,
     )
     .await?;
-    let mut body = serde_json::to_value(&view).expect("key views serialize");
-    body["key"] = json!(raw);
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApiKey {
+            api_key: ApiKey::from(key),
+            key: raw,
+        }),
+    ))
 }
 
-/// `DELETE /me/api-keys/{key_id}/`: 204; the key stops working on the
-/// ingestion path within seconds. 404 for another user's or unknown key.
+/// Revoke a key: 204; it stops working on the ingestion path within
+/// seconds. 404 for another user's or an unknown key.
+#[utoipa::path(operation_id = "api_keys_revoke", delete, path = "/me/api-keys/{key_id}/", tag = "api-keys",
+    params(("key_id" = Uuid, Path, description = "The key id")),
+    responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
@@ -148,7 +141,7 @@ pub async fn revoke(
     let principal = principal.writer()?;
     let key_id = Uuid::parse_str(&key_id).map_err(|_| ApiError::not_found("API key"))?;
     let only_org = (principal.method == AuthMethod::ApiKey).then_some(principal.org_id);
-    if control::revoke_api_key(
+    if keys::revoke_api_key(
         &state.0.pg,
         &state.0.redis,
         principal.user_id,
@@ -163,8 +156,10 @@ pub async fn revoke(
     }
 }
 
-/// `GET /me/api-keys/ping/`: `{"status": "ok"}` for a valid key with `read`.
-pub async fn ping(principal: Principal) -> AppResult<Json<serde_json::Value>> {
+/// Check a credential: `{"status": "ok"}` for a valid key with `read`.
+#[utoipa::path(operation_id = "api_keys_ping", get, path = "/me/api-keys/ping/", tag = "api-keys",
+    responses((status = 200, body = Status), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn ping(principal: Principal) -> AppResult<Json<Status>> {
     principal.require(SCOPE_READ)?;
-    Ok(Json(json!({"status": "ok"})))
+    Ok(Json(Status::OK))
 }

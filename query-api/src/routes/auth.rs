@@ -1,35 +1,40 @@
 //! `/auth/*`: sign-up, login (session cookie and JWT), logout, me.
 
 use crate::auth::{self as authn, Principal, SESSION_COOKIE};
-use crate::control;
 use crate::error::{AppError, AppResult, Json};
 use crate::login_throttle::{self, LoginThrottle};
+use crate::store::accounts;
+use crate::views::accounts::{Me, OrganizationView, SignedUp, Token, UserView};
 use crate::AppState;
-use agentvista_shared::error::{ApiError, ErrorKind};
+use agentvista_shared::error::{ApiError, ErrorBody, ErrorKind};
 use agentvista_shared::keys;
 use agentvista_shared::plan::Plan;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 const MIN_PASSWORD: usize = 8;
 const MAX_PASSWORD: usize = 256;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SignupBody {
     email: Option<String>,
+    /// 8 to 256 characters.
     password: Option<String>,
+    /// Display name (at most 128 characters); `username` is an alias.
+    /// Default: the email's local part.
     name: Option<String>,
     username: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
+    /// `username` is an alias.
     email: Option<String>,
     username: Option<String>,
     password: Option<String>,
@@ -63,7 +68,10 @@ pub fn validate_password(password: Option<String>) -> Result<String, AppError> {
     Ok(p)
 }
 
-/// `POST /auth/signup`: a user and their personal organization; logs in.
+/// Sign up: a user and their personal organization (the user is its
+/// admin); logs in as `login` does.
+#[utoipa::path(operation_id = "auth_signup", post, path = "/auth/signup", tag = "auth", request_body = SignupBody, security(),
+    responses((status = 201, body = SignedUp), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn signup(
     State(state): State<AppState>,
     Json(body): Json<SignupBody>,
@@ -80,15 +88,21 @@ pub async fn signup(
         return Err(ApiError::invalid_field("name", "must be at most 128 characters").into());
     }
     let hash = authn::hash_password_async(password).await?;
-    let (user, org) = control::create_user(&state.0.pg, &email, &name, hash, Plan::Free).await?;
-    let body = json!({
-        "user": {"id": user.id, "email": user.email, "name": user.name},
-        "organization": org,
-    });
-    login_response(&state, user.id, org.id, StatusCode::CREATED, body).await
+    let (user, org) = accounts::create_user(&state.0.pg, &email, &name, hash, Plan::Free).await?;
+    let (token, cookie) = start_session(&state, user.id, org.id).await?;
+    let body = SignedUp {
+        user: UserView::from(&user),
+        organization: OrganizationView::from(&org),
+        token,
+    };
+    Ok(with_cookie(StatusCode::CREATED, body, &cookie))
 }
 
-/// `POST /auth/login`: sets the session cookie and returns a JWT.
+/// Log in: sets the HttpOnly session cookie and returns a short-lived
+/// JWT. Repeated failures for an email or client are throttled (429 with
+/// `Retry-After`).
+#[utoipa::path(operation_id = "auth_login", post, path = "/auth/login", tag = "auth", request_body = LoginBody, security(),
+    responses((status = 200, body = Token), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     extensions: axum::http::Extensions,
@@ -106,16 +120,17 @@ pub async fn login(
     if let Some(wait) = throttle.blocked(&state.0.redis).await {
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
-            axum::Json(
-                json!({"detail": format!("Too many failed logins; retry in {wait} seconds.")}),
-            ),
+            axum::Json(ErrorBody {
+                detail: &format!("Too many failed logins; retry in {wait} seconds."),
+                errors: &[],
+            }),
         )
             .into_response();
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return Ok(r);
     }
-    let user = control::user_by_email(&state.0.pg, email.trim()).await?;
+    let user = accounts::user_by_email(&state.0.pg, email.trim()).await?;
     // Verify against a dummy hash when the user is unknown, so that timing
     // does not reveal which emails have accounts.
     let stored = user
@@ -128,40 +143,35 @@ pub async fn login(
         return Err(ApiError::new(ErrorKind::Unauthorized, "Invalid email or password.").into());
     };
     throttle.succeeded(&state.0.redis).await;
-    let org: (Uuid,) = sqlx::query_as(
-        "SELECT org_id FROM memberships WHERE user_id = $1 ORDER BY created_at, org_id LIMIT 1",
-    )
-    .bind(user.id)
-    .fetch_one(&state.0.pg)
-    .await?;
-    login_response(&state, user.id, org.0, StatusCode::OK, json!({})).await
+    let org = accounts::memberships(&state.0.pg, user.id)
+        .await?
+        .first()
+        .map(|m| m.id)
+        .ok_or_else(|| ApiError::new(ErrorKind::Unauthorized, "Invalid email or password."))?;
+    let (token, cookie) = start_session(&state, user.id, org).await?;
+    Ok(with_cookie(StatusCode::OK, token, &cookie))
 }
 
-async fn login_response(
+/// A new session for the user: its token (hashed) in PostgreSQL, the
+/// cookie that carries it, and a JWT for `org_id`.
+async fn start_session(
     state: &AppState,
     user_id: Uuid,
     org_id: Uuid,
-    status: StatusCode,
-    mut body: serde_json::Value,
-) -> AppResult<Response> {
+) -> AppResult<(Token, String)> {
     let app = &state.0;
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = hex::encode(raw);
     let ttl = app.config.session_ttl;
-    sqlx::query(
-        "INSERT INTO sessions (id, token_hash, user_id, expires_at) VALUES ($1, $2, $3, $4)",
+    accounts::create_session(
+        &app.pg,
+        &keys::hash(&token),
+        user_id,
+        OffsetDateTime::now_utc() + ttl,
     )
-    .bind(Uuid::now_v7())
-    .bind(keys::hash(&token))
-    .bind(user_id)
-    .bind(OffsetDateTime::now_utc() + ttl)
-    .execute(&app.pg)
     .await?;
     let jwt_ttl = app.config.jwt_ttl.as_secs() as i64;
-    body["access_token"] = json!(app.jwt.issue(user_id, org_id, jwt_ttl));
-    body["token_type"] = json!("bearer");
-    body["expires_in"] = json!(jwt_ttl);
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         ttl.whole_seconds(),
@@ -171,23 +181,31 @@ async fn login_response(
             ""
         }
     );
+    let token = Token {
+        access_token: app.jwt.issue(user_id, org_id, jwt_ttl),
+        token_type: "bearer",
+        expires_in: jwt_ttl,
+    };
+    Ok((token, cookie))
+}
+
+fn with_cookie(status: StatusCode, body: impl Serialize, cookie: &str) -> Response {
     let mut resp = (status, Json(body)).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).expect("cookie is ascii"),
+        HeaderValue::from_str(cookie).expect("cookie is ascii"),
     );
-    Ok(resp)
+    resp
 }
 
-/// `POST /auth/logout`: ends the session named by the session cookie (also
-/// when a bearer token is sent with it) and clears the cookie; 204 whether
-/// or not there was a session, so it is safe to repeat.
+/// Log out: ends the session named by the session cookie (also when a
+/// bearer token is sent with it) and clears the cookie; 204 whether or not
+/// there was a session, so it is safe to repeat.
+#[utoipa::path(operation_id = "auth_logout", post, path = "/auth/logout", tag = "auth", security(),
+    responses((status = 204, description = "Logged out; the cookie is cleared")))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
     if let Some(token) = authn::session_token(&headers) {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(keys::hash(&token))
-            .execute(&state.0.pg)
-            .await?;
+        accounts::delete_session(&state.0.pg, &keys::hash(&token)).await?;
     }
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -197,33 +215,16 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> AppRes
     Ok((StatusCode::NO_CONTENT, headers).into_response())
 }
 
-/// `GET /auth/me`: the caller and their organizations.
-pub async fn me(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> AppResult<Json<serde_json::Value>> {
+/// The caller and their organizations.
+#[utoipa::path(operation_id = "auth_me", get, path = "/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(State(state): State<AppState>, principal: Principal) -> AppResult<Json<Me>> {
     let principal = principal.reader()?;
-    let user: (Uuid, String, String, OffsetDateTime) =
-        sqlx::query_as("SELECT id, email, name, created_at FROM users WHERE id = $1")
-            .bind(principal.user_id)
-            .fetch_optional(&state.0.pg)
-            .await?
-            .ok_or_else(|| ApiError::not_found("User"))?;
-    let orgs: Vec<(Uuid, String, String, String, String)> = sqlx::query_as(
-        "SELECT o.id, o.slug, o.name, o.plan, m.role FROM organizations o \
-         JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1 ORDER BY m.created_at, o.id",
-    )
-    .bind(principal.user_id)
-    .fetch_all(&state.0.pg)
-    .await?;
-    Ok(Json(json!({
-        "id": user.0,
-        "email": user.1,
-        "name": user.2,
-        "created_at": agentvista_shared::time_fmt::format(user.3),
-        "current_organization_id": principal.org_id,
-        "organizations": orgs.into_iter().map(|(id, slug, name, plan, role)| json!({
-            "id": id, "slug": slug, "name": name, "plan": plan, "role": role,
-        })).collect::<Vec<_>>(),
-    })))
+    let pg = &state.0.pg;
+    let (user, orgs) = tokio::try_join!(
+        accounts::user_by_id(pg, principal.user_id),
+        accounts::memberships(pg, principal.user_id)
+    )?;
+    let user = user.ok_or_else(|| ApiError::not_found("User"))?;
+    Ok(Json(Me::build(&user, principal.org_id, orgs)))
 }

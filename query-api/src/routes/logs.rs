@@ -3,118 +3,78 @@
 
 use crate::auth::Principal;
 use crate::error::{AppResult, Json, Query};
-use crate::sql::{self, Bind, Filter};
-use crate::telemetry_store::{fmt_ns, map_json};
+use crate::sql;
+use crate::store::logs::{self, LogFilter};
+use crate::views::logs::{Log, LogSearch};
 use crate::AppState;
-use agentvista_shared::error::ApiError;
+use agentvista_shared::error::{ApiError, ErrorBody};
+use agentvista_shared::model::Severity;
 use axum::extract::State;
-use clickhouse::Row;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use uuid::Uuid;
+use utoipa::IntoParams;
 
-pub const SEVERITIES: [&str; 7] = [
-    "trace",
-    "debug",
-    "info",
-    "warn",
-    "error",
-    "fatal",
-    "unspecified",
-];
 pub const MAX_LIMIT: i64 = 1000;
 pub const MAX_OFFSET: i64 = 100_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
+    /// Terms (ANDed, case-insensitive) in the body: at most 10 of at most
+    /// 100 characters.
     q: Option<String>,
     service_name: Option<String>,
+    /// `trace`, `debug`, `info`, `warn`, `error`, `fatal` or `unspecified`.
     severity: Option<String>,
     trace_id: Option<String>,
+    /// RFC 3339.
     start: Option<String>,
     end: Option<String>,
+    /// 1 to 1000 (default 100).
     limit: Option<i64>,
+    /// 0 to 100000 (default 0).
     offset: Option<i64>,
 }
 
-#[derive(Row, Deserialize)]
-pub struct LogRow {
-    #[serde(with = "clickhouse::serde::uuid")]
-    pub log_id: Uuid,
-    pub ts: i64,
-    pub observed_ts: i64,
-    pub severity: String,
-    pub severity_number: u8,
-    pub severity_text: String,
-    pub service_name: String,
-    pub body: String,
-    #[serde(with = "clickhouse::serde::uuid::option")]
-    pub trace_id: Option<Uuid>,
-    #[serde(with = "clickhouse::serde::uuid::option")]
-    pub span_id: Option<Uuid>,
-    pub attributes: Vec<(String, String)>,
-    pub resource_attributes: Vec<(String, String)>,
-    pub scope: String,
-}
-
-pub const LOG_COLUMNS: &str = "log_id, toInt64(toUnixTimestamp64Nano(timestamp)) AS ts, \
-    toInt64(toUnixTimestamp64Nano(observed_timestamp)) AS observed_ts, severity, severity_number, severity_text, \
-    service_name, body, trace_id, span_id, attributes, resource_attributes, scope";
-
-pub fn log_json(r: &LogRow) -> Value {
-    json!({
-        "id": r.log_id,
-        "timestamp": fmt_ns(r.ts),
-        "observed_timestamp": fmt_ns(r.observed_ts),
-        "severity": r.severity,
-        "severity_number": r.severity_number,
-        "severity_text": r.severity_text,
-        "service_name": r.service_name,
-        "body": r.body,
-        "trace_id": r.trace_id,
-        "span_id": r.span_id,
-        "attributes": map_json(&r.attributes),
-        "resource_attributes": map_json(&r.resource_attributes),
-        "scope": r.scope,
-    })
-}
-
-/// `GET /dashboard/logs/search`.
+/// Search log records, newest first.
+#[utoipa::path(operation_id = "logs_search", get, path = "/dashboard/logs/search", tag = "logs", params(SearchParams),
+    responses((status = 200, body = LogSearch), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     principal: Principal,
     Query(p): Query<SearchParams>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<LogSearch>> {
     let principal = principal.reader()?;
-    let mut f = Filter::org(principal.org_id);
-    if let Some(q) = p.q.as_deref() {
-        for term in sql::terms("q", q)? {
-            // The LIKE on the lowercased body is what the n-gram index
-            // (`idx_body_ngrams`) can answer, skipping granules that cannot
-            // hold the term; the position test keeps the exact semantics.
-            f.push(
-                "lowerUTF8(body) LIKE concat('%', lowerUTF8(?), '%') AND positionCaseInsensitiveUTF8(body, ?) > 0",
-                [Bind::Str(sql::like_escape(&term)), Bind::Str(term)],
-            );
-        }
-    }
-    if let Some(s) = p.service_name.as_deref().filter(|s| !s.is_empty()) {
-        f.push("service_name = ?", [Bind::Str(s.to_string())]);
-    }
-    if let Some(s) = p.severity.as_deref().filter(|s| !s.is_empty()) {
-        let s = sql::enum_param("severity", s, &SEVERITIES)?;
-        f.push("severity = ?", [Bind::Str(s.to_string())]);
-    }
-    if let Some(t) = p.trace_id.as_deref().filter(|s| !s.is_empty()) {
-        let t = sql::uuid_param("trace_id", t)?;
-        f.push("trace_id = toUUID(?)", [Bind::Str(t.to_string())]);
-    }
-    if let Some(us) = sql::time_param("start", p.start.as_deref())? {
-        f.push("timestamp >= fromUnixTimestamp64Micro(?)", [Bind::Int(us)]);
-    }
-    if let Some(us) = sql::time_param("end", p.end.as_deref())? {
-        f.push("timestamp <= fromUnixTimestamp64Micro(?)", [Bind::Int(us)]);
-    }
+    let severity = match p.severity.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(Severity::parse(s).ok_or_else(|| {
+            ApiError::invalid_field(
+                "severity",
+                format!(
+                    "unknown value {s:?}, expected one of {}",
+                    Severity::EXPECTED
+                ),
+            )
+        })?),
+    };
+    let filter = LogFilter {
+        org_id: principal.org_id,
+        terms: p
+            .q
+            .as_deref()
+            .map(|q| sql::terms("q", q))
+            .transpose()?
+            .unwrap_or_default(),
+        service_name: p.service_name.filter(|s| !s.is_empty()),
+        severity,
+        trace_id: p
+            .trace_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|t| sql::uuid_param("trace_id", t))
+            .transpose()?,
+        start_us: sql::time_param("start", p.start.as_deref())?,
+        end_us: sql::time_param("end", p.end.as_deref())?,
+    };
     let limit = p.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(
@@ -129,24 +89,11 @@ pub async fn search(
         )
         .into());
     }
-    let ch = &state.0.ch;
-    // The total and the page are independent reads: run them at once.
-    let total = f
-        .apply(ch.query(&format!("SELECT count() FROM logs FINAL WHERE {}", f.sql())))
-        .fetch_one::<u64>();
-    let rows = f
-        .apply(ch.query(&format!(
-            "SELECT {LOG_COLUMNS} FROM logs FINAL WHERE {} ORDER BY timestamp DESC, log_id DESC LIMIT ? OFFSET ?",
-            f.sql()
-        )))
-        .bind(limit)
-        .bind(offset)
-        .fetch_all::<LogRow>();
-    let (total, rows) = tokio::try_join!(total, rows)?;
-    Ok(Json(json!({
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "logs": rows.iter().map(log_json).collect::<Vec<_>>(),
-    })))
+    let (total, rows) = logs::search(&state.0.ch, &filter, limit, offset).await?;
+    Ok(Json(LogSearch {
+        total,
+        limit,
+        offset,
+        logs: rows.iter().map(Log::from).collect(),
+    }))
 }

@@ -1,9 +1,9 @@
 //! The per-day run rollup as a worker: every `AV_ROLLUP_INTERVAL_SECS`, one
-//! pass of [`crate::rollup::refresh`] (which takes the rollup's pass lock,
+//! pass of [`crate::store::run_stats::refresh`] (which takes the rollup's pass lock,
 //! so replicas take turns).
 
 use super::Worker;
-use crate::rollup::{self, RefreshConfig};
+use crate::store::run_stats::{self as rollup, RefreshConfig};
 use sqlx::PgPool;
 use std::time::Duration;
 

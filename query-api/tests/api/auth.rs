@@ -226,8 +226,8 @@ async fn every_dashboard_route_takes_a_cookie_a_jwt_or_an_api_key() {
         ),
     ];
     // Every GET route of the dashboard families is listed above.
-    for (method, path) in query_api::router::ROUTES {
-        if *method == "GET" && (path.starts_with("/agents") || path.starts_with("/dashboard")) {
+    for (method, path) in query_api::router::ROUTES.iter() {
+        if method == "GET" && (path.starts_with("/agents") || path.starts_with("/dashboard")) {
             let family = path.split('{').next().unwrap();
             assert!(
                 routes.iter().any(|(p, _)| p.starts_with(family)),

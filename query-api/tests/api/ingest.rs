@@ -422,7 +422,7 @@ async fn batches_need_json_post_and_answer_405_with_allow() {
 async fn over_quota_gets_the_exact_429_and_reads_keep_working() {
     let app = spawn_app().await;
     let acct = app.account().await;
-    query_api::control::set_plan(
+    query_api::store::accounts::set_plan(
         &app.query.0.pg,
         &app.query.0.redis,
         acct.org_id,
@@ -449,7 +449,7 @@ async fn over_quota_gets_the_exact_429_and_reads_keep_working() {
 async fn quota_is_exact_when_20_batches_race_at_the_limit() {
     let app = spawn_app().await;
     let acct = app.account().await;
-    query_api::control::set_plan(
+    query_api::store::accounts::set_plan(
         &app.query.0.pg,
         &app.query.0.redis,
         acct.org_id,

@@ -491,7 +491,7 @@ async fn protobuf_requests_get_protobuf_answers_and_refusals() {
 async fn otlp_spans_count_against_the_quota() {
     let app = spawn_app().await;
     let acct = app.account().await;
-    query_api::control::set_plan(
+    query_api::store::accounts::set_plan(
         &app.query.0.pg,
         &app.query.0.redis,
         acct.org_id,
@@ -668,7 +668,7 @@ async fn an_organizations_price_override_is_used_for_computed_costs() {
     let app = spawn_app().await;
     let acct = app.account().await;
     let other = app.account().await;
-    query_api::control::set_price(
+    query_api::store::accounts::set_price(
         &app.query.0.pg,
         &app.query.0.redis,
         acct.org_id,

@@ -15,7 +15,7 @@ async fn roll_up(app: &TestApp) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let state = &app.query.0;
-        match query_api::rollup::refresh(&state.ch, &state.pg, Duration::ZERO).await {
+        match query_api::store::run_stats::refresh(&state.ch, &state.pg, Duration::ZERO).await {
             Ok(Some(_)) => return,
             Ok(None) => {}
             Err(e) => panic!("rollup pass failed: {e:#}"),
@@ -335,7 +335,7 @@ async fn one_rollup_pass_at_a_time_across_replicas() {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(query_api::rollup::LOCK_KEY)
+            .bind(query_api::store::run_stats::LOCK_KEY)
             .fetch_one(&mut *other)
             .await
             .unwrap();
@@ -345,7 +345,7 @@ async fn one_rollup_pass_at_a_time_across_replicas() {
         assert!(std::time::Instant::now() < deadline, "lock never free");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let skipped = query_api::rollup::refresh(&state.ch, &state.pg, Duration::ZERO)
+    let skipped = query_api::store::run_stats::refresh(&state.ch, &state.pg, Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(skipped, None);

@@ -1,10 +1,9 @@
-//! Control-plane operations shared by the routes and the admin command:
-//! accounts, organizations and API keys (PostgreSQL, with the key cache in
-//! Redis that the ingestion gateway reads).
+//! Accounts (PostgreSQL): users, organizations, memberships, sessions,
+//! plans and per-organization prices (mirrored into the Redis the gateway
+//! reads). Shared by the routes and the admin command.
 
 use crate::error::{AppError, AppResult};
 use agentvista_shared::error::{ApiError, ErrorKind};
-use agentvista_shared::keys::{self, KeyRecord, KeyRecordRow, KEY_RECORD_SELECT};
 use agentvista_shared::plan::Plan;
 use agentvista_shared::pricing::{self, Price};
 use redis::aio::ConnectionManager;
@@ -12,13 +11,12 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Organization {
     pub id: Uuid,
     pub slug: String,
     pub name: String,
     pub plan: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -123,116 +121,6 @@ async fn insert_org(
     Err(AppError(ApiError::internal()))
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
-pub struct ApiKeyView {
-    pub id: Uuid,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub prefix: String,
-    pub is_active: bool,
-    pub org_slug: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_used_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub revoked_at: Option<OffsetDateTime>,
-}
-
-pub const KEY_VIEW_COLUMNS: &str =
-    "k.id, k.name, k.scopes, k.prefix, (k.revoked_at IS NULL) AS is_active, \
-     o.slug AS org_slug, k.created_at, k.last_used_at, k.revoked_at";
-
-/// Create a key for `user_id` in `org_id`; returns its view and the raw key,
-/// which is never stored. The gateway's Redis entry is written before the
-/// key is returned, so it works on the ingestion path at once.
-pub async fn create_api_key(
-    pg: &PgPool,
-    redis: &ConnectionManager,
-    user_id: Uuid,
-    org_id: Uuid,
-    name: &str,
-    scopes: &[String],
-) -> AppResult<(ApiKeyView, String)> {
-    let new = keys::generate();
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO api_keys (id, user_id, org_id, name, prefix, key_hash, scopes) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(id)
-    .bind(user_id)
-    .bind(org_id)
-    .bind(name)
-    .bind(&new.prefix)
-    .bind(&new.hash)
-    .bind(scopes)
-    .execute(pg)
-    .await?;
-    let record = key_record(pg, id).await?;
-    if let Some(record) = record {
-        cache_key(redis, &record).await?;
-    }
-    let view: ApiKeyView = sqlx::query_as(&format!(
-        "SELECT {KEY_VIEW_COLUMNS} FROM api_keys k JOIN organizations o ON o.id = k.org_id WHERE k.id = $1"
-    ))
-    .bind(id)
-    .fetch_one(pg)
-    .await?;
-    Ok((view, new.raw))
-}
-
-/// The gateway's view of an active key.
-pub async fn key_record(pg: &PgPool, key_id: Uuid) -> AppResult<Option<KeyRecord>> {
-    let row: Option<KeyRecordRow> = sqlx::query_as(&format!("{KEY_RECORD_SELECT}k.id = $1"))
-        .bind(key_id)
-        .fetch_optional(pg)
-        .await?;
-    Ok(row.map(KeyRecord::from_row))
-}
-
-async fn cache_key(redis: &ConnectionManager, record: &KeyRecord) -> AppResult<()> {
-    let mut conn = redis.clone();
-    let json = serde_json::to_string(record).expect("key records serialize");
-    redis::cmd("SET")
-        .arg(keys::redis_key(&record.hash))
-        .arg(json)
-        .query_async::<()>(&mut conn)
-        .await?;
-    Ok(())
-}
-
-/// Revoke a key of `user_id`. Returns false when there is no such key.
-/// PostgreSQL first, then the Redis tombstone (unconditionally, so that it
-/// wins over a concurrent cache fill by the gateway).
-pub async fn revoke_api_key(
-    pg: &PgPool,
-    redis: &ConnectionManager,
-    user_id: Uuid,
-    only_org: Option<Uuid>,
-    key_id: Uuid,
-) -> AppResult<bool> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) \
-         WHERE id = $1 AND user_id = $2 AND ($3::uuid IS NULL OR org_id = $3) RETURNING key_hash",
-    )
-    .bind(key_id)
-    .bind(user_id)
-    .bind(only_org)
-    .fetch_optional(pg)
-    .await?;
-    let Some((hash,)) = row else { return Ok(false) };
-    let mut conn = redis.clone();
-    redis::cmd("SET")
-        .arg(keys::redis_key(&hash))
-        .arg(keys::TOMBSTONE)
-        .arg("EX")
-        .arg(keys::TOMBSTONE_TTL_SECS)
-        .query_async::<()>(&mut conn)
-        .await?;
-    Ok(true)
-}
-
 /// Change an organization's plan (and optional limit override), and refresh
 /// the cached key records so the gateway meters against the new limit.
 pub async fn set_plan(
@@ -254,8 +142,8 @@ pub async fn set_plan(
             .fetch_all(pg)
             .await?;
     for (id,) in ids {
-        if let Some(record) = key_record(pg, id).await? {
-            cache_key(redis, &record).await?;
+        if let Some(record) = super::keys::key_record(pg, id).await? {
+            super::keys::cache_key(redis, &record).await?;
         }
     }
     Ok(())
@@ -319,6 +207,78 @@ pub async fn set_price(
         .arg(&model)
         .arg(serde_json::to_string(&price).expect("prices serialize"))
         .query_async::<()>(&mut conn)
+        .await?;
+    Ok(())
+}
+
+/// An organization of a user, with the user's role in it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Membership {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub plan: String,
+    pub role: String,
+}
+
+pub async fn user_by_id(pg: &PgPool, user_id: Uuid) -> AppResult<Option<User>> {
+    Ok(
+        sqlx::query_as(
+            "SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(pg)
+        .await?,
+    )
+}
+
+/// The organizations of a user, in the order they joined.
+pub async fn memberships(pg: &PgPool, user_id: Uuid) -> AppResult<Vec<Membership>> {
+    Ok(sqlx::query_as(
+        "SELECT o.id, o.slug, o.name, o.plan, m.role FROM organizations o \
+         JOIN memberships m ON m.org_id = o.id WHERE m.user_id = $1 ORDER BY m.created_at, o.id",
+    )
+    .bind(user_id)
+    .fetch_all(pg)
+    .await?)
+}
+
+/// The id of the organization `slug` when `user_id` is a member of it.
+pub async fn member_org_by_slug(pg: &PgPool, user_id: Uuid, slug: &str) -> AppResult<Option<Uuid>> {
+    let org: Option<(Uuid,)> = sqlx::query_as(
+        "SELECT o.id FROM organizations o JOIN memberships m ON m.org_id = o.id \
+         WHERE o.slug = $1 AND m.user_id = $2",
+    )
+    .bind(slug)
+    .bind(user_id)
+    .fetch_optional(pg)
+    .await?;
+    Ok(org.map(|(id,)| id))
+}
+
+/// Store a session (by the hash of its token) until `expires_at`.
+pub async fn create_session(
+    pg: &PgPool,
+    token_hash: &str,
+    user_id: Uuid,
+    expires_at: OffsetDateTime,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id, token_hash, user_id, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(token_hash)
+    .bind(user_id)
+    .bind(expires_at)
+    .execute(pg)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_session(pg: &PgPool, token_hash: &str) -> AppResult<()> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(pg)
         .await?;
     Ok(())
 }

@@ -11,15 +11,15 @@
 //! is always exact (what `traces FINAL` says), and its cost follows the days
 //! that changed since the last computation, not the runs of the window.
 //!
-//! Every value spliced into SQL here is a UUID, a day number or a count
-//! produced by this module, never text from a request.
+//! Every value is bound (`?`); only this module's own SQL fragments are
+//! composed into statements.
 
 use crate::error::AppResult;
+use crate::sql::Bind;
 use clickhouse::Row;
 use serde::Deserialize;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -139,28 +139,15 @@ pub struct Scope<'a> {
 /// elsewhere.
 pub struct Cells {
     sql: String,
+    binds: Vec<Bind>,
 }
 
 fn day_of(us: i64) -> i64 {
     us.div_euclid(DAY_US)
 }
 
-fn uuid_list(ids: &[Uuid]) -> String {
-    let mut s = String::new();
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        let _ = write!(s, "toUUID('{id}')");
-    }
-    s
-}
-
-fn day_list(days: &[u16]) -> String {
-    days.iter()
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+fn day_binds(days: &[u16]) -> Bind {
+    Bind::UInts(days.iter().map(|&d| u64::from(d)).collect())
 }
 
 /// Per-day insert counts of `rows` (day, count) summed over each day and
@@ -206,30 +193,27 @@ fn split_days(
 /// Plan the cells of `scope`: one small read (insert counts and newest
 /// computations per day) decides which days come from the rollup.
 pub async fn cells(ch: &clickhouse::Client, scope: &Scope<'_>) -> AppResult<Cells> {
-    let org = scope.org_id;
+    let org = Bind::Str(scope.org_id.to_string());
     let first = scope.start_us.map(day_of);
     let last = scope.end_us.map(day_of);
-    let mut range = String::new();
-    if let Some(f) = first {
-        let _ = write!(range, " AND day >= toDate({})", (f - 1).max(0));
-    }
-    if let Some(l) = last {
-        let _ = write!(range, " AND day <= toDate({})", (l + 1).clamp(0, 65_535));
-    }
+    // The days of the window and their neighbours (the stamps count them).
+    let lo_day = first.map_or(0, |f| (f - 1).max(0));
+    let hi_day = last.map_or(65_535, |l| (l + 1).clamp(0, 65_535));
     // One round trip: per day, the insert count and the newest
     // computation's stamp.
-    let days: Vec<(u16, u64, u64)> = ch
-        .query(&format!(
-            "SELECT d, sum(n), max(s) FROM ( \
-               SELECT toUInt16(day) AS d, toUInt64(inserts) AS n, toUInt64(0) AS s FROM trace_day_inserts \
-               WHERE org_id = toUUID('{org}'){range} \
-               UNION ALL \
-               SELECT toUInt16(day), toUInt64(0), inserts_seen FROM agent_daily \
-               WHERE org_id = toUUID('{org}'){range}) \
-             GROUP BY d"
-        ))
-        .fetch_all()
-        .await?;
+    let range = "org_id = toUUID(?) AND day >= toDate(?) AND day <= toDate(?)";
+    let mut q = ch.query(&format!(
+        "SELECT d, sum(n), max(s) FROM ( \
+           SELECT toUInt16(day) AS d, toUInt64(inserts) AS n, toUInt64(0) AS s FROM trace_day_inserts \
+           WHERE {range} \
+           UNION ALL \
+           SELECT toUInt16(day), toUInt64(0), inserts_seen FROM agent_daily WHERE {range}) \
+         GROUP BY d"
+    ));
+    for _ in 0..2 {
+        q = apply(q, &[org.clone(), Bind::Int(lo_day), Bind::Int(hi_day)]);
+    }
+    let days: Vec<(u16, u64, u64)> = q.fetch_all().await?;
     let inserts: BTreeMap<u16, u64> = days.iter().map(|&(d, n, _)| (d, n)).collect();
     let seen: HashMap<u16, u64> = days
         .iter()
@@ -241,20 +225,26 @@ pub async fn cells(ch: &clickhouse::Client, scope: &Scope<'_>) -> AppResult<Cell
             && scope.end_us.is_none_or(|e| (d + 1) * DAY_US - 1 <= e)
     };
     let (fresh, stale) = split_days(&inserts, &seen, first, last, whole);
-    let agent_filter = scope
+    let agents = scope
         .agents
-        .map(|a| format!(" AND agent_id IN ({})", uuid_list(a)))
-        .unwrap_or_default();
-    let mut parts = Vec::new();
+        .map(|a| Bind::Strs(a.iter().map(Uuid::to_string).collect()));
+    let agent_filter = if agents.is_some() {
+        " AND agent_id IN ?"
+    } else {
+        ""
+    };
+    let (mut parts, mut binds) = (Vec::new(), Vec::new());
     if !fresh.is_empty() {
-        let days = day_list(&fresh);
         parts.push(format!(
             "SELECT agent_id, day, {CELL_COLUMNS} FROM agent_daily \
-             WHERE org_id = toUUID('{org}') AND day IN ({days}){agent_filter} AND runs > 0 \
+             WHERE org_id = toUUID(?) AND toUInt16(day) IN ?{agent_filter} AND runs > 0 \
                AND (day, inserts_seen) IN (SELECT day, max(inserts_seen) FROM agent_daily \
-                                           WHERE org_id = toUUID('{org}') AND day IN ({days}) GROUP BY day) \
+                                           WHERE org_id = toUUID(?) AND toUInt16(day) IN ? GROUP BY day) \
              LIMIT 1 BY day, agent_id"
         ));
+        binds.extend([org.clone(), day_binds(&fresh)]);
+        binds.extend(agents.clone());
+        binds.extend([org.clone(), day_binds(&fresh)]);
     }
     if !stale.is_empty() {
         let lo = i64::from(stale[0]) * DAY_US;
@@ -263,12 +253,14 @@ pub async fn cells(ch: &clickhouse::Client, scope: &Scope<'_>) -> AppResult<Cell
         let hi = scope.end_us.map_or(hi, |e| e.min(hi));
         parts.push(format!(
             "SELECT agent_id, toDate(started_at) AS day, {CELL_AGGREGATES} FROM traces FINAL \
-             WHERE org_id = toUUID('{org}'){agent_filter} \
-               AND started_at >= fromUnixTimestamp64Micro({lo}) AND started_at <= fromUnixTimestamp64Micro({hi}) \
-               AND toUInt16(toDate(started_at)) IN ({days}) \
-             GROUP BY agent_id, day",
-            days = day_list(&stale)
+             WHERE org_id = toUUID(?){agent_filter} \
+               AND started_at >= fromUnixTimestamp64Micro(?) AND started_at <= fromUnixTimestamp64Micro(?) \
+               AND toUInt16(toDate(started_at)) IN ? \
+             GROUP BY agent_id, day"
         ));
+        binds.push(org.clone());
+        binds.extend(agents.clone());
+        binds.extend([Bind::Int(lo), Bind::Int(hi), day_binds(&stale)]);
     }
     if parts.is_empty() {
         parts.push(format!(
@@ -277,7 +269,14 @@ pub async fn cells(ch: &clickhouse::Client, scope: &Scope<'_>) -> AppResult<Cell
     }
     let sql = parts.join(" UNION ALL ");
     tracing::debug!(fresh = fresh.len(), stale = stale.len(), %sql, "run statistics plan");
-    Ok(Cells { sql })
+    Ok(Cells { sql, binds })
+}
+
+fn apply(mut q: clickhouse::query::Query, binds: &[Bind]) -> clickhouse::query::Query {
+    let mut f = crate::sql::Filter::default();
+    f.bind_more(binds.iter().cloned());
+    q = f.apply(q);
+    q
 }
 
 /// How [`Cells::totals`] groups.
@@ -307,14 +306,12 @@ impl Cells {
                 "GROUPING SETS ((agent_id), (agent_id, day))",
             ),
         };
-        Ok(ch
-            .query(&format!(
-                "SELECT agent_id, toBool({whole}) AS whole, toUInt16({day}) AS day, {MERGED} \
-                 FROM ({sql}) GROUP BY {group} ORDER BY whole DESC, day, agent_id",
-                sql = self.sql
-            ))
-            .fetch_all()
-            .await?)
+        let q = ch.query(&format!(
+            "SELECT agent_id, toBool({whole}) AS whole, toUInt16({day}) AS day, {MERGED} \
+             FROM ({sql}) GROUP BY {group} ORDER BY whole DESC, day, agent_id",
+            sql = self.sql
+        ));
+        Ok(apply(q, &self.binds).fetch_all().await?)
     }
 }
 
@@ -425,67 +422,71 @@ async fn refresh_locked(ch: &clickhouse::Client, settle: Duration) -> anyhow::Re
 /// so that a day's rows become visible together.
 async fn compute(ch: &clickhouse::Client, org: Uuid, days: &[(u16, u64)]) -> anyhow::Result<()> {
     let list: Vec<u16> = days.iter().map(|(d, _)| *d).collect();
-    let counts: Vec<String> = days.iter().map(|(_, n)| n.to_string()).collect();
+    let counts: Vec<u64> = days.iter().map(|(_, n)| *n).collect();
+    let pairs: Vec<(u64, u64)> = days.iter().map(|&(d, n)| (u64::from(d), n)).collect();
     let lo = i64::from(list[0]) * DAY_US;
     let hi = (i64::from(list[list.len() - 1]) + 1) * DAY_US - 1;
-    ch.query(&format!(
+    let org = Bind::Str(org.to_string());
+    let q = ch.query(&format!(
         "INSERT INTO agent_daily (org_id, day, agent_id, inserts_seen, {CELL_COLUMNS}, ingested_at, retention_days) \
          SELECT org_id, toDate(started_at) AS day, agent_id, \
-                transform(toUInt16(day), [{days}], [{counts}], toUInt64(0)) AS inserts_seen, \
+                transform(toUInt16(day), ?, ?, toUInt64(0)) AS inserts_seen, \
                 {CELL_AGGREGATES}, max(ingested_at), max(retention_days) \
          FROM traces FINAL \
-         WHERE org_id = toUUID('{org}') \
-           AND started_at >= fromUnixTimestamp64Micro({lo}) AND started_at <= fromUnixTimestamp64Micro({hi}) \
-           AND toUInt16(toDate(started_at)) IN ({days}) \
+         WHERE org_id = toUUID(?) \
+           AND started_at >= fromUnixTimestamp64Micro(?) AND started_at <= fromUnixTimestamp64Micro(?) \
+           AND toUInt16(toDate(started_at)) IN ? \
          GROUP BY org_id, day, agent_id \
          SETTINGS max_insert_threads = 1, min_insert_block_size_rows = 1000000000, \
-                  min_insert_block_size_bytes = 100000000000",
-        days = day_list(&list),
-        counts = counts.join(", "),
-    ))
+                  min_insert_block_size_bytes = 100000000000"
+    ));
+    apply(
+        q,
+        &[
+            day_binds(&list),
+            Bind::UInts(counts),
+            org.clone(),
+            Bind::Int(lo),
+            Bind::Int(hi),
+            day_binds(&list),
+        ],
+    )
     .execute()
     .await?;
     // A day whose runs all moved to another day computes to no rows; stamp
     // it with an empty row (which reads skip: `runs > 0`) so that it counts
     // as current instead of being recomputed on every pass. It expires
     // after a day, like a stamp nobody needs.
-    let stamped: Vec<u16> = ch
-        .query(&format!(
-            "SELECT DISTINCT toUInt16(day) FROM agent_daily \
-             WHERE org_id = toUUID('{org}') AND (toUInt16(day), inserts_seen) IN ({pairs})",
-            pairs = pair_list(days),
-        ))
+    let q = ch.query(
+        "SELECT DISTINCT toUInt16(day) FROM agent_daily \
+         WHERE org_id = toUUID(?) AND (toUInt16(day), inserts_seen) IN ?",
+    );
+    let stamped: Vec<u16> = apply(q, &[org.clone(), Bind::Pairs(pairs)])
         .fetch_all()
         .await?;
-    let empty: Vec<(u16, u64)> = days
+    let empty: Vec<(u64, u64)> = days
         .iter()
         .filter(|(d, _)| !stamped.contains(d))
-        .copied()
+        .map(|&(d, n)| (u64::from(d), n))
         .collect();
     if !empty.is_empty() {
-        ch.query(&format!(
+        let q = ch.query(&format!(
             "INSERT INTO agent_daily (org_id, day, agent_id, inserts_seen, {CELL_COLUMNS}, ingested_at, retention_days) \
-             SELECT toUUID('{org}'), toDate(p.1), toUUID('{nil}'), p.2, \
+             SELECT toUUID(?), toDate(toUInt16(p.1)), toUUID(?), p.2, \
                     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
                     quantilesStateIf(0.5, 0.95, 0.99)(toInt64(0), false), \
                     quantilesStateIf(0.5, 0.95, 0.99)(toInt64(0), false), \
                     CAST(map() AS Map(String, UInt64)), now(), 1 \
-             FROM (SELECT arrayJoin([{pairs}]) AS p) GROUP BY p",
-            nil = Uuid::nil(),
-            pairs = pair_list(&empty),
-        ))
+             FROM (SELECT arrayJoin(?) AS p) GROUP BY p"
+        ));
+        apply(
+            q,
+            &[org, Bind::Str(Uuid::nil().to_string()), Bind::Pairs(empty)],
+        )
         .execute()
         .await?;
     }
     Ok(())
-}
-
-/// `(day, count)` tuples as SQL literals.
-fn pair_list(days: &[(u16, u64)]) -> String {
-    days.iter()
-        .map(|(d, n)| format!("({d}, {n})"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -1,0 +1,68 @@
+//! Spans (`spans` table): the spans of one trace.
+
+use crate::error::AppResult;
+use clickhouse::Row;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The most spans one trace detail returns.
+pub const MAX_TRACE_SPANS: i64 = 10_000;
+
+/// A span as read back.
+#[derive(Debug, Row, Deserialize)]
+pub struct StoredSpan {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub span_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid::option")]
+    pub parent_span_id: Option<Uuid>,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub agent_id: Uuid,
+    pub agent_name: String,
+    pub span_type: String,
+    pub name: String,
+    pub status: String,
+    #[serde(with = "clickhouse::serde::time::datetime64::micros")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "clickhouse::serde::time::datetime64::micros::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    pub duration_ms: Option<i64>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub cached_tokens: Option<i64>,
+    /// Nano-dollars (`Decimal64(9)`).
+    pub cost: Option<i64>,
+    pub cost_computed: bool,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub attributes: Vec<(String, String)>,
+    pub resource_attributes: Vec<(String, String)>,
+    pub kind: String,
+    pub source: String,
+    pub scope: String,
+    /// JSON text.
+    pub events: String,
+    pub links: String,
+}
+
+/// The spans of a trace (at most [`MAX_TRACE_SPANS`]), by start.
+pub async fn of_trace(
+    ch: &clickhouse::Client,
+    org_id: Uuid,
+    trace_id: Uuid,
+) -> AppResult<Vec<StoredSpan>> {
+    Ok(ch
+        .query(
+            "SELECT ?fields FROM spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?) \
+             ORDER BY started_at, span_id LIMIT ?",
+        )
+        .bind(org_id.to_string())
+        .bind(trace_id.to_string())
+        .bind(MAX_TRACE_SPANS)
+        .fetch_all()
+        .await?)
+}

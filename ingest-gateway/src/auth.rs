@@ -7,9 +7,9 @@
 //! A PostgreSQL hit is written back to Redis with `SET NX`, so it can never
 //! overwrite a revocation tombstone.
 
+use agentvista_shared::clients::Redis;
 use agentvista_shared::error::ApiError;
 use agentvista_shared::keys::{self, KeyRecord, KeyRecordRow, KEY_RECORD_SELECT};
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 const MAX_CACHE_ENTRIES: usize = 100_000;
 
 pub struct KeyStore {
-    redis: ConnectionManager,
+    redis: Redis,
     pg: PgPool,
     ttl: Duration,
     cache: Mutex<HashMap<String, (Instant, Option<KeyRecord>)>>,
@@ -27,7 +27,7 @@ pub struct KeyStore {
 }
 
 impl KeyStore {
-    pub fn new(redis: ConnectionManager, pg: PgPool, ttl: Duration) -> Self {
+    pub fn new(redis: Redis, pg: PgPool, ttl: Duration) -> Self {
         KeyStore {
             redis,
             pg,

@@ -29,11 +29,11 @@ use crate::auth::KeyStore;
 use crate::config::Config;
 use crate::producer::Queue;
 use crate::quota::Quota;
+use agentvista_shared::clients::Redis;
 use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use redis::aio::ConnectionManager;
 use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -55,7 +55,7 @@ pub struct App {
     pub quota: Quota,
     pub prices: prices::Prices,
     pub queue: Queue,
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub pg: sqlx::PgPool,
     pub metrics: agentvista_shared::metrics::RequestMetrics,
     /// Records accepted (acknowledged by Kafka), for `/metrics`.

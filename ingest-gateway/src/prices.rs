@@ -2,9 +2,9 @@
 //! organization's overrides (Redis hash `av:prices:<org_id>`, written by
 //! `query-api admin set-price`), cached in process for a few seconds.
 
+use agentvista_shared::clients::Redis;
 use agentvista_shared::model::SpanRecord;
 use agentvista_shared::pricing::{self, Price};
-use redis::aio::ConnectionManager;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,13 +13,13 @@ use uuid::Uuid;
 type Overrides = Arc<HashMap<String, Price>>;
 
 pub struct Prices {
-    redis: ConnectionManager,
+    redis: Redis,
     ttl: Duration,
     cache: Mutex<HashMap<Uuid, (Instant, Overrides)>>,
 }
 
 impl Prices {
-    pub fn new(redis: ConnectionManager, ttl: Duration) -> Self {
+    pub fn new(redis: Redis, ttl: Duration) -> Self {
         Prices {
             redis,
             ttl,

@@ -5,8 +5,8 @@
 //! would pass the limit, so racing batches can never overshoot it. When
 //! Kafka does not take the batch, the reservation is given back.
 
+use agentvista_shared::clients::Redis;
 use agentvista_shared::time_fmt;
-use redis::aio::ConnectionManager;
 use redis::Script;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -24,7 +24,7 @@ return v
 const COUNTER_TTL_SECS: u64 = 40 * 24 * 3600;
 
 pub struct Quota {
-    redis: ConnectionManager,
+    redis: Redis,
     script: Script,
 }
 
@@ -38,7 +38,7 @@ pub fn counter_key(org_id: Uuid, now: OffsetDateTime) -> String {
 }
 
 impl Quota {
-    pub fn new(redis: ConnectionManager) -> Self {
+    pub fn new(redis: Redis) -> Self {
         Quota {
             redis,
             script: Script::new(RESERVE),

@@ -3,7 +3,6 @@
 //! envelope via [`Json`] and [`Query`].
 
 use agentvista_shared::error::{ApiError, ErrorKind};
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -83,27 +82,53 @@ pub struct Json<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = AppError;
 
+    /// A body that is not JSON is a 415; malformed JSON a 400; a value of
+    /// the wrong shape a 400 naming the field, with the `errors` array.
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rejection) => Err(AppError(match rejection {
-                JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                    ErrorKind::UnsupportedMediaType,
-                    "Expected Content-Type: application/json.",
-                ),
-                JsonRejection::JsonSyntaxError(e) => {
-                    ApiError::bad_request(format!("Malformed JSON body: {}", e.body_text()))
-                }
-                JsonRejection::JsonDataError(e) => {
-                    ApiError::bad_request(format!("Invalid request body: {}", e.body_text()))
-                }
-                JsonRejection::BytesRejection(_) => ApiError::new(
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(AppError(ApiError::new(
+                ErrorKind::UnsupportedMediaType,
+                "Expected Content-Type: application/json.",
+            )));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| {
+                AppError(ApiError::new(
                     ErrorKind::PayloadTooLarge,
                     "The request body is too large or could not be read.",
-                ),
-                other => ApiError::bad_request(other.body_text()),
-            })),
-        }
+                ))
+            })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de).map(Json).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            AppError(if inner.is_syntax() || inner.is_eof() {
+                ApiError::bad_request(format!("Malformed JSON body: {inner}"))
+            } else if field.is_empty() || field == "." {
+                ApiError::bad_request(format!("Invalid request body: {inner}"))
+            } else {
+                ApiError::invalid_field(field, strip_position(&inner.to_string()))
+            })
+        })
+    }
+}
+
+/// A serde_json message without its " at line L column C" suffix.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
     }
 }
 

@@ -16,9 +16,9 @@ pub mod store;
 pub mod views;
 pub mod workers;
 
+use agentvista_shared::clients::Redis;
 use agentvista_shared::config::{self, CommonConfig, ConfigError, Secret};
 use anyhow::Context;
-use redis::aio::ConnectionManager;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::future::Future;
@@ -79,7 +79,7 @@ pub struct App {
     pub config: Config,
     pub pg: PgPool,
     pub ch: clickhouse::Client,
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub jwt: auth::JwtKeys,
     /// A real Argon2id hash to verify against for unknown users.
     pub dummy_hash: String,
@@ -122,7 +122,7 @@ async fn applied_migrations(pg: &PgPool) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-pub async fn connect_redis(common: &CommonConfig) -> anyhow::Result<ConnectionManager> {
+pub async fn connect_redis(common: &CommonConfig) -> anyhow::Result<Redis> {
     agentvista_shared::clients::redis(common)
         .await
         .context("connecting to redis (AV_REDIS_URL)")
@@ -133,35 +133,47 @@ pub struct Server {
     state: AppState,
 }
 
+impl App {
+    /// The shared state over connected (or lazily connecting) clients.
+    pub async fn new(
+        config: Config,
+        pg: PgPool,
+        ch: clickhouse::Client,
+        redis: Redis,
+    ) -> anyhow::Result<Self> {
+        let secret = match &config.jwt_secret {
+            Some(s) => s.expose().as_bytes().to_vec(),
+            None => {
+                tracing::warn!("AV_JWT_SECRET is not set: using a random secret; JWTs will not survive a restart or work across replicas");
+                let mut b = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+                b.to_vec()
+            }
+        };
+        let dummy_hash = tokio::task::spawn_blocking(|| auth::hash_password("not a real password"))
+            .await
+            .context("hashing")?;
+        Ok(App {
+            read_slots: tokio::sync::Semaphore::new(config.max_reads),
+            jwt: auth::JwtKeys::new(&secret),
+            config,
+            pg,
+            ch,
+            redis,
+            dummy_hash,
+            metrics: Default::default(),
+        })
+    }
+}
+
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     let (pg, _) = connect_pg(&config.common).await?;
     let redis = connect_redis(&config.common).await?;
     let ch = agentvista_shared::clients::clickhouse(&config.common);
-    let secret = match &config.jwt_secret {
-        Some(s) => s.expose().as_bytes().to_vec(),
-        None => {
-            tracing::warn!("AV_JWT_SECRET is not set: using a random secret; JWTs will not survive a restart or work across replicas");
-            let mut b = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-            b.to_vec()
-        }
-    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    let dummy_hash = tokio::task::spawn_blocking(|| auth::hash_password("not a real password"))
-        .await
-        .context("hashing")?;
-    let app = App {
-        read_slots: tokio::sync::Semaphore::new(config.max_reads),
-        jwt: auth::JwtKeys::new(&secret),
-        config,
-        pg,
-        ch,
-        redis,
-        dummy_hash,
-        metrics: Default::default(),
-    };
+    let app = App::new(config, pg, ch, redis).await?;
     Ok(Server {
         listener,
         state: AppState(Arc::new(app)),

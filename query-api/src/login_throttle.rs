@@ -11,7 +11,7 @@
 //! logins are not throttled (Argon2 still bounds their rate) and the
 //! outage is logged.
 
-use redis::aio::ConnectionManager;
+use agentvista_shared::clients::Redis;
 use std::net::IpAddr;
 
 /// The window every counter lives for, from its first failure.
@@ -44,7 +44,7 @@ impl LoginThrottle {
     }
 
     /// Seconds until the attempt may be made, when a limit is reached.
-    pub async fn blocked(&self, redis: &ConnectionManager) -> Option<u64> {
+    pub async fn blocked(&self, redis: &Redis) -> Option<u64> {
         let mut conn = redis.clone();
         let counts: Vec<Option<u64>> = match redis::cmd("MGET")
             .arg(&self.keys[..])
@@ -74,7 +74,7 @@ impl LoginThrottle {
 
     /// Count a failed attempt in every counter (each expires a window after
     /// its first failure).
-    pub async fn failed(&self, redis: &ConnectionManager) {
+    pub async fn failed(&self, redis: &Redis) {
         let mut conn = redis.clone();
         let mut pipe = redis::pipe();
         for key in &self.keys {
@@ -91,7 +91,7 @@ impl LoginThrottle {
     }
 
     /// A successful login clears its (account, client) counter.
-    pub async fn succeeded(&self, redis: &ConnectionManager) {
+    pub async fn succeeded(&self, redis: &Redis) {
         let mut conn = redis.clone();
         let _: Result<(), _> = redis::cmd("DEL")
             .arg(&self.keys[0])

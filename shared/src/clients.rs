@@ -3,7 +3,9 @@
 
 use crate::config::CommonConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 /// A ClickHouse client for the server (no database selected: migrations
 /// create it), with synchronous inserts: an insert has returned only once
@@ -21,18 +23,76 @@ pub fn clickhouse(common: &CommonConfig) -> clickhouse::Client {
     clickhouse_server(common).with_database(&common.clickhouse_database)
 }
 
-/// A Redis connection that reconnects by itself; each command times out
-/// after 2 s (callers decide what an outage means: the gateway fails open
-/// on quota, the key cache falls back to PostgreSQL). Fails when Redis
-/// cannot be reached at start.
-pub async fn redis(common: &CommonConfig) -> Result<ConnectionManager, redis::RedisError> {
-    let client = redis::Client::open(common.redis_url.as_str())?;
-    ConnectionManager::new_with_config(
-        client,
-        ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(2),
-    )
-    .await
+/// A Redis handle that connects on first use and then reconnects by
+/// itself; each command times out after 2 s (callers decide what an outage
+/// means: the gateway fails open on quota, the key cache falls back to
+/// PostgreSQL). It is a [`redis::aio::ConnectionLike`], so commands and
+/// scripts run on a clone of it as on a connection. Cloning is cheap and
+/// shares the connection.
+#[derive(Clone)]
+pub struct Redis {
+    client: redis::Client,
+    conn: Arc<OnceCell<ConnectionManager>>,
+}
+
+impl Redis {
+    /// A handle that has not connected yet (nothing is sent until a
+    /// command): for tests of routes that never reach Redis.
+    pub fn lazy(common: &CommonConfig) -> Result<Self, redis::RedisError> {
+        Ok(Redis {
+            client: redis::Client::open(common.redis_url.as_str())?,
+            conn: Arc::new(OnceCell::new()),
+        })
+    }
+
+    /// The shared connection, connecting on first use.
+    pub async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+        self.conn
+            .get_or_try_init(|| {
+                ConnectionManager::new_with_config(
+                    self.client.clone(),
+                    ConnectionManagerConfig::new()
+                        .set_connection_timeout(Duration::from_secs(2))
+                        .set_response_timeout(Duration::from_secs(2))
+                        .set_number_of_retries(2),
+                )
+            })
+            .await
+            .cloned()
+    }
+}
+
+impl redis::aio::ConnectionLike for Redis {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        Box::pin(async move { self.connection().await?.req_packed_command(cmd).await })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(async move {
+            self.connection()
+                .await?
+                .req_packed_commands(cmd, offset, count)
+                .await
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.client.get_connection_info().redis.db
+    }
+}
+
+/// A connected Redis handle: fails when Redis cannot be reached at start,
+/// so that a misconfigured service stops at once.
+pub async fn redis(common: &CommonConfig) -> Result<Redis, redis::RedisError> {
+    let r = Redis::lazy(common)?;
+    r.connection().await?;
+    Ok(r)
 }

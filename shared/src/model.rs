@@ -6,12 +6,15 @@ use uuid::Uuid;
 
 /// A closed vocabulary of the contract: a Rust enum, its wire strings, the
 /// list of them for error messages, and its OpenAPI schema, written once.
+/// Wire strings are the snake_case variant names (serde and the schema
+/// derive them; a test checks they equal the listed strings).
 macro_rules! contract_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $(#[serde(rename = $wire)] $variant),+
+            $($variant),+
         }
 
         impl $name {
@@ -115,6 +118,7 @@ contract_enum!(
     }
 );
 
+#[allow(clippy::derivable_impls)] // the enum is defined by `contract_enum!`
 impl Default for Source {
     fn default() -> Self {
         Source::Sdk
@@ -273,4 +277,32 @@ pub struct MetricPoint {
     pub exp_negative_counts: Vec<u64>,
     pub quantiles: Vec<f64>,
     pub quantile_values: Vec<f64>,
+}
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+
+    fn check<T: Serialize + Copy>(all: &[T], wire: impl Fn(T) -> &'static str) {
+        for &v in all {
+            assert_eq!(serde_json::to_value(v).unwrap(), wire(v));
+        }
+    }
+
+    #[test]
+    fn serde_and_schema_names_are_the_wire_strings() {
+        check(RunStatus::ALL, RunStatus::as_str);
+        check(SpanType::ALL, SpanType::as_str);
+        check(SpanKind::ALL, SpanKind::as_str);
+        check(Severity::ALL, Severity::as_str);
+        check(MetricType::ALL, MetricType::as_str);
+        check(Temporality::ALL, Temporality::as_str);
+        check(Source::ALL, Source::as_str);
+        assert_eq!(RunStatus::EXPECTED, "running, completed, failed, timed_out");
+        assert_eq!(RunStatus::parse("timed_out"), Some(RunStatus::TimedOut));
+        assert_eq!(
+            MetricType::parse("exponential_histogram"),
+            Some(MetricType::ExponentialHistogram)
+        );
+    }
 }

@@ -148,6 +148,7 @@ pub async fn stats(
 #[into_params(parameter_in = Query)]
 pub struct RunsParams {
     /// From 1 (default) to 10000.
+    #[param(minimum = 1, maximum = 10000)]
     page: Option<i64>,
     /// Clamped to 1..=100 (default 20).
     page_size: Option<i64>,

@@ -24,14 +24,19 @@ pub struct SearchParams {
     q: Option<String>,
     service_name: Option<String>,
     /// `trace`, `debug`, `info`, `warn`, `error`, `fatal` or `unspecified`.
+    #[param(inline, value_type = Option<Severity>)]
     severity: Option<String>,
     trace_id: Option<String>,
     /// RFC 3339.
+    #[param(value_type = Option<String>, format = DateTime)]
     start: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     end: Option<String>,
     /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// 0 to 100000 (default 0).
+    #[param(minimum = 0, maximum = 100000)]
     offset: Option<i64>,
 }
 

@@ -30,20 +30,42 @@ pub async fn streams(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct QueryParams {
-    /// The metric name (required).
+    /// The metric name.
+    #[param(required = true)]
     name: Option<String>,
     /// RFC 3339.
+    #[param(value_type = Option<String>, format = DateTime)]
     start: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     end: Option<String>,
     /// Points (or buckets) returned: 1 to 10000 (default 1000), the newest.
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<i64>,
     /// JSON object of attribute filters, e.g. `{"route":"/chat"}` (at most 20).
     labels: Option<String>,
     service_name: Option<String>,
     /// Bucket width in seconds (1 to 2678400); with it the answer is downsampled.
+    #[param(minimum = 1, maximum = 2678400)]
     step: Option<i64>,
     /// `avg` (default), `min`, `max`, `sum`, `count`, or `p50`/`p90`/`p95`/`p99` (histograms).
+    #[param(inline, value_type = Option<AggParam>)]
     agg: Option<String>,
+}
+
+/// The documented values of `agg` (`Agg::NAMES`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum AggParam {
+    Avg,
+    Min,
+    Max,
+    Sum,
+    Count,
+    P50,
+    P90,
+    P95,
+    P99,
 }
 
 /// Points of one metric oldest first (the newest `limit` of the range), or

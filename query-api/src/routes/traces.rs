@@ -3,7 +3,7 @@
 //! comparison.
 
 use crate::auth::Principal;
-use crate::error::{AppError, AppResult, Json, Query};
+use crate::error::{AppResult, Json, Query};
 use crate::sql;
 use crate::store::run_stats::{self, Grouping, Scope};
 use crate::store::runs::{self, Cursor, ListQuery, OutcomeUpdate, RunFilter, RunSort};
@@ -28,32 +28,72 @@ pub struct ListParams {
     /// Runs of the agent with this name.
     agent: Option<String>,
     /// `running`, `completed`, `failed` or `timed_out`.
+    #[param(inline, value_type = Option<RunStatus>)]
     status: Option<String>,
     /// `true`, `false`, or `null` (runs without a success signal).
+    #[param(inline, value_type = Option<SuccessParam>)]
     success: Option<String>,
     outcome: Option<String>,
     /// RFC 3339; runs started at or after.
+    #[param(value_type = Option<String>, format = DateTime)]
     start: Option<String>,
     /// RFC 3339; runs started at or before.
+    #[param(value_type = Option<String>, format = DateTime)]
     end: Option<String>,
+    #[param(minimum = 0)]
     min_duration_ms: Option<i64>,
+    #[param(minimum = 0)]
     max_duration_ms: Option<i64>,
     /// A span of the run used this model.
     model: Option<String>,
     /// A span of the run has this type.
+    #[param(inline, value_type = Option<SpanType>)]
     span_type: Option<String>,
     /// Terms (ANDed, case-insensitive) in a span name.
     q: Option<String>,
     /// `key=value` on span or resource attributes.
     attribute: Option<String>,
     /// `started_at` (default), `duration_ms`, `total_cost` or `total_tokens`.
+    #[param(inline, value_type = Option<SortParam>)]
     sort: Option<String>,
     /// `desc` (default) or `asc`.
+    #[param(inline, value_type = Option<OrderParam>)]
     order: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     page_size: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+}
+
+/// The documented values of `success`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum SuccessParam {
+    True,
+    False,
+    Null,
+}
+
+/// The documented values of `sort` (`RunSort::NAMES`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum SortParam {
+    StartedAt,
+    DurationMs,
+    TotalCost,
+    TotalTokens,
+}
+
+/// The documented values of `order`.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum OrderParam {
+    Desc,
+    Asc,
 }
 
 fn filled(v: Option<String>) -> Option<String> {
@@ -299,12 +339,16 @@ fn outcome_update(body: &serde_json::Map<String, Value>) -> Result<OutcomeUpdate
 #[into_params(parameter_in = Query)]
 pub struct CompareParams {
     /// Comma-separated agent ids (2 to 10).
+    #[param(required = true)]
     agent_ids: Option<String>,
     /// The last `days` UTC days (1 to 365, default 30), unless `start` is given.
+    #[param(minimum = 1, maximum = 365)]
     days: Option<i64>,
     /// RFC 3339.
+    #[param(value_type = Option<String>, format = DateTime)]
     start: Option<String>,
     /// RFC 3339; default now.
+    #[param(value_type = Option<String>, format = DateTime)]
     end: Option<String>,
 }
 
@@ -369,10 +413,7 @@ pub async fn compare(
             .totals(ch, Grouping::Both)
             .await
     };
-    let (names, totals) = tokio::try_join!(
-        async { Ok::<_, AppError>(agents::list(ch, principal.org_id, Some(&ids)).await?) },
-        totals
-    )?;
+    let (names, totals) = tokio::try_join!(agents::list(ch, principal.org_id, Some(&ids)), totals)?;
     if names.len() != ids.len() {
         return Err(ApiError::not_found("Agent").into());
     }

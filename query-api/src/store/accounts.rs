@@ -3,10 +3,10 @@
 //! reads). Shared by the routes and the admin command.
 
 use crate::error::{AppError, AppResult};
+use agentvista_shared::clients::Redis;
 use agentvista_shared::error::{ApiError, ErrorKind};
 use agentvista_shared::plan::Plan;
 use agentvista_shared::pricing::{self, Price};
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -125,7 +125,7 @@ async fn insert_org(
 /// the cached key records so the gateway meters against the new limit.
 pub async fn set_plan(
     pg: &PgPool,
-    redis: &ConnectionManager,
+    redis: &Redis,
     org_id: Uuid,
     plan: Plan,
     monthly_span_limit: Option<i64>,
@@ -174,7 +174,7 @@ pub async fn user_by_email(pg: &PgPool, email: &str) -> AppResult<Option<User>> 
 /// gateway reads.
 pub async fn set_price(
     pg: &PgPool,
-    redis: &ConnectionManager,
+    redis: &Redis,
     org_id: Uuid,
     model: &str,
     input: &str,

@@ -3,8 +3,8 @@
 //! tombstone on revocation.
 
 use crate::error::AppResult;
+use agentvista_shared::clients::Redis;
 use agentvista_shared::keys::{self, KeyRecord, KeyRecordRow, KEY_RECORD_SELECT};
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -31,7 +31,7 @@ const KEY_COLUMNS: &str = "k.id, k.name, k.scopes, k.prefix, (k.revoked_at IS NU
 /// key is returned, so it works on the ingestion path at once.
 pub async fn create_api_key(
     pg: &PgPool,
-    redis: &ConnectionManager,
+    redis: &Redis,
     user_id: Uuid,
     org_id: Uuid,
     name: &str,
@@ -74,7 +74,7 @@ pub async fn key_record(pg: &PgPool, key_id: Uuid) -> AppResult<Option<KeyRecord
     Ok(row.map(KeyRecord::from_row))
 }
 
-pub async fn cache_key(redis: &ConnectionManager, record: &KeyRecord) -> AppResult<()> {
+pub async fn cache_key(redis: &Redis, record: &KeyRecord) -> AppResult<()> {
     let mut conn = redis.clone();
     let json = serde_json::to_string(record).expect("key records serialize");
     redis::cmd("SET")
@@ -90,7 +90,7 @@ pub async fn cache_key(redis: &ConnectionManager, record: &KeyRecord) -> AppResu
 /// wins over a concurrent cache fill by the gateway).
 pub async fn revoke_api_key(
     pg: &PgPool,
-    redis: &ConnectionManager,
+    redis: &Redis,
     user_id: Uuid,
     only_org: Option<Uuid>,
     key_id: Uuid,

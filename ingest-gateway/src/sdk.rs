@@ -528,36 +528,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The contract's documented example batch (tests/fixtures).
     fn doc_example() -> Value {
-        json!({"traces": [{
-            "trace": {
-                "trace_id": "550e8400-e29b-41d4-a716-446655440000",
-                "agent": "lead-qualifier",
-                "status": "completed",
-                "started_at": "2024-01-15T10:00:00Z",
-                "ended_at": "2024-01-15T10:00:02Z",
-                "duration_ms": 2000,
-                "success": true,
-                "outcome": "qualified",
-                "total_tokens": 1500,
-                "total_cost_usd": "0.004500"
-            },
-            "spans": [{
-                "span_id": "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
-                "trace_id": "550e8400-e29b-41d4-a716-446655440000",
-                "type": "llm",
-                "name": "gpt-4o classify",
-                "status": "completed",
-                "started_at": "2024-01-15T10:00:00.100Z",
-                "ended_at": "2024-01-15T10:00:01.800Z",
-                "duration_ms": 1700,
-                "model": "gpt-4o",
-                "input_tokens": 800,
-                "output_tokens": 120,
-                "total_tokens": 920,
-                "cost_usd": "0.003200"
-            }]
-        }]})
+        serde_json::from_str(include_str!("../../tests/fixtures/doc-example-batch.json")).unwrap()
     }
 
     /// The window around the documented example's day.

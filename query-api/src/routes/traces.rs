@@ -447,3 +447,92 @@ pub async fn compare(
         agents,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(f: impl FnOnce(&mut ListParams)) -> Result<ListQuery, ApiError> {
+        let mut p = ListParams::default();
+        f(&mut p);
+        p.parse(Uuid::nil())
+    }
+
+    fn field(r: Result<ListQuery, ApiError>) -> String {
+        let e = r.err().expect("a 400");
+        assert_eq!(e.status_code(), 400);
+        e.errors[0].field.clone()
+    }
+
+    #[test]
+    fn defaults_and_filters_parse_into_the_query() {
+        let q = parse(|_| {}).unwrap();
+        assert_eq!(
+            (q.sort, q.descending, q.size),
+            (RunSort::StartedAt, true, 50)
+        );
+        let q = parse(|p| {
+            p.status = Some("timed_out".into());
+            p.success = Some("null".into());
+            p.attribute = Some("http.route=/a=b".into());
+            p.q = Some("  plan  Tool ".into());
+            p.sort = Some("total_cost".into());
+            p.order = Some("asc".into());
+            p.agent_id = Some(String::new());
+        })
+        .unwrap();
+        assert_eq!(q.filter.status, Some(RunStatus::TimedOut));
+        assert_eq!(q.filter.success, Some(None));
+        assert_eq!(
+            q.filter.attribute,
+            Some(("http.route".into(), "/a=b".into()))
+        );
+        assert_eq!(q.filter.name_terms, vec!["plan", "Tool"]);
+        assert_eq!((q.sort, q.descending), (RunSort::TotalCost, false));
+        assert_eq!(q.filter.agent_id, None);
+    }
+
+    #[test]
+    fn each_bad_parameter_is_a_400_naming_it() {
+        assert_eq!(field(parse(|p| p.status = Some("done".into()))), "status");
+        assert_eq!(field(parse(|p| p.success = Some("yes".into()))), "success");
+        assert_eq!(
+            field(parse(|p| p.span_type = Some("x".into()))),
+            "span_type"
+        );
+        assert_eq!(
+            field(parse(|p| p.attribute = Some("novalue".into()))),
+            "attribute"
+        );
+        assert_eq!(field(parse(|p| p.page_size = Some(201))), "page_size");
+        assert_eq!(field(parse(|p| p.page_size = Some(0))), "page_size");
+        assert_eq!(
+            field(parse(|p| p.min_duration_ms = Some(-1))),
+            "min_duration_ms"
+        );
+        assert_eq!(
+            field(parse(|p| p.cursor = Some("12_notauuid".into()))),
+            "cursor"
+        );
+        assert_eq!(field(parse(|p| p.sort = Some("name".into()))), "sort");
+        assert_eq!(field(parse(|p| p.agent_id = Some("x".into()))), "agent_id");
+        assert_eq!(
+            field(parse(|p| p.start = Some("yesterday".into()))),
+            "start"
+        );
+        assert_eq!(field(parse(|p| p.q = Some("a ".repeat(11)))), "q");
+    }
+
+    #[test]
+    fn outcome_updates_distinguish_absent_null_and_values() {
+        let body = |v: Value| v.as_object().unwrap().clone();
+        let u = outcome_update(&body(serde_json::json!({"success": null}))).unwrap();
+        assert_eq!((u.success, u.outcome), (Some(None), None));
+        let u = outcome_update(&body(serde_json::json!({"outcome": "won"}))).unwrap();
+        assert_eq!(u.outcome, Some(Some("won".into())));
+        assert!(outcome_update(&body(serde_json::json!({}))).is_err());
+        assert!(outcome_update(&body(serde_json::json!({"success": "yes"}))).is_err());
+        let long = "x".repeat(257);
+        assert!(outcome_update(&body(serde_json::json!({ "outcome": long }))).is_err());
+    }
+}

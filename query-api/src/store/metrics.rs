@@ -21,7 +21,7 @@ pub struct StoredStream {
 
 /// A point as read back; the fields that do not apply to its type are
 /// empty.
-#[derive(Debug, Row, Deserialize)]
+#[derive(Debug, Clone, Row, Deserialize)]
 pub struct StoredPoint {
     pub ts: i64,
     pub start_ts: i64,

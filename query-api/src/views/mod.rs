@@ -79,3 +79,6 @@ mod tests {
         assert_eq!(rounded_ms(Some(2.5)), Some(3));
     }
 }
+
+#[cfg(test)]
+mod snapshots;

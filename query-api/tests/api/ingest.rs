@@ -7,41 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const DOC_EXAMPLE: &str = r#"{
-    "traces": [
-      {
-        "trace": {
-          "trace_id": "550e8400-e29b-41d4-a716-446655440000",
-          "agent": "lead-qualifier",
-          "status": "completed",
-          "started_at": "2024-01-15T10:00:00Z",
-          "ended_at": "2024-01-15T10:00:02Z",
-          "duration_ms": 2000,
-          "success": true,
-          "outcome": "qualified",
-          "total_tokens": 1500,
-          "total_cost_usd": "0.004500"
-        },
-        "spans": [
-          {
-            "span_id": "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
-            "trace_id": "550e8400-e29b-41d4-a716-446655440000",
-            "type": "llm",
-            "name": "gpt-4o classify",
-            "status": "completed",
-            "started_at": "2024-01-15T10:00:00.100Z",
-            "ended_at": "2024-01-15T10:00:01.800Z",
-            "duration_ms": 1700,
-            "model": "gpt-4o",
-            "input_tokens": 800,
-            "output_tokens": 120,
-            "total_tokens": 920,
-            "cost_usd": "0.003200"
-          }
-        ]
-      }
-    ]
-  }"#;
+/// The contract's documented example batch (one fixture for every test).
+const DOC_EXAMPLE: &str = include_str!("../../../tests/fixtures/doc-example-batch.json");
 
 #[tokio::test]
 async fn documented_example_is_ingested_and_read_back() {

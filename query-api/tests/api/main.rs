@@ -16,3 +16,4 @@ mod otlp;
 mod poison;
 mod readme;
 mod rollups;
+mod schema;

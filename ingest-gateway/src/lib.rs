@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod otlp;
+pub mod ports;
 pub mod prices;
 pub mod producer;
 pub mod quota;
@@ -27,6 +28,7 @@ pub use crate::publish::publish;
 
 use crate::auth::KeyStore;
 use crate::config::Config;
+use crate::ports::{Authenticate, Publisher, QuotaStore};
 use crate::producer::Queue;
 use crate::quota::Quota;
 use agentvista_shared::clients::Redis;
@@ -51,10 +53,10 @@ pub use openapi::{openapi, routes};
 /// Shared state of one gateway process.
 pub struct App {
     pub config: Config,
-    pub keys: KeyStore,
-    pub quota: Quota,
+    pub keys: Arc<dyn Authenticate>,
+    pub quota: Arc<dyn QuotaStore>,
     pub prices: prices::Prices,
-    pub queue: Queue,
+    pub queue: Arc<dyn Publisher>,
     pub redis: Redis,
     pub pg: sqlx::PgPool,
     pub metrics: agentvista_shared::metrics::RequestMetrics,
@@ -96,23 +98,58 @@ pub async fn build(config: Config) -> anyhow::Result<Gateway> {
         config.produce_timeout,
     )
     .context("creating the kafka producer")?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let app = Arc::new(App {
-        keys: KeyStore::new(redis.clone(), pg.clone(), config.key_cache_ttl),
-        quota: Quota::new(redis.clone()),
-        prices: prices::Prices::new(redis.clone(), config.key_cache_ttl),
-        queue,
+    let keys = KeyStore::new(redis.clone(), pg.clone(), config.key_cache_ttl);
+    let quota = Quota::new(redis.clone());
+    let app = App::new(
+        config,
+        Arc::new(keys),
+        Arc::new(quota),
+        Arc::new(queue),
         redis,
         pg,
-        inflight: Semaphore::new(config.max_inflight),
-        inflight_bytes: Semaphore::new(admission::kib(config.max_inflight_bytes) as usize),
-        metrics: Default::default(),
-        accepted: Default::default(),
-        config,
-    });
-    Ok(Gateway { listener, app })
+    );
+    Gateway::bind(app).await
+}
+
+impl App {
+    /// The shared state over the given key store, quota and queue (the
+    /// real ones in [`build`]; in-memory ones in tests). `redis` serves the
+    /// price overrides; `pg` the readiness check.
+    pub fn new(
+        config: Config,
+        keys: Arc<dyn Authenticate>,
+        quota: Arc<dyn QuotaStore>,
+        queue: Arc<dyn Publisher>,
+        redis: Redis,
+        pg: sqlx::PgPool,
+    ) -> App {
+        App {
+            keys,
+            quota,
+            prices: prices::Prices::new(redis.clone(), config.key_cache_ttl),
+            queue,
+            redis,
+            pg,
+            inflight: Semaphore::new(config.max_inflight),
+            inflight_bytes: Semaphore::new(admission::kib(config.max_inflight_bytes) as usize),
+            metrics: Default::default(),
+            accepted: Default::default(),
+            config,
+        }
+    }
+}
+
+impl Gateway {
+    /// Bind `app.config.listen` for `app`.
+    pub async fn bind(app: App) -> anyhow::Result<Gateway> {
+        let listener = TcpListener::bind(app.config.listen)
+            .await
+            .with_context(|| format!("binding {}", app.config.listen))?;
+        Ok(Gateway {
+            listener,
+            app: Arc::new(app),
+        })
+    }
 }
 
 impl Gateway {

@@ -54,7 +54,11 @@ impl Redis {
                     ConnectionManagerConfig::new()
                         .set_connection_timeout(Duration::from_secs(2))
                         .set_response_timeout(Duration::from_secs(2))
-                        .set_number_of_retries(2),
+                        .set_number_of_retries(2)
+                        // At most 1 s between attempts (the crate's default
+                        // backoff made a refused first connection take
+                        // two minutes to report).
+                        .set_max_delay(1_000),
                 )
             })
             .await

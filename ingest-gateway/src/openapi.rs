@@ -20,16 +20,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Every ingestion route as (METHOD, path under `/api/v1`), from the
 /// document. The OTLP routes are also served at `/v1/…` on the root.
 pub fn routes() -> Vec<(String, String)> {
-    let doc = serde_json::to_value(openapi()).expect("documents serialize");
-    let mut out = Vec::new();
-    if let Some(paths) = doc["paths"].as_object() {
-        for (path, ops) in paths {
-            for method in ops.as_object().into_iter().flat_map(|o| o.keys()) {
-                out.push((method.to_uppercase(), path.clone()));
-            }
-        }
-    }
-    out
+    agentvista_shared::openapi::operations(&openapi())
 }
 
 /// The JSON answer to an OTLP traces export: the OTLP response fields
@@ -70,55 +61,43 @@ struct OtlpLogsAccepted {
     partial_success: Option<serde_json::Value>,
 }
 
-/// OTLP/HTTP traces export (`ExportTraceServiceRequest`, protobuf or JSON,
-/// optionally gzip). Spans outside the ingestion window are rejected in
-/// `partial_success`; the rest are stored.
-#[utoipa::path(operation_id = "otlp_traces", post, path = "/otlp/v1/traces", tag = "ingestion",
-    request_body(content((Vec<u8> = "application/x-protobuf"), (Object = "application/json")),
-                 description = "ExportTraceServiceRequest"),
-    responses(
-        (status = 200, description = "Accepted; the OTLP Export response in the request's encoding",
-         content((OtlpTracesAccepted = "application/json"), (Vec<u8> = "application/x-protobuf"))),
-        (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks `write`", body = ErrorBody),
-        (status = 413, description = "Body or decompressed size over the limit", body = ErrorBody),
-        (status = 415, description = "Unsupported Content-Type", body = ErrorBody),
-        (status = 429, description = "Monthly event limit exceeded", body = ErrorBody),
-        (status = 503, description = "Queue unavailable; retry", body = ErrorBody)))]
-#[allow(dead_code)]
-fn otlp_traces() {}
+/// One OTLP/HTTP export route's document entry: the three signals share
+/// the handler, the encodings and the refusals; they differ in the
+/// request message and the JSON answer's counts.
+macro_rules! otlp_path {
+    ($(#[$doc:meta])* $fn:ident, $path:literal, $request:literal, $accepted:ty) => {
+        $(#[$doc])*
+        #[utoipa::path(operation_id = stringify!($fn), post, path = $path, tag = "ingestion",
+            request_body(content((Vec<u8> = "application/x-protobuf"), (Object = "application/json")),
+                         description = $request),
+            responses(
+                (status = 200, description = "Accepted; the OTLP Export response in the request's encoding",
+                 content(($accepted = "application/json"), (Vec<u8> = "application/x-protobuf"))),
+                (status = 400, description = "Malformed body", body = ErrorBody),
+                (status = 401, description = "Missing or invalid key", body = ErrorBody),
+                (status = 403, description = "The key lacks `write`", body = ErrorBody),
+                (status = 413, description = "Body or decompressed size over the limit", body = ErrorBody),
+                (status = 415, description = "Unsupported Content-Type", body = ErrorBody),
+                (status = 429, description = "Monthly event limit exceeded (spans only)", body = ErrorBody),
+                (status = 503, description = "Queue unavailable; retry", body = ErrorBody)))]
+        #[allow(dead_code)]
+        fn $fn() {}
+    };
+}
 
-/// OTLP/HTTP metrics export (`ExportMetricsServiceRequest`). Metric points
-/// are not events: they do not count against the monthly limit.
-#[utoipa::path(operation_id = "otlp_metrics", post, path = "/otlp/v1/metrics", tag = "ingestion",
-    request_body(content((Vec<u8> = "application/x-protobuf"), (Object = "application/json")),
-                 description = "ExportMetricsServiceRequest"),
-    responses(
-        (status = 200, description = "Accepted; the OTLP Export response in the request's encoding",
-         content((OtlpMetricsAccepted = "application/json"), (Vec<u8> = "application/x-protobuf"))),
-        (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks `write`", body = ErrorBody),
-        (status = 413, description = "Body or decompressed size over the limit", body = ErrorBody),
-        (status = 415, description = "Unsupported Content-Type", body = ErrorBody),
-        (status = 503, description = "Queue unavailable; retry", body = ErrorBody)))]
-#[allow(dead_code)]
-fn otlp_metrics() {}
-
-/// OTLP/HTTP logs export (`ExportLogsServiceRequest`). Log records are not
-/// events: they do not count against the monthly limit.
-#[utoipa::path(operation_id = "otlp_logs", post, path = "/otlp/v1/logs", tag = "ingestion",
-    request_body(content((Vec<u8> = "application/x-protobuf"), (Object = "application/json")),
-                 description = "ExportLogsServiceRequest"),
-    responses(
-        (status = 200, description = "Accepted; the OTLP Export response in the request's encoding",
-         content((OtlpLogsAccepted = "application/json"), (Vec<u8> = "application/x-protobuf"))),
-        (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks `write`", body = ErrorBody),
-        (status = 413, description = "Body or decompressed size over the limit", body = ErrorBody),
-        (status = 415, description = "Unsupported Content-Type", body = ErrorBody),
-        (status = 503, description = "Queue unavailable; retry", body = ErrorBody)))]
-#[allow(dead_code)]
-fn otlp_logs() {}
+otlp_path!(
+    /// OTLP/HTTP traces export (protobuf or JSON, optionally gzip). Spans
+    /// outside the ingestion window are rejected in `partial_success`; the
+    /// rest are stored.
+    otlp_traces, "/otlp/v1/traces", "ExportTraceServiceRequest", OtlpTracesAccepted
+);
+otlp_path!(
+    /// OTLP/HTTP metrics export. Metric points are not events: they do not
+    /// count against the monthly limit.
+    otlp_metrics, "/otlp/v1/metrics", "ExportMetricsServiceRequest", OtlpMetricsAccepted
+);
+otlp_path!(
+    /// OTLP/HTTP logs export. Log records are not events: they do not count
+    /// against the monthly limit.
+    otlp_logs, "/otlp/v1/logs", "ExportLogsServiceRequest", OtlpLogsAccepted
+);

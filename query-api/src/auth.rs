@@ -6,9 +6,11 @@
 //! `X-AgentVista-Org` header (a slug they belong to), else their personal one.
 
 use crate::error::AppError;
+use crate::store::{accounts, members};
 use crate::AppState;
 use agentvista_shared::error::{ApiError, ErrorKind};
 use agentvista_shared::keys::{self, SCOPE_READ, SCOPE_WRITE};
+use agentvista_shared::model::Role;
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -57,6 +59,54 @@ impl Principal {
 
     pub fn writer(self) -> Result<Self, AppError> {
         self.require(SCOPE_WRITE)?;
+        Ok(self)
+    }
+}
+
+/// The caller as a member of the organization a path names
+/// (`/org/{org_slug}/...`), with their role in it.
+#[derive(Debug, Clone)]
+pub struct OrgMember {
+    pub principal: Principal,
+    pub org_id: Uuid,
+    pub slug: String,
+    pub role: Role,
+}
+
+impl Principal {
+    /// The caller's membership of `slug`: 404 for a non-member and for an
+    /// API key of another organization (neither learns that it exists).
+    pub async fn member_of(self, state: &AppState, slug: &str) -> Result<OrgMember, AppError> {
+        let found = members::role_in(&state.0.pg, slug, self.user_id).await?;
+        let (org_id, role) = found
+            .filter(|(org, _)| self.method != AuthMethod::ApiKey || *org == self.org_id)
+            .ok_or_else(|| ApiError::not_found("Organization"))?;
+        Ok(OrgMember {
+            principal: self,
+            org_id,
+            slug: slug.to_string(),
+            role: Role::parse(&role).unwrap_or(Role::Member),
+        })
+    }
+}
+
+impl OrgMember {
+    /// Any member may read (a key needs `read`).
+    pub fn reader(self) -> Result<Self, AppError> {
+        self.principal.require(SCOPE_READ)?;
+        Ok(self)
+    }
+
+    /// Changes need the organization's `admin` role (a key needs `write`).
+    pub fn admin(self) -> Result<Self, AppError> {
+        self.principal.require(SCOPE_WRITE)?;
+        if self.role != Role::Admin {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                "This action requires the admin role in the organization.",
+            )
+            .into());
+        }
         Ok(self)
     }
 }
@@ -255,24 +305,15 @@ async fn select_org(
 ) -> Result<Uuid, AppError> {
     let pg = &state.0.pg;
     if let Some(slug) = headers.get(ORG_HEADER).and_then(|v| v.to_str().ok()) {
-        let org: Option<(Uuid,)> = sqlx::query_as(
-            "SELECT o.id FROM organizations o JOIN memberships m ON m.org_id = o.id \
-             WHERE o.slug = $1 AND m.user_id = $2",
-        )
-        .bind(slug)
-        .bind(user_id)
-        .fetch_optional(pg)
-        .await?;
-        return org
-            .map(|(id,)| id)
+        return accounts::member_org_by_slug(pg, user_id, slug)
+            .await?
             .ok_or_else(|| ApiError::not_found("Organization").into());
     }
-    let orgs: Vec<(Uuid,)> = sqlx::query_as(
-        "SELECT org_id FROM memberships WHERE user_id = $1 ORDER BY created_at, org_id",
-    )
-    .bind(user_id)
-    .fetch_all(pg)
-    .await?;
+    let orgs: Vec<(Uuid,)> = accounts::memberships(pg, user_id)
+        .await?
+        .into_iter()
+        .map(|m| (m.id,))
+        .collect();
     if let Some(p) = preferred.filter(|p| orgs.iter().any(|(id,)| id == p)) {
         return Ok(p);
     }

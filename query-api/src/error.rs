@@ -15,6 +15,16 @@ pub struct AppError(pub ApiError);
 
 pub type AppResult<T> = Result<T, AppError>;
 
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.detail)
+    }
+}
+
+/// For background work (`anyhow`): the store's errors were logged with
+/// their cause when they were converted.
+impl std::error::Error for AppError {}
+
 impl From<ApiError> for AppError {
     fn from(e: ApiError) -> Self {
         AppError(e)

@@ -14,6 +14,7 @@ pub mod spantree;
 pub mod sql;
 pub mod store;
 pub mod views;
+pub mod webhooks;
 pub mod workers;
 
 use agentvista_shared::clients::Redis;
@@ -46,6 +47,8 @@ pub struct Config {
     /// Beyond it a read waits up to `read_wait`, then gets 503.
     pub max_reads: usize,
     pub read_wait: Duration,
+    /// Webhook delivery (`AV_WEBHOOK_*`).
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 impl Config {
@@ -67,6 +70,29 @@ impl Config {
             shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
             max_reads: config::parse("AV_QUERY_MAX_READS", 16usize)?.max(1),
             read_wait: Duration::from_millis(config::parse("AV_QUERY_READ_WAIT_MS", 5000u64)?),
+            webhooks: webhooks::WebhookConfig {
+                allow_http: config::parse("AV_WEBHOOK_ALLOW_HTTP", false)?,
+                allow_private: config::parse("AV_WEBHOOK_ALLOW_PRIVATE", false)?,
+                timeout: Duration::from_secs(
+                    config::parse("AV_WEBHOOK_TIMEOUT_SECS", 10u64)?.max(1),
+                ),
+                breaker_threshold: config::parse("AV_WEBHOOK_BREAKER_THRESHOLD", 10i32)?.max(1),
+                backoff_scale: config::parse("AV_WEBHOOK_BACKOFF_SCALE", 1.0f64)?,
+                poll: Duration::from_millis(config::parse("AV_WEBHOOK_POLL_MS", 200u64)?),
+                lease: Duration::from_secs(config::parse("AV_WEBHOOK_LEASE_SECS", 30u64)?.max(1)),
+                concurrency: config::parse("AV_WEBHOOK_CONCURRENCY", 32usize)?.max(1),
+                events: config::parse("AV_WEBHOOK_EVENTS", true)?,
+                events_group: config::string("AV_WEBHOOK_EVENTS_GROUP", "av-webhook-events"),
+                events_from: match config::string("AV_WEBHOOK_EVENTS_FROM", "latest").as_str() {
+                    v @ ("earliest" | "latest") => v.to_string(),
+                    _ => {
+                        return Err(ConfigError {
+                            var: "AV_WEBHOOK_EVENTS_FROM".into(),
+                            message: "must be earliest or latest".into(),
+                        })
+                    }
+                },
+            },
             rollup: store::run_stats::RefreshConfig {
                 interval: Duration::from_secs(config::parse("AV_ROLLUP_INTERVAL_SECS", 30u64)?),
                 settle: Duration::from_secs(config::parse("AV_ROLLUP_SETTLE_SECS", 120u64)?),
@@ -86,6 +112,10 @@ pub struct App {
     pub metrics: agentvista_shared::metrics::RequestMetrics,
     /// Slots for telemetry reads (`Config::max_reads`).
     pub read_slots: tokio::sync::Semaphore,
+    /// The webhook dispatcher's counters, and deliveries created from
+    /// ingestion (for `/metrics`).
+    pub webhook_metrics: Arc<workers::webhook_dispatch::DispatchMetrics>,
+    pub webhook_events: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -162,6 +192,8 @@ impl App {
             redis,
             dummy_hash,
             metrics: Default::default(),
+            webhook_metrics: Default::default(),
+            webhook_events: Default::default(),
         })
     }
 }
@@ -202,6 +234,22 @@ impl Server {
             pg: state.pg.clone(),
             config: state.config.rollup.clone(),
         });
+        let hooks = &state.config.webhooks;
+        workers.spawn(workers::webhook_events::WebhookEvents {
+            pg: state.pg.clone(),
+            brokers: state.config.common.kafka_brokers.clone(),
+            topic: state.config.common.kafka_topic.clone(),
+            group: hooks.events_group.clone(),
+            from: hooks.events_from.clone(),
+            enabled: hooks.events,
+            created: state.webhook_events.clone(),
+            stop: workers.stop_signal(),
+        });
+        workers.spawn(workers::webhook_dispatch::WebhookDispatcher::new(
+            state.pg.clone(),
+            hooks.clone(),
+            state.webhook_metrics.clone(),
+        )?);
         let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

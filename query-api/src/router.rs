@@ -2,7 +2,7 @@
 //! writes with a trailing slash answer with and without it.
 
 use crate::error::AppError;
-use crate::routes::{agents, api_keys, auth, health, logs, metrics, traces};
+use crate::routes::{agents, api_keys, auth, health, logs, members, metrics, traces, webhooks};
 use crate::AppState;
 use agentvista_shared::error::ApiError;
 use axum::routing::get;
@@ -36,6 +36,8 @@ use utoipa_axum::routes;
         (name = "traces", description = "Runs, span trees, outcomes, comparisons"),
         (name = "metrics", description = "OTLP metrics"),
         (name = "logs", description = "OTLP logs"),
+        (name = "members", description = "Organization members and roles"),
+        (name = "webhooks", description = "Signed, retried event delivery to your endpoints"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -111,6 +113,13 @@ fn api() -> OpenApiRouter<AppState> {
         routes!(api_keys::ping),
         routes!(api_keys::revoke),
         routes!(openapi_json),
+        routes!(members::list, members::add),
+        routes!(members::change_role, members::remove),
+        routes!(webhooks::create, webhooks::list),
+        routes!(webhooks::update, webhooks::delete),
+        routes!(webhooks::rotate_secret),
+        routes!(webhooks::deliveries),
+        routes!(webhooks::test),
     ] {
         api = route(api, m);
     }
@@ -129,18 +138,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub static ROUTES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| paths_of(&openapi()));
 
 /// (METHOD, path) of every operation of a document.
-pub fn paths_of(doc: &utoipa::openapi::OpenApi) -> Vec<(String, String)> {
-    let doc = serde_json::to_value(doc).expect("documents serialize");
-    let mut out = Vec::new();
-    if let Some(paths) = doc["paths"].as_object() {
-        for (path, ops) in paths {
-            for method in ops.as_object().into_iter().flat_map(|o| o.keys()) {
-                out.push((method.to_uppercase(), path.clone()));
-            }
-        }
-    }
-    out
-}
+pub use agentvista_shared::openapi::operations as paths_of;
 
 /// The OpenAPI 3 document of the whole API (ingestion and dashboard), as
 /// checked in by `scripts/openapi` (a test keeps it equal to the code's).
@@ -223,7 +221,61 @@ async fn metrics_text(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.0.metrics.render("av_query", &[]),
+        {
+            let app = &state.0;
+            let w = &app.webhook_metrics;
+            let load =
+                |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+            let depth = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                crate::store::webhooks::queue_depth(&app.pg),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map_or(0, |d| u64::try_from(d).unwrap_or(0));
+            app.metrics.render(
+                "av_query",
+                &[
+                    (
+                        "av_query_webhook_deliveries_succeeded_total",
+                        "counter",
+                        load(&w.succeeded),
+                    ),
+                    (
+                        "av_query_webhook_attempts_failed_total",
+                        "counter",
+                        load(&w.failed_attempts),
+                    ),
+                    (
+                        "av_query_webhook_deliveries_failed_total",
+                        "counter",
+                        load(&w.gave_up),
+                    ),
+                    (
+                        "av_query_webhook_breaker_trips_total",
+                        "counter",
+                        load(&w.breaker_trips),
+                    ),
+                    (
+                        "av_query_webhook_attempts_total",
+                        "counter",
+                        load(&w.attempts),
+                    ),
+                    (
+                        "av_query_webhook_attempt_duration_ms_sum",
+                        "counter",
+                        load(&w.attempt_ms_sum),
+                    ),
+                    (
+                        "av_query_webhook_events_created_total",
+                        "counter",
+                        load(&app.webhook_events),
+                    ),
+                    ("av_query_webhook_queue_depth", "gauge", depth),
+                ],
+            )
+        },
     )
 }
 

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod money;
+pub mod openapi;
 pub mod plan;
 pub mod pricing;
 pub mod queue;

@@ -118,6 +118,53 @@ contract_enum!(
     }
 );
 
+contract_enum!(
+    /// A user's role in an organization: `admin` manages members, keys of
+    /// the organization's settings and webhook endpoints; `member` reads.
+    Role {
+        Admin => "admin",
+        Member => "member",
+    }
+);
+
+/// The events a webhook endpoint can subscribe to. (Written out rather
+/// than with `contract_enum!`: the wire names are not snake_case.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum WebhookEventType {
+    #[serde(rename = "alert.fired")]
+    AlertFired,
+    #[serde(rename = "alert.resolved")]
+    AlertResolved,
+    #[serde(rename = "trace.failed")]
+    TraceFailed,
+    #[serde(rename = "agent_run.completed")]
+    AgentRunCompleted,
+}
+
+impl WebhookEventType {
+    pub const ALL: &'static [WebhookEventType] = &[
+        WebhookEventType::AlertFired,
+        WebhookEventType::AlertResolved,
+        WebhookEventType::TraceFailed,
+        WebhookEventType::AgentRunCompleted,
+    ];
+    pub const EXPECTED: &'static str =
+        "alert.fired, alert.resolved, trace.failed, agent_run.completed";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEventType::AlertFired => "alert.fired",
+            WebhookEventType::AlertResolved => "alert.resolved",
+            WebhookEventType::TraceFailed => "trace.failed",
+            WebhookEventType::AgentRunCompleted => "agent_run.completed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.as_str() == s)
+    }
+}
+
 #[allow(clippy::derivable_impls)] // the enum is defined by `contract_enum!`
 impl Default for Source {
     fn default() -> Self {
@@ -298,6 +345,8 @@ mod vocabulary_tests {
         check(MetricType::ALL, MetricType::as_str);
         check(Temporality::ALL, Temporality::as_str);
         check(Source::ALL, Source::as_str);
+        check(Role::ALL, Role::as_str);
+        check(WebhookEventType::ALL, WebhookEventType::as_str);
         assert_eq!(RunStatus::EXPECTED, "running, completed, failed, timed_out");
         assert_eq!(RunStatus::parse("timed_out"), Some(RunStatus::TimedOut));
         assert_eq!(

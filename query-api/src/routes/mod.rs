@@ -5,8 +5,10 @@ pub mod api_keys;
 pub mod auth;
 pub mod health;
 pub mod logs;
+pub mod members;
 pub mod metrics;
 pub mod traces;
+pub mod webhooks;
 
 /// The highest page number served: deeper pages are a 400 (keyset cursors
 /// or filters reach further data cheaply).

@@ -105,15 +105,45 @@ pub async fn revoke_api_key(
     .fetch_optional(pg)
     .await?;
     let Some((hash,)) = row else { return Ok(false) };
+    tombstone(redis, &hash).await?;
+    Ok(true)
+}
+
+/// Revoke every key `user_id` holds in `org_id` (they left the
+/// organization); returns how many were active.
+pub async fn revoke_all_of(
+    pg: &PgPool,
+    redis: &Redis,
+    user_id: Uuid,
+    org_id: Uuid,
+) -> AppResult<usize> {
+    let hashes: Vec<(String,)> = sqlx::query_as(
+        "UPDATE api_keys SET revoked_at = now() \
+         WHERE user_id = $1 AND org_id = $2 AND revoked_at IS NULL RETURNING key_hash",
+    )
+    .bind(user_id)
+    .bind(org_id)
+    .fetch_all(pg)
+    .await?;
+    for (hash,) in &hashes {
+        tombstone(redis, hash).await?;
+    }
+    Ok(hashes.len())
+}
+
+/// Replace a key's cached record by the revocation tombstone
+/// (unconditionally, so that it wins over a concurrent cache fill by the
+/// gateway).
+async fn tombstone(redis: &Redis, hash: &str) -> AppResult<()> {
     let mut conn = redis.clone();
     redis::cmd("SET")
-        .arg(keys::redis_key(&hash))
+        .arg(keys::redis_key(hash))
         .arg(keys::TOMBSTONE)
         .arg("EX")
         .arg(keys::TOMBSTONE_TTL_SECS)
         .query_async::<()>(&mut conn)
         .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// A page of a user's keys, newest first (`only_org`: those of one

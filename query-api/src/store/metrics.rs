@@ -7,6 +7,7 @@ use crate::sql::{Bind, Filter};
 use agentvista_shared::model::{MetricType, Temporality};
 use clickhouse::Row;
 use serde::Deserialize;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// A metric stream's latest description and point count.
@@ -23,8 +24,11 @@ pub struct StoredStream {
 /// empty.
 #[derive(Debug, Clone, Row, Deserialize)]
 pub struct StoredPoint {
-    pub ts: i64,
-    pub start_ts: i64,
+    #[serde(with = "clickhouse::serde::time::datetime64::nanos")]
+    pub time: OffsetDateTime,
+    /// The epoch when the point has no start time.
+    #[serde(with = "clickhouse::serde::time::datetime64::nanos")]
+    pub start_time: OffsetDateTime,
     pub metric_type: String,
     pub service_name: String,
     pub attributes: Vec<(String, String)>,
@@ -134,11 +138,7 @@ pub async fn points(
     let f = filter.to_sql();
     let mut rows: Vec<StoredPoint> = f
         .apply(ch.query(&format!(
-            "SELECT toInt64(toUnixTimestamp64Nano(time)) AS ts, toInt64(toUnixTimestamp64Nano(start_time)) AS start_ts, \
-             metric_type, service_name, attributes, value, temporality, is_monotonic, count, sum, min, max, \
-             bucket_counts, explicit_bounds, exp_scale, exp_zero_count, exp_positive_offset, exp_positive_counts, \
-             exp_negative_offset, exp_negative_counts, quantiles, quantile_values \
-             FROM metric_points FINAL WHERE {} ORDER BY time DESC, series_id LIMIT ?",
+            "SELECT ?fields FROM metric_points FINAL WHERE {} ORDER BY time DESC, series_id LIMIT ?",
             f.sql()
         )))
         .bind(limit)

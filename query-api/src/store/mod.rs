@@ -11,10 +11,12 @@ pub mod accounts;
 pub mod agents;
 pub mod keys;
 pub mod logs;
+pub mod members;
 pub mod metrics;
 pub mod run_stats;
 pub mod runs;
 pub mod spans;
+pub mod webhooks;
 
 use time::OffsetDateTime;
 

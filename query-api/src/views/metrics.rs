@@ -1,7 +1,7 @@
 //! Metric streams, points (their fields follow the metric type) and
 //! downsampled buckets.
 
-use super::{attributes, fmt_ns};
+use super::{attributes, rfc3339};
 use crate::store::metrics::{StoredPoint, StoredStream};
 use agentvista_shared::model::{MetricType, Temporality};
 use serde::Serialize;
@@ -171,8 +171,9 @@ impl From<&StoredPoint> for Point {
             },
         };
         Point {
-            timestamp: fmt_ns(r.ts),
-            start_timestamp: (r.start_ts > 0).then(|| fmt_ns(r.start_ts)),
+            timestamp: rfc3339(r.time),
+            start_timestamp: (r.start_time.unix_timestamp_nanos() > 0)
+                .then(|| rfc3339(r.start_time)),
             labels: attributes(&r.attributes),
             service_name: r.service_name.clone(),
             values,

@@ -6,8 +6,10 @@ pub mod accounts;
 pub mod agents;
 pub mod keys;
 pub mod logs;
+pub mod members;
 pub mod metrics;
 pub mod runs;
+pub mod webhooks;
 
 use agentvista_shared::{money, time_fmt};
 use time::OffsetDateTime;

@@ -51,6 +51,25 @@ impl From<&StoredRun> for Run {
     }
 }
 
+impl From<&agentvista_shared::model::TraceRecord> for Run {
+    /// A run as ingested (the webhook events' `data`).
+    fn from(t: &agentvista_shared::model::TraceRecord) -> Self {
+        Run {
+            trace_id: t.trace_id,
+            agent_id: t.agent_id,
+            agent_name: t.agent_name.clone(),
+            status: t.status.as_str().to_string(),
+            started_at: super::fmt_us(t.started_at_us),
+            ended_at: t.ended_at_us.map(super::fmt_us),
+            duration_ms: t.duration_ms,
+            success: t.success,
+            outcome: t.outcome.clone(),
+            total_tokens: t.total_tokens,
+            total_cost_usd: t.total_cost_nanos.map(usd_string),
+        }
+    }
+}
+
 impl Run {
     /// A trace whose spans arrived without any run header, summarized from
     /// its spans: the first span's agent, the earliest start, the latest

@@ -205,8 +205,8 @@ fn log_search() {
 #[test]
 fn metric_points_of_every_type() {
     let base = StoredPoint {
-        ts: 1_793_534_400_000_000_000,
-        start_ts: 0,
+        time: datetime!(2026-11-01 12:00:00 UTC),
+        start_time: time::OffsetDateTime::UNIX_EPOCH,
         metric_type: String::new(),
         service_name: "support-bot".into(),
         attributes: vec![("route".into(), "/chat".into())],
@@ -239,7 +239,7 @@ fn metric_points_of_every_type() {
             value: Some(42.0),
             temporality: "cumulative".into(),
             is_monotonic: true,
-            start_ts: 1_793_534_000_000_000_000,
+            start_time: datetime!(2026-11-01 11:53:20 UTC),
             ..base.clone()
         },
         StoredPoint {

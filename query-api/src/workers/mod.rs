@@ -10,10 +10,14 @@
 //! Shutdown stops every worker between passes at once and drops a pass in
 //! progress after a grace (passes are written to be safe to drop).
 //!
-//! Workers: [`rollup::RollupWorker`] (the per-day run rollup). The alert
-//! evaluator and the webhook dispatcher belong here too.
+//! Workers: [`rollup::RollupWorker`] (the per-day run rollup),
+//! [`webhook_events::WebhookEvents`] (runs from the ingest topic into
+//! webhook deliveries) and [`webhook_dispatch::WebhookDispatcher`] (sending
+//! them). The alert evaluator belongs here too.
 
 pub mod rollup;
+pub mod webhook_dispatch;
+pub mod webhook_events;
 
 use sqlx::PgPool;
 use std::future::Future;
@@ -47,6 +51,12 @@ impl Default for Workers {
 }
 
 impl Workers {
+    /// Resolves to `true` once the workers are told to stop: for a worker
+    /// whose pass runs long (a consumer loop) to end it promptly.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
     /// Start `worker` on its own task (not when its interval is zero).
     pub fn spawn<W: Worker>(&mut self, worker: W) {
         let interval = worker.interval();

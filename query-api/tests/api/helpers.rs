@@ -114,6 +114,17 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawn with a tweak to the gateway's configuration.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut ingest_gateway::config::Config)) -> TestApp {
+    spawn_apps(tweak, |_| {}).await
+}
+
+/// Spawn with tweaks to both services' configurations. By default the
+/// query API runs no webhook dispatcher and no event consumer (the tests
+/// of webhooks turn them on, with the same settings, so that dispatchers
+/// of parallel tests may serve each other's endpoints as replicas do).
+pub async fn spawn_apps(
+    tweak: impl FnOnce(&mut ingest_gateway::config::Config),
+    tweak_query: impl FnOnce(&mut query_api::Config),
+) -> TestApp {
     // Logs go through the test harness (shown for failing tests only).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -135,6 +146,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ingest_gateway::config::Conf
     let mut q = query_api::Config::from_env().expect("query config");
     q.common.kafka_topic = shared.topic.clone();
     q.listen = "127.0.0.1:0".parse().unwrap();
+    q.webhooks.poll = Duration::ZERO;
+    q.webhooks.events = false;
+    tweak_query(&mut q);
     let server = query_api::build(q).await.expect("query api");
     let api = format!("http://{}/api/v1", server.local_addr());
     let query = server.state();

@@ -17,3 +17,4 @@ mod poison;
 mod readme;
 mod rollups;
 mod schema;
+mod webhooks;

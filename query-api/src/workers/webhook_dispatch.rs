@@ -1,0 +1,269 @@
+//! The webhook dispatcher: every `AV_WEBHOOK_POLL_MS`, take endpoints that
+//! have a due delivery (a lease on the endpoint row with `SKIP LOCKED`, so
+//! one dispatcher per endpoint, and so per delivery, across replicas) and
+//! send each one's due deliveries in creation order on a task of its own
+//! (at most `AV_WEBHOOK_CONCURRENCY` endpoints at once per replica: a slow
+//! receiver holds only its own task). A failed attempt leaves the endpoint
+//! for its retry time; later deliveries of the endpoint wait behind it, so
+//! a receiver sees events in the order they were created.
+//!
+//! Every attempt is signed with the endpoint's current secret, carries the
+//! delivery's id, is limited to `AV_WEBHOOK_TIMEOUT_SECS`, follows no
+//! redirect, and reaches only public addresses unless private networks are
+//! allowed (`webhooks::url_policy`). A dispatcher killed mid-attempt leaves
+//! the delivery pending; another takes the endpoint when the lease ends and
+//! sends it again with the same `X-Webhook-Id`.
+
+use super::Worker;
+use crate::store::webhooks::{self as store, AfterAttempt, AttemptOutcome, LeasedEndpoint};
+use crate::webhooks::{schedule, signing, url_policy, WebhookConfig, MAX_ATTEMPTS};
+use sqlx::PgPool;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Deliveries one endpoint task sends before it lets the endpoint go (so
+/// that a busy endpoint is re-leased now and then, fairly across replicas).
+const PER_LEASE: usize = 200;
+
+/// Dispatcher counters for `/metrics`.
+#[derive(Default)]
+pub struct DispatchMetrics {
+    pub succeeded: AtomicU64,
+    pub failed_attempts: AtomicU64,
+    pub gave_up: AtomicU64,
+    pub breaker_trips: AtomicU64,
+    /// Sum of attempt durations (ms) and their count.
+    pub attempt_ms_sum: AtomicU64,
+    pub attempts: AtomicU64,
+}
+
+pub struct WebhookDispatcher {
+    pg: PgPool,
+    config: WebhookConfig,
+    client: reqwest::Client,
+    slots: Arc<Semaphore>,
+    tasks: Mutex<JoinSet<()>>,
+    pub metrics: Arc<DispatchMetrics>,
+}
+
+impl WebhookDispatcher {
+    pub fn new(
+        pg: PgPool,
+        config: WebhookConfig,
+        metrics: Arc<DispatchMetrics>,
+    ) -> anyhow::Result<Self> {
+        let mut client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
+            .user_agent("AgentVista-Webhooks/1");
+        if !config.allow_private {
+            client = client.dns_resolver(Arc::new(url_policy::GuardedResolver));
+        }
+        Ok(WebhookDispatcher {
+            slots: Arc::new(Semaphore::new(config.concurrency)),
+            client: client.build()?,
+            pg,
+            config,
+            tasks: Mutex::new(JoinSet::new()),
+            metrics,
+        })
+    }
+}
+
+impl Worker for WebhookDispatcher {
+    fn name(&self) -> &'static str {
+        "webhook-dispatch"
+    }
+
+    fn interval(&self) -> Duration {
+        self.config.poll
+    }
+
+    async fn run_once(&self) -> anyhow::Result<()> {
+        {
+            let mut tasks = self.tasks.lock().expect("tasks lock");
+            while tasks.try_join_next().is_some() {}
+        }
+        let free = self.slots.available_permits();
+        if free == 0 {
+            return Ok(());
+        }
+        let endpoints = store::lease_endpoints(&self.pg, free as i64, self.config.lease).await?;
+        for endpoint in endpoints {
+            let slot = self.slots.clone().acquire_owned().await?;
+            let task = EndpointTask {
+                pg: self.pg.clone(),
+                config: self.config.clone(),
+                client: self.client.clone(),
+                metrics: self.metrics.clone(),
+            };
+            self.tasks.lock().expect("tasks lock").spawn(async move {
+                let id = endpoint.id;
+                if let Err(e) = task.drain(endpoint).await {
+                    tracing::warn!(endpoint_id = %id, error = %e, "webhook endpoint pass failed");
+                }
+                drop(slot);
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WebhookDispatcher {
+    fn drop(&mut self) {
+        // Deliveries in flight stay pending; their leases expire.
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.abort_all();
+        }
+    }
+}
+
+struct EndpointTask {
+    pg: PgPool,
+    config: WebhookConfig,
+    client: reqwest::Client,
+    metrics: Arc<DispatchMetrics>,
+}
+
+impl EndpointTask {
+    /// Send the endpoint's due deliveries in order, then let it go.
+    async fn drain(&self, endpoint: LeasedEndpoint) -> anyhow::Result<()> {
+        for _ in 0..PER_LEASE {
+            // The lease is renewed before each attempt, and the URL and
+            // secret read again: a rotation or a pause applies at once.
+            let Some((url, secret)) =
+                store::renew(&self.pg, endpoint.id, self.config.lease).await?
+            else {
+                break;
+            };
+            let Some((delivery_id, body, attempts)) = store::head(&self.pg, endpoint.id).await?
+            else {
+                break;
+            };
+            let attempt = attempts + 1;
+            let outcome = self.attempt(&url, &secret, delivery_id, &body).await;
+            let m = &self.metrics;
+            m.attempts.fetch_add(1, Ordering::Relaxed);
+            m.attempt_ms_sum.fetch_add(
+                u64::try_from(outcome.duration_ms).unwrap_or(0),
+                Ordering::Relaxed,
+            );
+            let retry_in = schedule::retry_delay(attempt, self.config.backoff_scale);
+            let (after, tripped) = store::record_attempt(
+                &self.pg,
+                endpoint.id,
+                delivery_id,
+                attempt,
+                &outcome,
+                retry_in,
+                MAX_ATTEMPTS,
+                self.config.breaker_threshold,
+            )
+            .await?;
+            match after {
+                AfterAttempt::Delivered => m.succeeded.fetch_add(1, Ordering::Relaxed),
+                AfterAttempt::Retry => m.failed_attempts.fetch_add(1, Ordering::Relaxed),
+                AfterAttempt::GaveUp => {
+                    m.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                    m.gave_up.fetch_add(1, Ordering::Relaxed)
+                }
+            };
+            if tripped {
+                m.breaker_trips.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(endpoint_id = %endpoint.id, "webhook endpoint paused after consecutive failures");
+                store::notify_admins(
+                    &self.pg,
+                    endpoint.org_id,
+                    "webhook.endpoint_paused",
+                    "A webhook endpoint was paused",
+                    &format!(
+                        "The endpoint {} ({url}) failed {} deliveries in a row and was paused. \
+                         Fix the receiver, then re-enable it (PATCH is_active: true).",
+                        endpoint.id, self.config.breaker_threshold
+                    ),
+                )
+                .await?;
+            }
+            if after == AfterAttempt::Retry {
+                // The head waits for its retry; so do the later ones.
+                break;
+            }
+        }
+        store::release(&self.pg, endpoint.id).await?;
+        Ok(())
+    }
+
+    /// One signed POST of the stored body.
+    async fn attempt(
+        &self,
+        url: &str,
+        secret: &str,
+        delivery_id: uuid::Uuid,
+        body: &str,
+    ) -> AttemptOutcome {
+        let attempted_at = time::OffsetDateTime::now_utc();
+        let started = Instant::now();
+        let finish = |status_code: Option<i32>, error: Option<String>| AttemptOutcome {
+            attempted_at,
+            success: status_code.is_some_and(|s| (200..300).contains(&s)),
+            status_code,
+            error,
+            duration_ms: i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
+        };
+        let parsed = match url::Url::parse(url) {
+            Ok(u) => u,
+            Err(e) => return finish(None, Some(format!("invalid URL: {e}"))),
+        };
+        if !url_policy::literal_allowed(&parsed, self.config.allow_private) {
+            return finish(
+                None,
+                Some("destination refused: not a public address".into()),
+            );
+        }
+        let timestamp = attempted_at.unix_timestamp();
+        let signature = signing::signature(secret, timestamp, body);
+        let sent = self
+            .client
+            .post(parsed)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("X-Webhook-Id", delivery_id.to_string())
+            .header("X-Webhook-Timestamp", timestamp.to_string())
+            .header("X-Webhook-Signature", &signature)
+            .header("X-AgentVista-Signature", &signature)
+            .body(body.to_string())
+            .send()
+            .await;
+        match sent {
+            Ok(resp) => finish(Some(i32::from(resp.status().as_u16())), None),
+            Err(e) if e.is_timeout() => finish(
+                None,
+                Some(format!(
+                    "timed out after {} s",
+                    self.config.timeout.as_secs()
+                )),
+            ),
+            Err(e) => finish(None, Some(describe(&e))),
+        }
+    }
+}
+
+/// A transport error as one line (the source chain, without the URL's
+/// query string, which could carry a token).
+fn describe(e: &reqwest::Error) -> String {
+    let mut out = if e.is_connect() {
+        "connection failed".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out.chars().take(500).collect()
+}

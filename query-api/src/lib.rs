@@ -79,7 +79,10 @@ impl Config {
                 breaker_threshold: config::parse("AV_WEBHOOK_BREAKER_THRESHOLD", 10i32)?.max(1),
                 backoff_scale: config::parse("AV_WEBHOOK_BACKOFF_SCALE", 1.0f64)?,
                 poll: Duration::from_millis(config::parse("AV_WEBHOOK_POLL_MS", 200u64)?),
-                lease: Duration::from_secs(config::parse("AV_WEBHOOK_LEASE_SECS", 30u64)?.max(1)),
+                // Longer than an attempt may take, so that a live holder
+                // always renews in time.
+                lease: Duration::from_secs(config::parse("AV_WEBHOOK_LEASE_SECS", 30u64)?.max(1))
+                    .max(Duration::from_secs(config::parse("AV_WEBHOOK_TIMEOUT_SECS", 10u64)?.max(1) * 2)),
                 concurrency: config::parse("AV_WEBHOOK_CONCURRENCY", 32usize)?.max(1),
                 events: config::parse("AV_WEBHOOK_EVENTS", true)?,
                 events_group: config::string("AV_WEBHOOK_EVENTS_GROUP", "av-webhook-events"),

@@ -324,19 +324,68 @@ pub async fn release(pg: &PgPool, endpoint_id: Uuid) -> AppResult<()> {
     Ok(())
 }
 
-/// The endpoint's oldest pending delivery, if it is due (deliveries of an
-/// endpoint go in creation order: a later one waits for the head).
-pub async fn head(pg: &PgPool, endpoint_id: Uuid) -> AppResult<Option<(Uuid, String, i32)>> {
-    let head: Option<(Uuid, String, i32, bool)> = sqlx::query_as(
+/// The endpoint's next pending deliveries in creation order, as long as
+/// they are due: the oldest first, stopping at the first that is not due
+/// (deliveries of an endpoint go in creation order: a later one waits for
+/// the head).
+pub async fn due(pg: &PgPool, endpoint_id: Uuid, limit: i64) -> AppResult<Vec<(Uuid, String, i32)>> {
+    let rows: Vec<(Uuid, String, i32, bool)> = sqlx::query_as(
         "SELECT id, body, attempts, next_attempt_at <= now() FROM webhook_deliveries \
-         WHERE endpoint_id = $1 AND status = 'pending' ORDER BY created_at, id LIMIT 1",
+         WHERE endpoint_id = $1 AND status = 'pending' ORDER BY created_at, id LIMIT $2",
     )
     .bind(endpoint_id)
-    .fetch_optional(pg)
+    .bind(limit)
+    .fetch_all(pg)
     .await?;
-    Ok(head
-        .filter(|h| h.3)
-        .map(|(id, body, attempts, _)| (id, body, attempts)))
+    Ok(rows
+        .into_iter()
+        .take_while(|r| r.3)
+        .map(|(id, body, attempts, _)| (id, body, attempts))
+        .collect())
+}
+
+/// Record deliveries that succeeded on their attempt `n`, in one
+/// transaction, and reset the endpoint's failures.
+pub async fn record_successes(
+    pg: &PgPool,
+    endpoint_id: Uuid,
+    done: &[(Uuid, i32, AttemptOutcome)],
+) -> AppResult<()> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = done.iter().map(|d| d.0).collect();
+    let attempts: Vec<i32> = done.iter().map(|d| d.1).collect();
+    let at: Vec<OffsetDateTime> = done.iter().map(|d| d.2.attempted_at).collect();
+    let codes: Vec<Option<i32>> = done.iter().map(|d| d.2.status_code).collect();
+    let ms: Vec<i32> = done.iter().map(|d| d.2.duration_ms).collect();
+    let mut tx = pg.begin().await?;
+    sqlx::query(
+        "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, duration_ms) \
+         SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::timestamptz[], $4::int[], $5::int[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&at)
+    .bind(&codes)
+    .bind(&ms)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE webhook_deliveries d SET status = 'succeeded', attempts = a.n, completed_at = now() \
+         FROM UNNEST($1::uuid[], $2::int[]) AS a(id, n) WHERE d.id = a.id",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE webhook_endpoints SET consecutive_failures = 0 WHERE id = $1 AND consecutive_failures <> 0")
+        .bind(endpoint_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The outcome of one attempt.

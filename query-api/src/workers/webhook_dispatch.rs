@@ -26,7 +26,9 @@ use tokio::task::JoinSet;
 
 /// Deliveries one endpoint task sends before it lets the endpoint go (so
 /// that a busy endpoint is re-leased now and then, fairly across replicas).
-const PER_LEASE: usize = 200;
+const PER_LEASE: usize = 1_000;
+/// Deliveries read (and their successes recorded) at once.
+const BATCH: i64 = 100;
 
 /// Dispatcher counters for `/metrics`.
 #[derive(Default)]
@@ -131,69 +133,98 @@ struct EndpointTask {
 
 impl EndpointTask {
     /// Send the endpoint's due deliveries in order, then let it go.
+    /// Successes are recorded together after each batch; a failure is
+    /// recorded at once and ends the pass (the head waits for its retry).
     async fn drain(&self, endpoint: LeasedEndpoint) -> anyhow::Result<()> {
-        for _ in 0..PER_LEASE {
-            // The lease is renewed before each attempt, and the URL and
-            // secret read again: a rotation or a pause applies at once.
-            let Some((url, secret)) =
-                store::renew(&self.pg, endpoint.id, self.config.lease).await?
-            else {
+        let mut sent = 0;
+        'lease: while sent < PER_LEASE {
+            // The lease is renewed before each batch, and the URL and secret
+            // read again: a rotation or a pause applies to the next batch.
+            let Some((url, secret)) = store::renew(&self.pg, endpoint.id, self.config.lease).await? else {
                 break;
             };
-            let Some((delivery_id, body, attempts)) = store::head(&self.pg, endpoint.id).await?
-            else {
+            let mut renewed = Instant::now();
+            let batch = store::due(&self.pg, endpoint.id, BATCH).await?;
+            if batch.is_empty() {
                 break;
-            };
-            let attempt = attempts + 1;
-            let outcome = self.attempt(&url, &secret, delivery_id, &body).await;
-            let m = &self.metrics;
-            m.attempts.fetch_add(1, Ordering::Relaxed);
-            m.attempt_ms_sum.fetch_add(
-                u64::try_from(outcome.duration_ms).unwrap_or(0),
-                Ordering::Relaxed,
-            );
-            let retry_in = schedule::retry_delay(attempt, self.config.backoff_scale);
-            let (after, tripped) = store::record_attempt(
-                &self.pg,
-                endpoint.id,
-                delivery_id,
-                attempt,
-                &outcome,
-                retry_in,
-                MAX_ATTEMPTS,
-                self.config.breaker_threshold,
-            )
-            .await?;
-            match after {
-                AfterAttempt::Delivered => m.succeeded.fetch_add(1, Ordering::Relaxed),
-                AfterAttempt::Retry => m.failed_attempts.fetch_add(1, Ordering::Relaxed),
-                AfterAttempt::GaveUp => {
-                    m.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                    m.gave_up.fetch_add(1, Ordering::Relaxed)
+            }
+            let mut succeeded = Vec::new();
+            for (delivery_id, body, attempts) in batch {
+                // A slow receiver: keep the lease (a third of it left at
+                // least before each attempt; an attempt takes at most the
+                // timeout, shorter than the lease).
+                if renewed.elapsed() > self.config.lease / 3 {
+                    if store::renew(&self.pg, endpoint.id, self.config.lease).await?.is_none() {
+                        store::record_successes(&self.pg, endpoint.id, &succeeded).await?;
+                        break 'lease;
+                    }
+                    renewed = Instant::now();
                 }
-            };
-            if tripped {
-                m.breaker_trips.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(endpoint_id = %endpoint.id, "webhook endpoint paused after consecutive failures");
-                store::notify_admins(
-                    &self.pg,
-                    endpoint.org_id,
-                    "webhook.endpoint_paused",
-                    "A webhook endpoint was paused",
-                    &format!(
-                        "The endpoint {} ({url}) failed {} deliveries in a row and was paused. \
-                         Fix the receiver, then re-enable it (PATCH is_active: true).",
-                        endpoint.id, self.config.breaker_threshold
-                    ),
-                )
-                .await?;
+                sent += 1;
+                let attempt = attempts + 1;
+                let outcome = self.attempt(&url, &secret, delivery_id, &body).await;
+                let m = &self.metrics;
+                m.attempts.fetch_add(1, Ordering::Relaxed);
+                m.attempt_ms_sum
+                    .fetch_add(u64::try_from(outcome.duration_ms).unwrap_or(0), Ordering::Relaxed);
+                if outcome.success {
+                    m.succeeded.fetch_add(1, Ordering::Relaxed);
+                    succeeded.push((delivery_id, attempt, outcome));
+                    continue;
+                }
+                store::record_successes(&self.pg, endpoint.id, &succeeded).await?;
+                self.failed(&endpoint, &url, delivery_id, attempt, &outcome).await?;
+                break 'lease;
             }
-            if after == AfterAttempt::Retry {
-                // The head waits for its retry; so do the later ones.
-                break;
-            }
+            store::record_successes(&self.pg, endpoint.id, &succeeded).await?;
         }
         store::release(&self.pg, endpoint.id).await?;
+        Ok(())
+    }
+
+    /// Record a failed attempt: a retry, or the end of the delivery; and
+    /// the breaker when the endpoint reached its threshold now.
+    async fn failed(
+        &self,
+        endpoint: &LeasedEndpoint,
+        url: &str,
+        delivery_id: uuid::Uuid,
+        attempt: i32,
+        outcome: &AttemptOutcome,
+    ) -> anyhow::Result<()> {
+        let m = &self.metrics;
+        let retry_in = schedule::retry_delay(attempt, self.config.backoff_scale);
+        let (after, tripped) = store::record_attempt(
+            &self.pg,
+            endpoint.id,
+            delivery_id,
+            attempt,
+            outcome,
+            retry_in,
+            MAX_ATTEMPTS,
+            self.config.breaker_threshold,
+        )
+        .await?;
+        m.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        if after == AfterAttempt::GaveUp {
+            m.gave_up.fetch_add(1, Ordering::Relaxed);
+        }
+        if tripped {
+            m.breaker_trips.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(endpoint_id = %endpoint.id, "webhook endpoint paused after consecutive failures");
+            store::notify_admins(
+                &self.pg,
+                endpoint.org_id,
+                "webhook.endpoint_paused",
+                "A webhook endpoint was paused",
+                &format!(
+                    "The endpoint {} ({url}) failed {} deliveries in a row and was paused. \
+                     Fix the receiver, then re-enable it (PATCH is_active: true).",
+                    endpoint.id, self.config.breaker_threshold
+                ),
+            )
+            .await?;
+        }
         Ok(())
     }
 

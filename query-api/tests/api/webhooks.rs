@@ -102,6 +102,7 @@ async fn delivering_app(events_group: Option<String>) -> TestApp {
             q.webhooks.backoff_scale = 0.05;
             q.webhooks.breaker_threshold = 4;
             q.webhooks.lease = Duration::from_secs(5);
+            q.webhooks.timeout = Duration::from_secs(2);
             if let Some(group) = events_group {
                 q.webhooks.events = true;
                 q.webhooks.events_group = group;

@@ -82,7 +82,9 @@ impl Config {
                 // Longer than an attempt may take, so that a live holder
                 // always renews in time.
                 lease: Duration::from_secs(config::parse("AV_WEBHOOK_LEASE_SECS", 30u64)?.max(1))
-                    .max(Duration::from_secs(config::parse("AV_WEBHOOK_TIMEOUT_SECS", 10u64)?.max(1) * 2)),
+                    .max(Duration::from_secs(
+                        config::parse("AV_WEBHOOK_TIMEOUT_SECS", 10u64)?.max(1) + 5,
+                    )),
                 concurrency: config::parse("AV_WEBHOOK_CONCURRENCY", 32usize)?.max(1),
                 events: config::parse("AV_WEBHOOK_EVENTS", true)?,
                 events_group: config::string("AV_WEBHOOK_EVENTS_GROUP", "av-webhook-events"),

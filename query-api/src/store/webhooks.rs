@@ -328,7 +328,11 @@ pub async fn release(pg: &PgPool, endpoint_id: Uuid) -> AppResult<()> {
 /// they are due: the oldest first, stopping at the first that is not due
 /// (deliveries of an endpoint go in creation order: a later one waits for
 /// the head).
-pub async fn due(pg: &PgPool, endpoint_id: Uuid, limit: i64) -> AppResult<Vec<(Uuid, String, i32)>> {
+pub async fn due(
+    pg: &PgPool,
+    endpoint_id: Uuid,
+    limit: i64,
+) -> AppResult<Vec<(Uuid, String, i32)>> {
     let rows: Vec<(Uuid, String, i32, bool)> = sqlx::query_as(
         "SELECT id, body, attempts, next_attempt_at <= now() FROM webhook_deliveries \
          WHERE endpoint_id = $1 AND status = 'pending' ORDER BY created_at, id LIMIT $2",

@@ -203,4 +203,13 @@ mod tests {
             assert!(check(url, false, true).await.is_ok(), "{url}");
         }
     }
+
+    #[tokio::test]
+    async fn the_delivery_resolver_drops_internal_answers() {
+        // A name whose answers are all internal fails the connection: a DNS
+        // answer that changes after registration cannot reach them.
+        let name: Name = "localhost".parse().unwrap();
+        let e = GuardedResolver.resolve(name).await.err().expect("refused");
+        assert!(e.to_string().contains("no public address"), "{e}");
+    }
 }

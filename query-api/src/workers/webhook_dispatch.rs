@@ -140,7 +140,9 @@ impl EndpointTask {
         'lease: while sent < PER_LEASE {
             // The lease is renewed before each batch, and the URL and secret
             // read again: a rotation or a pause applies to the next batch.
-            let Some((url, secret)) = store::renew(&self.pg, endpoint.id, self.config.lease).await? else {
+            let Some((url, secret)) =
+                store::renew(&self.pg, endpoint.id, self.config.lease).await?
+            else {
                 break;
             };
             let mut renewed = Instant::now();
@@ -154,7 +156,10 @@ impl EndpointTask {
                 // least before each attempt; an attempt takes at most the
                 // timeout, shorter than the lease).
                 if renewed.elapsed() > self.config.lease / 3 {
-                    if store::renew(&self.pg, endpoint.id, self.config.lease).await?.is_none() {
+                    if store::renew(&self.pg, endpoint.id, self.config.lease)
+                        .await?
+                        .is_none()
+                    {
                         store::record_successes(&self.pg, endpoint.id, &succeeded).await?;
                         break 'lease;
                     }
@@ -165,15 +170,18 @@ impl EndpointTask {
                 let outcome = self.attempt(&url, &secret, delivery_id, &body).await;
                 let m = &self.metrics;
                 m.attempts.fetch_add(1, Ordering::Relaxed);
-                m.attempt_ms_sum
-                    .fetch_add(u64::try_from(outcome.duration_ms).unwrap_or(0), Ordering::Relaxed);
+                m.attempt_ms_sum.fetch_add(
+                    u64::try_from(outcome.duration_ms).unwrap_or(0),
+                    Ordering::Relaxed,
+                );
                 if outcome.success {
                     m.succeeded.fetch_add(1, Ordering::Relaxed);
                     succeeded.push((delivery_id, attempt, outcome));
                     continue;
                 }
                 store::record_successes(&self.pg, endpoint.id, &succeeded).await?;
-                self.failed(&endpoint, &url, delivery_id, attempt, &outcome).await?;
+                self.failed(&endpoint, &url, delivery_id, attempt, &outcome)
+                    .await?;
                 break 'lease;
             }
             store::record_successes(&self.pg, endpoint.id, &succeeded).await?;

@@ -3,13 +3,16 @@
 //! writer per test binary runs on its own thread and consumes a topic made
 //! for this run, so concurrent test runs never see each other's messages.
 
+use axum::http::{HeaderMap, StatusCode as AxStatus};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use std::time::Instant;
 use uuid::Uuid;
 
 pub struct Shared {
@@ -497,5 +500,93 @@ pub fn start_router(app: &TestApp) -> Router {
     Router {
         child,
         url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// A webhook receiver (a real HTTP server on loopback) for the tests of
+/// webhooks. What the receiver got: headers and the raw body of each request.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub id: String,
+    pub timestamp: i64,
+    pub signature: String,
+    pub agentvista_signature: String,
+    pub content_type: String,
+    pub body: String,
+    /// The status the receiver answered.
+    pub answered: u16,
+}
+
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub got: Arc<Mutex<Vec<Received>>>,
+    /// Answer 500 to this many requests first.
+    pub fail_first: Arc<AtomicUsize>,
+    /// Answer 500 to everything.
+    pub always_fail: Arc<AtomicBool>,
+    /// Hold the next request this long before answering 200.
+    pub hold_next: Arc<Mutex<Option<Duration>>>,
+}
+
+impl Receiver {
+    pub async fn start() -> (Self, String) {
+        let r = Receiver::default();
+        let state = r.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let state = state.clone();
+                async move {
+                    let h = |n: &str| {
+                        headers
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    let hold = state.hold_next.lock().unwrap().take();
+                    let status = if state.always_fail.load(Ordering::SeqCst) {
+                        AxStatus::INTERNAL_SERVER_ERROR
+                    } else if state.fail_first.load(Ordering::SeqCst) > 0 {
+                        state.fail_first.fetch_sub(1, Ordering::SeqCst);
+                        AxStatus::INTERNAL_SERVER_ERROR
+                    } else {
+                        AxStatus::OK
+                    };
+                    state.got.lock().unwrap().push(Received {
+                        id: h("x-webhook-id"),
+                        timestamp: h("x-webhook-timestamp").parse().unwrap_or(0),
+                        signature: h("x-webhook-signature"),
+                        agentvista_signature: h("x-agentvista-signature"),
+                        content_type: h("content-type"),
+                        body,
+                        answered: status.as_u16(),
+                    });
+                    if let Some(d) = hold {
+                        tokio::time::sleep(d).await;
+                    }
+                    status
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (r, url)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

@@ -3,92 +3,12 @@
 //! retries replaying the same id and body, rotation, the circuit breaker,
 //! and events from ingestion, exactly once per run and endpoint.
 
-use crate::helpers::{spawn_apps, Account, TestApp};
-use axum::http::{HeaderMap, StatusCode as AxStatus};
+use crate::helpers::{spawn_apps, Account, Received, Receiver, TestApp};
 use query_api::webhooks::signing;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// What the receiver got: headers and the raw body of each request.
-#[derive(Clone, Debug)]
-struct Received {
-    id: String,
-    timestamp: i64,
-    signature: String,
-    agentvista_signature: String,
-    content_type: String,
-    body: String,
-}
-
-#[derive(Clone, Default)]
-struct Receiver {
-    got: Arc<Mutex<Vec<Received>>>,
-    /// Answer 500 to this many requests first.
-    fail_first: Arc<AtomicUsize>,
-    /// Answer 500 to everything.
-    always_fail: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Receiver {
-    async fn start() -> (Self, String) {
-        let r = Receiver::default();
-        let state = r.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: HeaderMap, body: String| {
-                let state = state.clone();
-                async move {
-                    let h = |n: &str| {
-                        headers
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_string()
-                    };
-                    state.got.lock().unwrap().push(Received {
-                        id: h("x-webhook-id"),
-                        timestamp: h("x-webhook-timestamp").parse().unwrap_or(0),
-                        signature: h("x-webhook-signature"),
-                        agentvista_signature: h("x-agentvista-signature"),
-                        content_type: h("content-type"),
-                        body,
-                    });
-                    if state.always_fail.load(Ordering::SeqCst) {
-                        return AxStatus::INTERNAL_SERVER_ERROR;
-                    }
-                    let left = state.fail_first.load(Ordering::SeqCst);
-                    if left > 0 {
-                        state.fail_first.store(left - 1, Ordering::SeqCst);
-                        return AxStatus::INTERNAL_SERVER_ERROR;
-                    }
-                    AxStatus::OK
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (r, url)
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
-    }
-
-    async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + within;
-        loop {
-            let got = self.received();
-            if got.len() >= n || Instant::now() > deadline {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
 
 /// An app that delivers: dispatcher on, plain HTTP and private networks
 /// allowed (the receiver is on loopback), a fast retry schedule.

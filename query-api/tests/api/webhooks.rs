@@ -162,6 +162,8 @@ async fn a_failed_attempt_is_retried_with_the_same_id_and_body() {
     assert!(got
         .iter()
         .all(|r| r.id == sent["delivery_id"].as_str().unwrap()));
+    let answered: Vec<u16> = got.iter().map(|r| r.answered).collect();
+    assert_eq!(answered, vec![500, 500, 200]);
     assert!(
         got.iter().all(|r| r.body == got[0].body),
         "the body is replayed byte for byte"

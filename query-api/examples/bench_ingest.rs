@@ -726,39 +726,6 @@ async fn null_server(port: u16) -> anyhow::Result<()> {
 
 // ---------------------------------------------------------------- phases
 
-async fn create_topic(brokers: &str, name: &str) -> anyhow::Result<()> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
-    for r in admin
-        .create_topics(
-            &[NewTopic::new(name, 4, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await?
-    {
-        r.map_err(|(t, e)| anyhow::anyhow!("creating topic {t}: {e}"))?;
-    }
-    Ok(())
-}
-
-/// Delete a benchmark topic (best effort: the broker frees its memory).
-async fn delete_topic(brokers: &str, name: &str) {
-    use rdkafka::admin::{AdminClient, AdminOptions};
-    use rdkafka::client::DefaultClientContext;
-    let Ok(admin) = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create::<AdminClient<DefaultClientContext>>()
-    else {
-        return;
-    };
-    if let Err(e) = admin.delete_topics(&[name], &AdminOptions::new()).await {
-        eprintln!("deleting topic {name}: {e}");
-    }
-}
-
 struct WriterResult {
     rows: u64,
     writer_rows_per_sec: f64,
@@ -775,7 +742,7 @@ async fn writer_phase(
     spans: usize,
 ) -> anyhow::Result<WriterResult> {
     let topic = format!("av.bench.writer.{}", Uuid::new_v4().simple());
-    create_topic(&common.kafka_brokers, &topic).await?;
+    support::create_topic(&common.kafka_brokers, &topic).await?;
     let per_body = SDK_TRACES * SDK_SPANS_PER_TRACE;
     let messages: Vec<Vec<u8>> = (0..spans.div_ceil(per_body))
         .flat_map(|_| {
@@ -881,7 +848,7 @@ async fn writer_phase(
     };
     let rss_mb = peak_rss_mb(proc.pid());
     drop(proc);
-    delete_topic(&common.kafka_brokers, &topic).await;
+    support::delete_topic(&common.kafka_brokers, &topic).await;
     let stored_spans: u64 = ch
         .query("SELECT count() FROM spans FINAL")
         .fetch_one()
@@ -1036,7 +1003,7 @@ async fn run() -> anyhow::Result<()> {
         // A gateway and a topic of its own per mode; the topic is deleted
         // afterwards, because the local broker keeps everything in memory.
         let topic = format!("av.bench.gateway.{}", Uuid::new_v4().simple());
-        create_topic(&common.kafka_brokers, &topic).await?;
+        support::create_topic(&common.kafka_brokers, &topic).await?;
         let gateway = spawn(
             "ingest-gateway",
             &release_bin("ingest-gateway")?,
@@ -1106,7 +1073,7 @@ async fn run() -> anyhow::Result<()> {
         };
         drop(gateway);
         drop(queue);
-        delete_topic(&common.kafka_brokers, &topic).await;
+        support::delete_topic(&common.kafka_brokers, &topic).await;
     }
     println!();
     if std::env::var("AV_BENCH_GATEWAY_ONLY").is_ok() {

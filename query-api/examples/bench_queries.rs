@@ -207,8 +207,12 @@ async fn main() -> anyhow::Result<()> {
     let mut config = query_api::Config::from_env()?;
     config.common.clickhouse_database = DB.to_string();
     config.listen = "127.0.0.1:0".parse()?;
-    // The rollup worker runs when this harness says (below), not on a timer.
+    // The rollup worker runs when this harness says (below), not on a timer;
+    // the webhook workers are off (this measures reads, as before they
+    // existed; their own cost is in bench_webhooks).
     config.rollup.interval = Duration::ZERO;
+    config.webhooks.events = false;
+    config.webhooks.poll = Duration::ZERO;
     let server = query_api::build(config).await?;
     let state = server.state();
     let base = format!("http://{}", server.local_addr());

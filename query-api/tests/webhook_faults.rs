@@ -187,7 +187,9 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_order_when_back() {
     for _ in 0..10 {
         created.push(test_event(&app, &acct, &id).await);
     }
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Down for 8 s (a full minute with AV_FAULTS_LONG=1).
+    let down = if helpers::long_faults() { 60 } else { 8 };
+    tokio::time::sleep(Duration::from_secs(down)).await;
     let failed_attempts = receiver.received().len();
     assert!(
         failed_attempts >= 3,

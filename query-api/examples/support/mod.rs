@@ -1,7 +1,9 @@
+#![allow(dead_code)] // each benchmark uses its part of this module
 //! What both benchmark harnesses share.
 
 use agentvista_shared::config::CommonConfig;
 use agentvista_shared::plan::Plan;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// A real account on the Scale plan with a `read`+`write` API key:
@@ -29,4 +31,38 @@ pub async fn bench_account(common: &CommonConfig) -> anyhow::Result<(Uuid, Strin
     .await
     .map_err(|e| anyhow::anyhow!(e.0.detail))?;
     Ok((org.id, key))
+}
+
+/// Create a benchmark topic (4 partitions) on the stack's broker.
+pub async fn create_topic(brokers: &str, name: &str) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    for r in admin
+        .create_topics(
+            &[NewTopic::new(name, 4, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await?
+    {
+        r.map_err(|(t, e)| anyhow::anyhow!("creating topic {t}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Delete a benchmark topic (best effort: the broker frees its memory).
+pub async fn delete_topic(brokers: &str, name: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let Ok(admin) = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create::<AdminClient<DefaultClientContext>>()
+    else {
+        return;
+    };
+    if let Err(e) = admin.delete_topics(&[name], &AdminOptions::new()).await {
+        eprintln!("deleting topic {name}: {e}");
+    }
 }

@@ -237,9 +237,9 @@ pub async fn cells(ch: &clickhouse::Client, scope: &Scope<'_>) -> AppResult<Cell
     if !fresh.is_empty() {
         parts.push(format!(
             "SELECT agent_id, day, {CELL_COLUMNS} FROM agent_daily \
-             WHERE org_id = toUUID(?) AND toUInt16(day) IN ?{agent_filter} AND runs > 0 \
+             WHERE org_id = toUUID(?) AND day IN ?{agent_filter} AND runs > 0 \
                AND (day, inserts_seen) IN (SELECT day, max(inserts_seen) FROM agent_daily \
-                                           WHERE org_id = toUUID(?) AND toUInt16(day) IN ? GROUP BY day) \
+                                           WHERE org_id = toUUID(?) AND day IN ? GROUP BY day) \
              LIMIT 1 BY day, agent_id"
         ));
         binds.extend([org.clone(), day_binds(&fresh)]);

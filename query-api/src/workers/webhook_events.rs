@@ -69,7 +69,9 @@ impl Worker for WebhookEvents {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", &self.from)
             .set("session.timeout.ms", "10000")
-            .set("fetch.wait.max.ms", "50")
+            // A long poll: the broker answers as soon as a message arrives
+            // (fetch.min.bytes = 1); the wait only bounds idle fetches.
+            .set("fetch.wait.max.ms", "500")
             .create()
             .context("creating the webhook event consumer")?;
         consumer

@@ -569,6 +569,13 @@ impl Receiver {
                 }
             }),
         );
+        // A redirect to the hook: a dispatcher must not follow it.
+        let app = app.route(
+            "/moved",
+            axum::routing::post(|| async {
+                (AxStatus::TEMPORARY_REDIRECT, [("location", "/hook")])
+            }),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -196,6 +196,29 @@ async fn a_failed_attempt_is_retried_with_the_same_id_and_body() {
 }
 
 #[tokio::test]
+async fn redirects_are_not_followed() {
+    let app = delivering_app(None).await;
+    let acct = app.account().await;
+    let (receiver, url) = Receiver::start().await;
+    let moved = url.replace("/hook", "/moved");
+    let created = app.create_endpoint(&acct, &moved, &["alert.fired"]).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    app.send_test(&acct, &id).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let d = loop {
+        let d = app.deliveries(&acct, &id).await["deliveries"][0].clone();
+        if d["attempts"].as_array().is_some_and(|a| !a.is_empty()) || Instant::now() > deadline {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The 307 is a failed attempt; the hook it points to was never called.
+    assert_eq!(d["attempts"][0]["status_code"], 307, "{d}");
+    assert_eq!(d["status"], "pending");
+    assert!(receiver.received().is_empty());
+}
+
+#[tokio::test]
 async fn rotation_signs_with_the_new_secret_only() {
     let app = delivering_app(None).await;
     let acct = app.account().await;

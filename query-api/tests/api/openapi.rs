@@ -155,6 +155,18 @@ async fn documented_parameter_bounds_are_the_enforced_ones() {
     }
     let a = app.agent_id(&acct.key, "bounds-a").await;
     let b = app.agent_id(&acct.key, "bounds-b").await;
+    // A webhook endpoint of the organization, for its deliveries' route.
+    let r = app
+        .client
+        .post(format!("{}/org/{}/webhooks/endpoints", app.api, acct.org_slug))
+        .bearer_auth(&acct.key)
+        .json(&serde_json::json!({"url": "https://93.184.216.34/hook", "event_types": ["alert.fired"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let endpoint: Value = r.json().await.unwrap();
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_string();
     let doc: Value = serde_json::from_str(query_api::router::OPENAPI).unwrap();
     let mut checked = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
@@ -163,7 +175,9 @@ async fn documented_parameter_bounds_are_the_enforced_ones() {
         let concrete_path = path
             .replace("{agent_id}", &a)
             .replace("{trace_id}", "00000000-0000-0000-0000-000000000001")
-            .replace("{key_id}", "00000000-0000-0000-0000-000000000001");
+            .replace("{key_id}", "00000000-0000-0000-0000-000000000001")
+            .replace("{org_slug}", &acct.org_slug)
+            .replace("{endpoint_id}", &endpoint_id);
         // The required parameters, valid.
         let base: Vec<(String, String)> = params
             .iter()

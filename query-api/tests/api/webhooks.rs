@@ -38,41 +38,55 @@ impl TestApp {
         format!("{}/org/{}/{rest}", self.api, acct.org_slug)
     }
 
-    async fn create_endpoint(&self, acct: &Account, url: &str, types: &[&str]) -> Value {
-        let r = self
+    /// A request under the account's organization with its key: the
+    /// status it must answer, and the JSON body.
+    async fn org_call(
+        &self,
+        acct: &Account,
+        method: &str,
+        rest: &str,
+        body: Option<Value>,
+        want: StatusCode,
+    ) -> Value {
+        let mut req = self
             .client
-            .post(self.org_url(acct, "webhooks/endpoints"))
-            .bearer_auth(&acct.key)
-            .json(&json!({"url": url, "name": "receiver", "event_types": types}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        r.json().await.unwrap()
+            .request(method.parse().unwrap(), self.org_url(acct, rest))
+            .bearer_auth(&acct.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), want, "{method} {rest}");
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn create_endpoint(&self, acct: &Account, url: &str, types: &[&str]) -> Value {
+        let body = json!({"url": url, "name": "receiver", "event_types": types});
+        self.org_call(
+            acct,
+            "POST",
+            "webhooks/endpoints",
+            Some(body),
+            StatusCode::CREATED,
+        )
+        .await
     }
 
     async fn send_test(&self, acct: &Account, endpoint: &str) -> Value {
-        let r = self
-            .client
-            .post(self.org_url(acct, &format!("webhooks/endpoints/{endpoint}/test")))
-            .bearer_auth(&acct.key)
-            .send()
+        let path = format!("webhooks/endpoints/{endpoint}/test");
+        self.org_call(acct, "POST", &path, None, StatusCode::ACCEPTED)
             .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::ACCEPTED);
-        r.json().await.unwrap()
     }
 
     async fn deliveries(&self, acct: &Account, endpoint: &str) -> Value {
-        let r = self
-            .client
-            .get(self.org_url(acct, &format!("webhooks/endpoints/{endpoint}/deliveries")))
-            .bearer_auth(&acct.key)
-            .send()
+        let path = format!("webhooks/endpoints/{endpoint}/deliveries");
+        self.org_call(acct, "GET", &path, None, StatusCode::OK)
             .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        r.json().await.unwrap()
+    }
+
+    async fn endpoints(&self, acct: &Account) -> Value {
+        self.org_call(acct, "GET", "webhooks/endpoints", None, StatusCode::OK)
+            .await
     }
 }
 
@@ -131,16 +145,7 @@ async fn a_test_event_arrives_signed_and_is_listed_with_its_attempt() {
     assert_eq!(d["status"], "succeeded", "{d}");
     assert_eq!(d["attempts"][0]["status_code"], 200);
     assert!(d["attempts"][0]["duration_ms"].is_number());
-    let list: Value = app
-        .client
-        .get(app.org_url(&acct, "webhooks/endpoints"))
-        .bearer_auth(&acct.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.endpoints(&acct).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert!(list[0].get("secret").is_none(), "{list}");
     assert!(!list.to_string().contains(&secret));
@@ -182,16 +187,7 @@ async fn a_failed_attempt_is_retried_with_the_same_id_and_body() {
     assert_eq!(codes, vec![500, 500, 200]);
     assert_eq!(d["attempt_count"], 3);
     // Success resets the endpoint's failures.
-    let list: Value = app
-        .client
-        .get(app.org_url(&acct, "webhooks/endpoints"))
-        .bearer_auth(&acct.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.endpoints(&acct).await;
     assert_eq!(list[0]["consecutive_failures"], 0);
 }
 
@@ -256,16 +252,7 @@ async fn consecutive_failures_pause_the_endpoint_until_it_is_re_enabled() {
     // The breaker (4 in this test) trips on the 4th failed attempt.
     let deadline = Instant::now() + Duration::from_secs(30);
     let endpoint = loop {
-        let list: Value = app
-            .client
-            .get(app.org_url(&acct, "webhooks/endpoints"))
-            .bearer_auth(&acct.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = app.endpoints(&acct).await;
         if list[0]["is_active"] == false || Instant::now() > deadline {
             break list[0].clone();
         }

@@ -49,6 +49,8 @@ pub struct Config {
     pub read_wait: Duration,
     /// Webhook delivery (`AV_WEBHOOK_*`).
     pub webhooks: webhooks::WebhookConfig,
+    /// Time between alert evaluation passes; zero disables the evaluator.
+    pub alert_interval: Duration,
 }
 
 impl Config {
@@ -70,6 +72,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
             max_reads: config::parse("AV_QUERY_MAX_READS", 16usize)?.max(1),
             read_wait: Duration::from_millis(config::parse("AV_QUERY_READ_WAIT_MS", 5000u64)?),
+            alert_interval: Duration::from_secs(config::parse("AV_ALERT_INTERVAL_SECS", 15u64)?),
             webhooks: webhooks::WebhookConfig {
                 allow_http: config::parse("AV_WEBHOOK_ALLOW_HTTP", false)?,
                 allow_private: config::parse("AV_WEBHOOK_ALLOW_PRIVATE", false)?,
@@ -238,6 +241,11 @@ impl Server {
             ch: state.ch.clone(),
             pg: state.pg.clone(),
             config: state.config.rollup.clone(),
+        });
+        workers.spawn(workers::alerts::AlertEvaluator {
+            pg: state.pg.clone(),
+            ch: state.ch.clone(),
+            interval: state.config.alert_interval,
         });
         let hooks = &state.config.webhooks;
         workers.spawn(workers::webhook_events::WebhookEvents {

@@ -2,7 +2,9 @@
 //! writes with a trailing slash answer with and without it.
 
 use crate::error::AppError;
-use crate::routes::{agents, api_keys, auth, health, logs, members, metrics, traces, webhooks};
+use crate::routes::{
+    agents, alerts, api_keys, auth, health, logs, members, metrics, traces, webhooks,
+};
 use crate::AppState;
 use agentvista_shared::error::ApiError;
 use axum::routing::get;
@@ -37,6 +39,7 @@ use utoipa_axum::routes;
         (name = "metrics", description = "OTLP metrics"),
         (name = "logs", description = "OTLP logs"),
         (name = "members", description = "Organization members and roles"),
+        (name = "alerts", description = "Alert rules and their firing history"),
         (name = "webhooks", description = "Signed, retried event delivery to your endpoints"),
         (name = "meta", description = "This document"),
     )
@@ -120,6 +123,9 @@ fn api() -> OpenApiRouter<AppState> {
         routes!(webhooks::rotate_secret),
         routes!(webhooks::deliveries),
         routes!(webhooks::test),
+        routes!(alerts::list, alerts::create),
+        routes!(alerts::get, alerts::update, alerts::delete),
+        routes!(alerts::events),
     ] {
         api = route(api, m);
     }

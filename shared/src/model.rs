@@ -127,6 +127,26 @@ contract_enum!(
     }
 );
 
+contract_enum!(
+    /// What an alert watches (the threshold's unit follows the type).
+    AlertType {
+        FailureRate => "failure_rate",
+        Inactivity => "inactivity",
+        CostThreshold => "cost_threshold",
+        LatencyThreshold => "latency_threshold",
+        Composite => "composite",
+    }
+);
+
+contract_enum!(
+    /// How an alert notifies.
+    AlertChannel {
+        Email => "email",
+        Webhook => "webhook",
+        Both => "both",
+    }
+);
+
 /// The events a webhook endpoint can subscribe to. (Written out rather
 /// than with `contract_enum!`: the wire names are not snake_case.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -346,6 +366,8 @@ mod vocabulary_tests {
         check(Temporality::ALL, Temporality::as_str);
         check(Source::ALL, Source::as_str);
         check(Role::ALL, Role::as_str);
+        check(AlertType::ALL, AlertType::as_str);
+        check(AlertChannel::ALL, AlertChannel::as_str);
         check(WebhookEventType::ALL, WebhookEventType::as_str);
         assert_eq!(RunStatus::EXPECTED, "running, completed, failed, timed_out");
         assert_eq!(RunStatus::parse("timed_out"), Some(RunStatus::TimedOut));

@@ -1,6 +1,7 @@
 //! One module per resource; every route is wired in `crate::router`.
 
 pub mod agents;
+pub mod alerts;
 pub mod api_keys;
 pub mod auth;
 pub mod health;

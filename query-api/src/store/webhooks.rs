@@ -30,12 +30,12 @@ const ENDPOINT_COLUMNS: &str =
     "id, url, name, event_types, is_active, consecutive_failures, created_at, updated_at";
 
 pub async fn count(pg: &PgPool, org_id: Uuid) -> AppResult<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE org_id = $1")
-            .bind(org_id)
-            .fetch_one(pg)
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_endpoints WHERE org_id = $1 AND alert_id IS NULL",
     )
+    .bind(org_id)
+    .fetch_one(pg)
+    .await?)
 }
 
 pub async fn create(
@@ -63,7 +63,8 @@ pub async fn create(
 /// The organization's endpoints, newest first.
 pub async fn list(pg: &PgPool, org_id: Uuid) -> AppResult<Vec<StoredEndpoint>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 ORDER BY created_at DESC, id DESC"
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 AND alert_id IS NULL \
+         ORDER BY created_at DESC, id DESC"
     ))
     .bind(org_id)
     .fetch_all(pg)
@@ -72,7 +73,7 @@ pub async fn list(pg: &PgPool, org_id: Uuid) -> AppResult<Vec<StoredEndpoint>> {
 
 pub async fn get(pg: &PgPool, org_id: Uuid, id: Uuid) -> AppResult<Option<StoredEndpoint>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 AND id = $2"
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 AND id = $2 AND alert_id IS NULL"
     ))
     .bind(org_id)
     .bind(id)
@@ -105,7 +106,7 @@ pub async fn update(
            event_types = COALESCE($5, event_types), is_active = COALESCE($6, is_active), \
            consecutive_failures = CASE WHEN $6 THEN 0 ELSE consecutive_failures END, \
            updated_at = now() \
-         WHERE org_id = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}"
+         WHERE org_id = $1 AND id = $2 AND alert_id IS NULL RETURNING {ENDPOINT_COLUMNS}"
     ))
     .bind(org_id)
     .bind(id)
@@ -129,15 +130,15 @@ pub async fn update(
 }
 
 pub async fn delete(pg: &PgPool, org_id: Uuid, id: Uuid) -> AppResult<bool> {
-    Ok(
-        sqlx::query("DELETE FROM webhook_endpoints WHERE org_id = $1 AND id = $2")
-            .bind(org_id)
-            .bind(id)
-            .execute(pg)
-            .await?
-            .rows_affected()
-            > 0,
+    Ok(sqlx::query(
+        "DELETE FROM webhook_endpoints WHERE org_id = $1 AND id = $2 AND alert_id IS NULL",
     )
+    .bind(org_id)
+    .bind(id)
+    .execute(pg)
+    .await?
+    .rows_affected()
+        > 0)
 }
 
 /// Replace the signing secret: attempts from now on are signed with the
@@ -150,7 +151,7 @@ pub async fn rotate(
 ) -> AppResult<Option<StoredEndpoint>> {
     Ok(sqlx::query_as(&format!(
         "UPDATE webhook_endpoints SET secret = $3, updated_at = now() \
-         WHERE org_id = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}"
+         WHERE org_id = $1 AND id = $2 AND alert_id IS NULL RETURNING {ENDPOINT_COLUMNS}"
     ))
     .bind(org_id)
     .bind(id)
@@ -167,7 +168,7 @@ pub async fn subscribers(
 ) -> AppResult<Vec<Uuid>> {
     Ok(sqlx::query_scalar(
         "SELECT id FROM webhook_endpoints WHERE org_id = $1 AND is_active AND $2 = ANY(event_types) \
-         ORDER BY id",
+           AND alert_id IS NULL ORDER BY id",
     )
     .bind(org_id)
     .bind(event_type)

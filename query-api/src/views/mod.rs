@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod agents;
+pub mod alerts;
 pub mod keys;
 pub mod logs;
 pub mod members;

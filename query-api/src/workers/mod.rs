@@ -15,6 +15,7 @@
 //! webhook deliveries) and [`webhook_dispatch::WebhookDispatcher`] (sending
 //! them). The alert evaluator belongs here too.
 
+pub mod alerts;
 pub mod rollup;
 pub mod webhook_dispatch;
 pub mod webhook_events;

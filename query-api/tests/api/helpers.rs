@@ -121,7 +121,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ingest_gateway::config::Conf
 }
 
 /// Spawn with tweaks to both services' configurations. By default the
-/// query API runs no webhook dispatcher and no event consumer (the tests
+/// query API runs no alert evaluator, no webhook dispatcher and no event
+/// consumer (the tests
 /// of webhooks turn them on, with the same settings, so that dispatchers
 /// of parallel tests may serve each other's endpoints as replicas do).
 pub async fn spawn_apps(
@@ -151,6 +152,8 @@ pub async fn spawn_apps(
     q.listen = "127.0.0.1:0".parse().unwrap();
     q.webhooks.poll = Duration::ZERO;
     q.webhooks.events = false;
+    // Alert tests run evaluation passes themselves.
+    q.alert_interval = Duration::ZERO;
     tweak_query(&mut q);
     let server = query_api::build(q).await.expect("query api");
     let api = format!("http://{}/api/v1", server.local_addr());

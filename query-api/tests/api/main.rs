@@ -3,6 +3,7 @@
 //! its own user and organization, so tests never share state.
 
 mod agents;
+mod alerts;
 mod api_keys;
 mod auth;
 mod cli;

@@ -1,0 +1,338 @@
+//! The alert evaluator: every `AV_ALERT_INTERVAL_SECS`, one pass across
+//! replicas (the advisory lock of [`super::exclusive`]) evaluates every
+//! active alert. Run statistics are read in a few grouped ClickHouse
+//! queries (one per distinct window, not one per alert); each alert's state
+//! (`ok`/`firing`, `last_fired_at`) lives in PostgreSQL and is changed only
+//! if it is still as read (`store::alerts::record`), so a restart neither
+//! re-fires nor forgets, and two evaluators never fire twice.
+//!
+//! Rules: a breach fires when the alert is `ok`, and again while it lasts
+//! once `cooldown_minutes` have passed since the last firing; a firing
+//! alert whose condition no longer holds resolves. A window with fewer than
+//! `min_runs` finished runs neither fires a rate or p95 nor keeps it firing.
+
+use super::Worker;
+use crate::store::alerts::{self as store, StoredAlert, Transition};
+use crate::webhooks::{Envelope, EnvelopeOrg};
+use agentvista_shared::ids;
+use agentvista_shared::model::AlertType;
+use clickhouse::Row;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Serializes passes across replicas ("avalerts").
+pub const LOCK_KEY: i64 = 0x6176_616c_6572_7473;
+
+pub struct AlertEvaluator {
+    pub pg: PgPool,
+    pub ch: clickhouse::Client,
+    pub interval: Duration,
+}
+
+impl Worker for AlertEvaluator {
+    fn name(&self) -> &'static str {
+        "alerts"
+    }
+
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    async fn run_once(&self) -> anyhow::Result<()> {
+        if let Some(n) = super::exclusive(&self.pg, LOCK_KEY, evaluate(&self.pg, &self.ch)).await? {
+            if n > 0 {
+                tracing::info!(events = n, "alerts fired or resolved");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The run statistics of one target over one window.
+#[derive(Debug, Default, Clone, Row, Deserialize)]
+pub struct Window {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub org_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub agent_id: Uuid,
+    pub finished: u64,
+    pub failed: u64,
+    pub timed: u64,
+    pub p95_ms: f64,
+    pub cost_usd: f64,
+    pub last_run_us: i64,
+}
+
+/// The agent an alert watches: its `agent_id`, or the agent named by its
+/// `target_service` (OTLP's `service.name` is the agent name).
+pub fn target(a: &StoredAlert) -> Uuid {
+    a.agent_id
+        .unwrap_or_else(|| ids::agent_id(a.org_id, a.target_service.as_deref().unwrap_or_default()))
+}
+
+/// Statistics of `targets` over runs started at or after `since_us`.
+async fn windows(
+    ch: &clickhouse::Client,
+    targets: &[(Uuid, Uuid)],
+    since_us: i64,
+) -> anyhow::Result<HashMap<(Uuid, Uuid), Window>> {
+    if targets.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let pairs: Vec<(String, String)> = targets
+        .iter()
+        .map(|(o, a)| (o.to_string(), a.to_string()))
+        .collect();
+    let orgs: Vec<String> = targets.iter().map(|(o, _)| o.to_string()).collect();
+    let rows: Vec<Window> = ch
+        .query(
+            "SELECT org_id, agent_id, countIf(status != 'running') AS finished, countIf(status = 'failed') AS failed, \
+               countIf(status != 'running' AND isNotNull(duration_ms)) AS timed, \
+               ifNotFinite(toFloat64(quantileIf(0.95)(assumeNotNull(duration_ms), status != 'running' AND isNotNull(duration_ms))), 0) AS p95_ms, \
+               toFloat64(sum(ifNull(total_cost, 0))) AS cost_usd, \
+               toInt64(toUnixTimestamp64Micro(max(started_at))) AS last_run_us \
+             FROM traces FINAL \
+             WHERE org_id IN ? AND (org_id, agent_id) IN ? \
+               AND started_at >= fromUnixTimestamp64Micro(?) \
+             GROUP BY org_id, agent_id",
+        )
+        .bind(orgs)
+        .bind(pairs)
+        .bind(since_us)
+        .fetch_all()
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|w| ((w.org_id, w.agent_id), w))
+        .collect())
+}
+
+/// An infra condition's value: the aggregate of one metric's points.
+async fn infra_value(
+    ch: &clickhouse::Client,
+    org: Uuid,
+    cond: &Value,
+    since_us: i64,
+) -> anyhow::Result<Option<f64>> {
+    let agg = match cond["agg"].as_str().unwrap_or("avg") {
+        "max" => "max(v)",
+        "min" => "min(v)",
+        "sum" => "sum(v)",
+        "count" => "toFloat64(count())",
+        "last" => "argMax(v, time)",
+        _ => "avg(v)",
+    };
+    let service = cond["service_name"].as_str().unwrap_or_default();
+    let row: Option<(u64, f64)> = ch
+        .query(&format!(
+            "SELECT count() AS n, ifNotFinite(toFloat64({agg}), 0) FROM \
+               (SELECT time, assumeNotNull(coalesce(value, sum / nullIf(toFloat64(count), 0), sum)) AS v, \
+                       isNotNull(coalesce(value, sum)) AS present FROM metric_points FINAL \
+                WHERE org_id = toUUID(?) AND metric_name = ? AND time >= fromUnixTimestamp64Micro(?) \
+                  AND (? = '' OR service_name = ?)) WHERE present"
+        ))
+        .bind(org.to_string())
+        .bind(cond["metric_name"].as_str().unwrap_or_default())
+        .bind(since_us)
+        .bind(service)
+        .bind(service)
+        .fetch_optional()
+        .await?;
+    Ok(row.filter(|(n, _)| *n > 0).map(|(_, v)| v))
+}
+
+fn compare(op: &str, v: f64, t: f64) -> bool {
+    match op {
+        ">=" => v >= t,
+        "<" => v < t,
+        "<=" => v <= t,
+        _ => v > t,
+    }
+}
+
+/// An alert's condition: (breaching, observed value).
+fn judge(
+    a: &StoredAlert,
+    w: Option<&Window>,
+    today: Option<&Window>,
+    now_us: i64,
+) -> (bool, Option<f64>) {
+    let t = a.threshold.unwrap_or(0.0);
+    let min = u64::try_from(a.min_runs).unwrap_or(1);
+    match AlertType::parse(&a.alert_type) {
+        Some(AlertType::FailureRate) => match w.filter(|w| w.finished >= min) {
+            Some(w) => {
+                let rate = w.failed as f64 / w.finished as f64;
+                (rate > t, Some(rate))
+            }
+            None => (false, None),
+        },
+        Some(AlertType::LatencyThreshold) => match w.filter(|w| w.timed >= min) {
+            Some(w) => (w.p95_ms > t, Some(w.p95_ms)),
+            None => (false, None),
+        },
+        Some(AlertType::CostThreshold) => {
+            let cost = today.map_or(0.0, |w| w.cost_usd);
+            (cost > t, Some(cost))
+        }
+        Some(AlertType::Inactivity) => {
+            // Hours since the last run within the look-back; none: at least
+            // the threshold has passed.
+            let hours = w
+                .filter(|w| w.last_run_us > 0)
+                .map(|w| (now_us - w.last_run_us) as f64 / 3.6e9);
+            match hours {
+                Some(h) => (h > t, Some(h)),
+                None => (true, None),
+            }
+        }
+        _ => (false, None),
+    }
+}
+
+/// One pass: evaluate every active alert; returns the events made.
+pub async fn evaluate(pg: &PgPool, ch: &clickhouse::Client) -> anyhow::Result<usize> {
+    let alerts = store::active(pg).await?;
+    let now = OffsetDateTime::now_utc();
+    let now_us = (now.unix_timestamp_nanos() / 1000) as i64;
+    let day_start_us = now.date().midnight().assume_utc().unix_timestamp() * 1_000_000;
+    // One grouped read per distinct look-back.
+    let mut by_since: HashMap<i64, Vec<(Uuid, Uuid)>> = HashMap::new();
+    let since_of = |a: &StoredAlert| -> i64 {
+        match AlertType::parse(&a.alert_type) {
+            Some(AlertType::Inactivity) => {
+                now_us - (a.threshold.unwrap_or(0.0) * 3.6e9) as i64 - 60_000_000
+            }
+            Some(AlertType::CostThreshold) => day_start_us,
+            _ => now_us - i64::from(a.window_minutes) * 60_000_000,
+        }
+    };
+    // Inactivity reads share the longest look-back of its alerts.
+    let inactivity_since = alerts
+        .iter()
+        .filter(|(a, _)| a.alert_type == "inactivity")
+        .map(|(a, _)| since_of(a))
+        .min();
+    for (a, _) in &alerts {
+        let since = if a.alert_type == "inactivity" {
+            inactivity_since.unwrap_or(now_us)
+        } else {
+            since_of(a)
+        };
+        by_since
+            .entry(since)
+            .or_default()
+            .push((a.org_id, target(a)));
+    }
+    let mut stats: HashMap<i64, HashMap<(Uuid, Uuid), Window>> = HashMap::new();
+    for (since, targets) in &by_since {
+        stats.insert(*since, windows(ch, targets, *since).await?);
+    }
+    let mut events = 0;
+    for (a, slug) in &alerts {
+        let key = (a.org_id, target(a));
+        let since = if a.alert_type == "inactivity" {
+            inactivity_since.unwrap_or(now_us)
+        } else {
+            since_of(a)
+        };
+        let w = stats.get(&since).and_then(|m| m.get(&key));
+        let (breach, value) = if a.alert_type == "composite" {
+            match composite(ch, a, w, now_us).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // One alert's failure never stops the pass.
+                    tracing::warn!(alert_id = %a.id, error = %e, "composite alert not evaluated");
+                    continue;
+                }
+            }
+        } else {
+            judge(a, w, w, now_us)
+        };
+        let cooled = a
+            .last_fired_at
+            .is_none_or(|at| now - at >= time::Duration::minutes(i64::from(a.cooldown_minutes)));
+        let transition = match (breach, a.state.as_str()) {
+            (true, "ok") if cooled => Transition::Fire,
+            (true, "firing") if cooled && a.cooldown_minutes > 0 => Transition::Fire,
+            (false, "firing") => Transition::Resolve,
+            _ => Transition::Stay,
+        };
+        let body = |event_id: Uuid| {
+            let event_type = if transition == Transition::Fire {
+                "alert.fired"
+            } else {
+                "alert.resolved"
+            };
+            Envelope {
+                id: event_id,
+                event_type: event_type.to_string(),
+                created_at: agentvista_shared::time_fmt::format(OffsetDateTime::now_utc()),
+                organization: EnvelopeOrg { id: a.org_id, slug: slug.clone() },
+                data: json!({
+                    "alert": {"id": a.id, "type": a.alert_type, "threshold": a.threshold,
+                              "agent_id": a.agent_id, "agent_name": a.agent_name,
+                              "target_service": a.target_service, "window_minutes": a.window_minutes},
+                    "value": value,
+                    "threshold": a.threshold,
+                    "state": if transition == Transition::Fire { "firing" } else { "ok" },
+                }),
+            }
+            .to_body()
+        };
+        match store::record(pg, a, value, transition, body).await {
+            Ok(Some(_)) => events += 1,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(alert_id = %a.id, error = %e, "alert state not recorded"),
+        }
+    }
+    Ok(events)
+}
+
+/// A composite alert: its ai conditions over the target's window, its
+/// infra conditions over stored metric points, combined by `operator`.
+async fn composite(
+    ch: &clickhouse::Client,
+    a: &StoredAlert,
+    w: Option<&Window>,
+    now_us: i64,
+) -> anyhow::Result<(bool, Option<f64>)> {
+    let Some(cfg) = &a.composite_config else {
+        return Ok((false, None));
+    };
+    let since = now_us - i64::from(a.window_minutes) * 60_000_000;
+    let all = cfg["operator"].as_str() != Some("any");
+    let mut results = Vec::new();
+    let mut first_value = None;
+    for cond in cfg["conditions"].as_array().into_iter().flatten() {
+        let target = cond["value"].as_f64().unwrap_or(0.0);
+        let op = cond["op"].as_str().unwrap_or(">");
+        let value = if cond["kind"] == "ai" {
+            let min = u64::try_from(a.min_runs).unwrap_or(1);
+            match cond["metric"].as_str() {
+                Some("failure_rate") => w
+                    .filter(|w| w.finished >= min)
+                    .map(|w| w.failed as f64 / w.finished as f64),
+                Some("p95_latency_ms") => w.filter(|w| w.timed >= min).map(|w| w.p95_ms),
+                Some("cost_usd") => Some(w.map_or(0.0, |w| w.cost_usd)),
+                Some("runs") => Some(w.map_or(0.0, |w| w.finished as f64)),
+                _ => None,
+            }
+        } else {
+            infra_value(ch, a.org_id, cond, since).await?
+        };
+        first_value = first_value.or(value);
+        results.push(value.is_some_and(|v| compare(op, v, target)));
+    }
+    let breach = if all {
+        !results.is_empty() && results.iter().all(|r| *r)
+    } else {
+        results.iter().any(|r| *r)
+    };
+    Ok((breach, first_value))
+}

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod email;
 pub mod error;
 pub mod histogram;
 pub mod login_throttle;
@@ -51,6 +52,10 @@ pub struct Config {
     pub webhooks: webhooks::WebhookConfig,
     /// Time between alert evaluation passes; zero disables the evaluator.
     pub alert_interval: Duration,
+    /// Email over SMTP (`AV_SMTP_*`); `None` without `AV_SMTP_HOST`.
+    pub smtp: Option<email::SmtpConfig>,
+    /// The dashboard's base URL, for links in notifications.
+    pub public_url: String,
 }
 
 impl Config {
@@ -73,6 +78,32 @@ impl Config {
             max_reads: config::parse("AV_QUERY_MAX_READS", 16usize)?.max(1),
             read_wait: Duration::from_millis(config::parse("AV_QUERY_READ_WAIT_MS", 5000u64)?),
             alert_interval: Duration::from_secs(config::parse("AV_ALERT_INTERVAL_SECS", 15u64)?),
+            public_url: config::string("AV_PUBLIC_URL", "http://127.0.0.1:8080"),
+            smtp: match config::string("AV_SMTP_HOST", "").as_str() {
+                "" => None,
+                host => Some(email::SmtpConfig {
+                    host: host.to_string(),
+                    port: config::parse("AV_SMTP_PORT", 25u16)?,
+                    tls: match config::string("AV_SMTP_TLS", "none").as_str() {
+                        "none" => email::TlsMode::None,
+                        "starttls" => email::TlsMode::StartTls,
+                        "tls" => email::TlsMode::Tls,
+                        _ => {
+                            return Err(ConfigError {
+                                var: "AV_SMTP_TLS".into(),
+                                message: "must be none, starttls or tls".into(),
+                            })
+                        }
+                    },
+                    username: Some(config::string("AV_SMTP_USERNAME", ""))
+                        .filter(|u| !u.is_empty()),
+                    password: Some(config::string("AV_SMTP_PASSWORD", ""))
+                        .filter(|p| !p.is_empty())
+                        .map(Secret::new),
+                    from: config::string("AV_SMTP_FROM", "AgentVista <alerts@agentvista.local>"),
+                    public_url: config::string("AV_PUBLIC_URL", "http://127.0.0.1:8080"),
+                }),
+            },
             webhooks: webhooks::WebhookConfig {
                 allow_http: config::parse("AV_WEBHOOK_ALLOW_HTTP", false)?,
                 allow_private: config::parse("AV_WEBHOOK_ALLOW_PRIVATE", false)?,
@@ -140,7 +171,12 @@ pub async fn connect_pg(common: &CommonConfig) -> anyhow::Result<(PgPool, Vec<(i
         .await
         .context("connecting to postgres (AV_DATABASE_URL)")?;
     let applied_before = applied_migrations(&pg).await;
-    MIGRATOR
+    // A replica of the previous release, restarted during a rolling
+    // upgrade, finds the newer release's migrations applied: not an error
+    // (migrations only add).
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator
         .run(&pg)
         .await
         .context("running postgres migrations")?;
@@ -246,6 +282,11 @@ impl Server {
             pg: state.pg.clone(),
             ch: state.ch.clone(),
             interval: state.config.alert_interval,
+            public_url: state.config.public_url.clone(),
+        });
+        workers.spawn(workers::email::EmailSender {
+            pg: state.pg.clone(),
+            config: state.config.smtp.clone(),
         });
         let hooks = &state.config.webhooks;
         workers.spawn(workers::webhook_events::WebhookEvents {

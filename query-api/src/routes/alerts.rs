@@ -302,10 +302,12 @@ pub async fn events(
         .await?
         .ok_or_else(|| ApiError::not_found("Alert"))?;
     let (events, deliveries) = store::events(&state.0.pg, alert.id, 200).await?;
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let emails = crate::store::emails::of_alert_events(&state.0.pg, &ids).await?;
     Ok(Json(
         events
             .into_iter()
-            .map(|e| AlertEvent::build(e, &deliveries))
+            .map(|e| AlertEvent::build(e, &deliveries, &emails))
             .collect(),
     ))
 }

@@ -4,6 +4,7 @@
 //! webhook outbox and dispatcher like every other delivery.
 
 use crate::error::AppResult;
+use crate::store::emails;
 use crate::store::webhooks::{self, NewDelivery};
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
@@ -284,6 +285,7 @@ pub async fn record(
     value: Option<f64>,
     transition: Transition,
     body: impl Fn(Uuid) -> String,
+    email: impl Fn() -> (String, String, String),
 ) -> AppResult<Option<Uuid>> {
     let mut tx = pg.begin().await?;
     let (new_state, kind) = match transition {
@@ -342,6 +344,35 @@ pub async fn record(
             .fetch_optional(&mut *tx)
             .await?;
     endpoints.extend(own);
+    if alert.channel != "webhook" {
+        // The owner and the organization's admins, once each.
+        let owner: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+            .bind(alert.user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let mut to: Vec<String> = owner.into_iter().collect();
+        for a in emails::admin_addresses(&mut tx, alert.org_id).await? {
+            if !to.iter().any(|t| t.eq_ignore_ascii_case(&a)) {
+                to.push(a);
+            }
+        }
+        let (subject, text, html) = email();
+        for addr in &to {
+            emails::enqueue(
+                &mut tx,
+                &emails::NewEmail {
+                    org_id: alert.org_id,
+                    to: addr,
+                    subject: &subject,
+                    text: &text,
+                    html: &html,
+                    kind: event_type,
+                    alert_event_id: Some(event_id),
+                },
+            )
+            .await?;
+        }
+    }
     let key = format!("{event_type}:{event_id}");
     for endpoint_id in endpoints {
         webhooks::enqueue(

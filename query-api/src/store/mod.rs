@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod agents;
 pub mod alerts;
+pub mod emails;
 pub mod keys;
 pub mod logs;
 pub mod members;

@@ -493,7 +493,8 @@ pub async fn record_attempt(
     Ok((after, tripped))
 }
 
-/// Record a notification owed to the organization's admins.
+/// Record a notification owed to the organization's admins, and queue it
+/// as an email to each of them.
 pub async fn notify_admins(
     pg: &PgPool,
     org_id: Uuid,
@@ -501,6 +502,23 @@ pub async fn notify_admins(
     subject: &str,
     body: &str,
 ) -> AppResult<()> {
+    let mut tx = pg.begin().await?;
+    let html = format!("<p>{}</p>", crate::email::escape(body));
+    for to in crate::store::emails::admin_addresses(&mut tx, org_id).await? {
+        crate::store::emails::enqueue(
+            &mut tx,
+            &crate::store::emails::NewEmail {
+                org_id,
+                to: &to,
+                subject,
+                text: body,
+                html: &html,
+                kind,
+                alert_event_id: None,
+            },
+        )
+        .await?;
+    }
     sqlx::query(
         "INSERT INTO admin_notifications (id, org_id, kind, subject, body) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -509,8 +527,9 @@ pub async fn notify_admins(
     .bind(kind)
     .bind(subject)
     .bind(body)
-    .execute(pg)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

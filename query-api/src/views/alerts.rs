@@ -83,11 +83,15 @@ pub struct CreatedAlert {
 /// A notification an event made.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertNotification {
-    /// `webhook` (the alert's `webhook_url`) or `org_webhook` (an
-    /// organization endpoint subscribed to the event).
+    /// `email`, `webhook` (the alert's `webhook_url`) or `org_webhook`
+    /// (an organization endpoint subscribed to the event).
     pub channel: &'static str,
+    /// The webhook delivery or the email.
     pub delivery_id: Uuid,
-    /// `pending`, `succeeded` or `failed`.
+    /// The email's recipient.
+    pub to: Option<String>,
+    /// Webhooks: `pending`, `succeeded`, `failed`; email: `pending`,
+    /// `sent`, `failed`.
     pub status: String,
     pub attempts: i32,
 }
@@ -105,18 +109,33 @@ pub struct AlertEvent {
 }
 
 impl AlertEvent {
-    pub fn build(e: StoredAlertEvent, deliveries: &[(Uuid, Uuid, bool, String, i32)]) -> Self {
+    pub fn build(
+        e: StoredAlertEvent,
+        deliveries: &[(Uuid, Uuid, bool, String, i32)],
+        emails: &[(Uuid, Uuid, String, String, i32)],
+    ) -> Self {
+        let mut notifications: Vec<AlertNotification> = emails
+            .iter()
+            .filter(|m| m.0 == e.id)
+            .map(|(_, id, to, status, attempts)| AlertNotification {
+                channel: "email",
+                delivery_id: *id,
+                to: Some(to.clone()),
+                status: status.clone(),
+                attempts: *attempts,
+            })
+            .collect();
+        notifications.extend(deliveries.iter().filter(|d| d.0 == e.id).map(
+            |(_, id, own, status, attempts)| AlertNotification {
+                channel: if *own { "webhook" } else { "org_webhook" },
+                delivery_id: *id,
+                to: None,
+                status: status.clone(),
+                attempts: *attempts,
+            },
+        ));
         AlertEvent {
-            notifications: deliveries
-                .iter()
-                .filter(|d| d.0 == e.id)
-                .map(|(_, id, own, status, attempts)| AlertNotification {
-                    channel: if *own { "webhook" } else { "org_webhook" },
-                    delivery_id: *id,
-                    status: status.clone(),
-                    attempts: *attempts,
-                })
-                .collect(),
+            notifications,
             id: e.id,
             kind: e.kind,
             value: e.value,

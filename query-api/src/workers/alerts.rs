@@ -32,6 +32,8 @@ pub struct AlertEvaluator {
     pub pg: PgPool,
     pub ch: clickhouse::Client,
     pub interval: Duration,
+    /// The dashboard's base URL, for the link in emails.
+    pub public_url: String,
 }
 
 impl Worker for AlertEvaluator {
@@ -44,7 +46,13 @@ impl Worker for AlertEvaluator {
     }
 
     async fn run_once(&self) -> anyhow::Result<()> {
-        if let Some(n) = super::exclusive(&self.pg, LOCK_KEY, evaluate(&self.pg, &self.ch)).await? {
+        if let Some(n) = super::exclusive(
+            &self.pg,
+            LOCK_KEY,
+            evaluate(&self.pg, &self.ch, &self.public_url),
+        )
+        .await?
+        {
             if n > 0 {
                 tracing::info!(events = n, "alerts fired or resolved");
             }
@@ -196,7 +204,11 @@ fn judge(
 }
 
 /// One pass: evaluate every active alert; returns the events made.
-pub async fn evaluate(pg: &PgPool, ch: &clickhouse::Client) -> anyhow::Result<usize> {
+pub async fn evaluate(
+    pg: &PgPool,
+    ch: &clickhouse::Client,
+    public_url: &str,
+) -> anyhow::Result<usize> {
     let alerts = store::active(pg).await?;
     let now = OffsetDateTime::now_utc();
     let now_us = (now.unix_timestamp_nanos() / 1000) as i64;
@@ -205,8 +217,10 @@ pub async fn evaluate(pg: &PgPool, ch: &clickhouse::Client) -> anyhow::Result<us
     let mut by_since: HashMap<i64, Vec<(Uuid, Uuid)>> = HashMap::new();
     let since_of = |a: &StoredAlert| -> i64 {
         match AlertType::parse(&a.alert_type) {
+            // A week beyond the threshold, so that the observed value (hours
+            // since the last run) is known for an agent that stopped lately.
             Some(AlertType::Inactivity) => {
-                now_us - (a.threshold.unwrap_or(0.0) * 3.6e9) as i64 - 60_000_000
+                now_us - ((a.threshold.unwrap_or(0.0) + 168.0) * 3.6e9) as i64
             }
             Some(AlertType::CostThreshold) => day_start_us,
             _ => now_us - i64::from(a.window_minutes) * 60_000_000,
@@ -285,13 +299,58 @@ pub async fn evaluate(pg: &PgPool, ch: &clickhouse::Client) -> anyhow::Result<us
             }
             .to_body()
         };
-        match store::record(pg, a, value, transition, body).await {
+        let email = || message(a, value, transition, public_url);
+        match store::record(pg, a, value, transition, body, email).await {
             Ok(Some(_)) => events += 1,
             Ok(None) => {}
             Err(e) => tracing::warn!(alert_id = %a.id, error = %e, "alert state not recorded"),
         }
     }
     Ok(events)
+}
+
+/// The email of a firing or resolution: (subject, text, HTML). It names
+/// the agent or service, the rule, the observed value and the threshold,
+/// and links to the agent's page.
+pub fn message(
+    a: &StoredAlert,
+    value: Option<f64>,
+    transition: Transition,
+    public_url: &str,
+) -> (String, String, String) {
+    use crate::email::escape;
+    let what = if transition == Transition::Fire {
+        "fired"
+    } else {
+        "resolved"
+    };
+    let target = match (&a.agent_name, &a.target_service) {
+        (Some(agent), _) => format!("agent {agent}"),
+        (None, Some(service)) => format!("service {service}"),
+        _ => "its target".to_string(),
+    };
+    let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v}"));
+    let link = format!(
+        "{}/agents/{}",
+        public_url.trim_end_matches('/'),
+        target_agent(a)
+    );
+    let subject = format!("[AgentVista] Alert {what}: {} on {target}", a.alert_type);
+    let text = format!(
+        "The {} alert on {target} {what}.\n\nObserved value: {}\nThreshold: {}\nAlert: {}\n\nOpen the agent: {link}\n",
+        a.alert_type, fmt(value), fmt(a.threshold), a.id
+    );
+    let html = format!(
+        "<p>The <b>{}</b> alert on <b>{}</b> {what}.</p><table><tr><td>Observed value</td><td>{}</td></tr>\
+         <tr><td>Threshold</td><td>{}</td></tr><tr><td>Alert</td><td>{}</td></tr></table>\
+         <p><a href=\"{}\">Open the agent</a></p>",
+        escape(&a.alert_type), escape(&target), fmt(value), fmt(a.threshold), a.id, escape(&link)
+    );
+    (subject, text, html)
+}
+
+fn target_agent(a: &StoredAlert) -> Uuid {
+    target(a)
 }
 
 /// A composite alert: its ai conditions over the target's window, its

@@ -16,6 +16,7 @@
 //! them). The alert evaluator belongs here too.
 
 pub mod alerts;
+pub mod email;
 pub mod rollup;
 pub mod webhook_dispatch;
 pub mod webhook_events;

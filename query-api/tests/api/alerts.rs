@@ -56,9 +56,13 @@ impl TestApp {
     }
 
     async fn evaluate(&self) {
-        query_api::workers::alerts::evaluate(&self.query.0.pg, &self.query.0.ch)
-            .await
-            .unwrap();
+        query_api::workers::alerts::evaluate(
+            &self.query.0.pg,
+            &self.query.0.ch,
+            "http://dashboard.test",
+        )
+        .await
+        .unwrap();
     }
 
     async fn alert(&self, acct: &Account, id: &str) -> Value {
@@ -475,4 +479,81 @@ async fn a_composite_alert_needs_its_ai_and_infra_conditions() {
         app.alert(&acct, ai_only["id"].as_str().unwrap()).await["state"],
         "ok"
     );
+}
+
+/// The messages the local mail catcher (scripts/infra) kept for `to`.
+fn mail_to(to: &str) -> Vec<String> {
+    let home = std::env::var("AV_HOME")
+        .unwrap_or_else(|_| format!("{}/../.stack", env!("CARGO_MANIFEST_DIR")));
+    let Ok(dir) = std::fs::read_dir(format!("{home}/mail")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = dir
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+        .filter_map(|e| {
+            Some((
+                e.file_name().to_string_lossy().to_string(),
+                std::fs::read_to_string(e.path()).ok()?,
+            ))
+        })
+        .filter(|(_, m)| {
+            m.lines()
+                .take(2)
+                .any(|l| l.starts_with("X-Envelope-To:") && l.contains(to))
+        })
+        .collect();
+    out.sort();
+    out.into_iter().map(|(_, m)| m).collect()
+}
+
+#[tokio::test]
+async fn an_email_alert_reaches_the_owner_over_smtp() {
+    assert!(
+        std::env::var("AV_SMTP_HOST").is_ok_and(|h| !h.is_empty()),
+        "AV_SMTP_HOST is not set: scripts/test starts the mail catcher and sets it"
+    );
+    let app = app().await;
+    let acct = app.account().await;
+    let agent = app
+        .runs(&acct, "mailer", &[("completed", 100, 0.0, 300)])
+        .await;
+    let alert = app
+        .create_alert(
+            &acct,
+            json!({"agent_id": agent, "type": "inactivity", "threshold": 1}),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap().to_string();
+    app.evaluate().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mail = loop {
+        let m = mail_to(&acct.email);
+        if !m.is_empty() || std::time::Instant::now() > deadline {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(mail.len(), 1, "no email for {}", acct.email);
+    // Quoted-printable soft line breaks joined.
+    let m = &mail[0].replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        m.contains("Subject: [AgentVista] Alert fired: inactivity on agent mailer"),
+        "{m}"
+    );
+    assert!(m.contains("text/plain") && m.contains("text/html"), "{m}");
+    assert!(
+        m.contains(&format!("http://dashboard.test/agents/{agent}")),
+        "{m}"
+    );
+    assert!(m.contains("Threshold: 1"), "{m}");
+    // The observed value: hours since the last run (five hours ago).
+    assert!(m.contains("Observed value: 5."), "{m}");
+    // The history lists the email and its outcome.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = app.alert_events(&acct, &id).await;
+    let n = &events[0]["notifications"][0];
+    assert_eq!(n["channel"], "email");
+    assert_eq!(n["to"], acct.email.as_str());
+    assert_eq!(n["status"], "sent");
 }

@@ -1,6 +1,7 @@
-//! Webhook delivery under faults: a dispatcher killed with SIGKILL in the
-//! middle of an attempt, a receiver that is down for a while, and the
-//! event consumer killed during ingestion. The workers under test run in
+//! Background workers under faults: a webhook dispatcher killed with
+//! SIGKILL in the middle of an attempt, a receiver that is down for a
+//! while, the event consumer killed during ingestion, and the alert
+//! evaluator killed mid-pass or run on two replicas. The workers under test run in
 //! `query-api serve` child processes (the API itself in process, without
 //! workers). Its own test binary, and one test at a time: no other
 //! dispatcher shares the database while these run.
@@ -229,14 +230,24 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_order_when_back() {
 #[tokio::test]
 async fn an_event_consumer_killed_during_ingestion_makes_each_event_exactly_once() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let app = api_only().await;
+    let app = spawn_apps(
+        |_| {},
+        |q| {
+            q.webhooks.allow_http = true;
+            q.webhooks.allow_private = true;
+            q.webhooks.poll = Duration::from_millis(100);
+        },
+    )
+    .await;
     let acct = app.account().await;
     let (receiver, url) = Receiver::start().await;
     let id = endpoint(&app, &acct, &url, &["agent_run.completed"]).await;
     let topic = helpers::shared().topic.clone();
     let group = format!("webhook-fault-{}", uuid::Uuid::new_v4().simple());
+    // The child runs only the consumer; the dispatcher runs in this
+    // process, so that the kill hits the consumer alone.
     let consumer_env = [
-        ("AV_WEBHOOK_POLL_MS", "100"),
+        ("AV_WEBHOOK_POLL_MS", "0"),
         ("AV_WEBHOOK_EVENTS", "true"),
         ("AV_WEBHOOK_EVENTS_GROUP", group.as_str()),
         ("AV_WEBHOOK_EVENTS_FROM", "earliest"),
@@ -278,20 +289,166 @@ async fn an_event_consumer_killed_during_ingestion_makes_each_event_exactly_once
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Exactly one delivery per run: in the outbox, and at the receiver.
     assert_eq!(statuses(&app, &id).await.len(), runs.len());
-    let mut traces: Vec<String> = receiver
-        .received()
-        .iter()
-        .filter(|r| r.answered == 200)
-        .map(|r| {
-            serde_json::from_str::<Value>(&r.body).unwrap()["data"]["trace_id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    // One event per run: one delivery id per trace at the receiver.
+    let mut ids_of: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+    for r in receiver.received().iter().filter(|r| r.answered == 200) {
+        let trace = serde_json::from_str::<Value>(&r.body).unwrap()["data"]["trace_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ids_of.entry(trace).or_default().insert(r.id.clone());
+    }
+    assert!(
+        ids_of.values().all(|ids| ids.len() == 1),
+        "a run made two events"
+    );
+    let mut traces: Vec<String> = ids_of.into_keys().collect();
     traces.sort();
     let mut want = runs.clone();
     want.sort();
     assert_eq!(traces, want);
     drop(consumer);
+}
+
+/// `n` inactivity alerts on an agent whose last run was five hours ago:
+/// every one breaches (threshold 1 hour, cooldown 60 minutes).
+async fn breaching_alerts(app: &TestApp, acct: &Account, n: usize) -> Vec<String> {
+    let now = time::OffsetDateTime::now_utc();
+    let at = |m: i64| agentvista_shared::time_fmt::format(now - time::Duration::minutes(m));
+    let (status, _) = app
+        .post_batch(
+            &acct.key,
+            &json!({"traces": [{"trace": {"trace_id": uuid::Uuid::new_v4(), "agent": "sleepy",
+                "status": "completed", "started_at": at(301), "ended_at": at(300)}, "spans": []}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let agent = app.agent_id(&acct.key, "sleepy").await;
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let r = app
+            .client
+            .post(format!("{}/alerts", app.api))
+            .bearer_auth(&acct.key)
+            .json(&json!({"agent_id": agent, "type": "inactivity", "threshold": 1, "channel": "email"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+/// Fired events per alert.
+async fn firings(app: &TestApp, ids: &[String]) -> Vec<i64> {
+    let mut out = Vec::new();
+    for id in ids {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM alert_events WHERE alert_id = $1::uuid AND kind = 'fired'",
+        )
+        .bind(id)
+        .fetch_one(&app.query.0.pg)
+        .await
+        .unwrap();
+        out.push(n);
+    }
+    out
+}
+
+#[tokio::test]
+async fn two_evaluator_replicas_fire_each_alert_once_and_share_the_passes() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let app = api_only().await;
+    let acct = app.account().await;
+    let ids = breaching_alerts(&app, &acct, 20).await;
+    let topic = helpers::shared().topic.clone();
+    let env = [
+        ("AV_WEBHOOK_EVENTS", "false"),
+        ("AV_WEBHOOK_POLL_MS", "0"),
+        ("AV_ALERT_INTERVAL_SECS", "1"),
+    ];
+    let _a = start_workers(&topic, &env);
+    let _b = start_workers(&topic, &env);
+    // Watch the pass starts for 8 s: two replicas ticking every second
+    // would start about 16 passes without the shared spacing.
+    let started = Instant::now();
+    let mut starts = std::collections::BTreeSet::new();
+    while started.elapsed() < Duration::from_secs(8) {
+        let at: Option<time::OffsetDateTime> =
+            sqlx::query_scalar("SELECT last_started_at FROM worker_runs WHERE name = 'alerts'")
+                .fetch_optional(&app.query.0.pg)
+                .await
+                .unwrap();
+        starts.extend(at);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        firings(&app, &ids).await,
+        vec![1; ids.len()],
+        "each alert fires once within its cooldown"
+    );
+    let n = starts.len();
+    assert!(
+        (3..=10).contains(&n),
+        "{n} passes in 8 s with two replicas at a 1 s interval"
+    );
+    let gaps: Vec<i128> = starts
+        .iter()
+        .zip(starts.iter().skip(1))
+        .map(|(a, b)| (*b - *a).whole_milliseconds())
+        .collect();
+    assert!(
+        gaps.iter().all(|g| *g >= 850),
+        "passes closer than the interval: {gaps:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_evaluator_killed_mid_pass_loses_no_firing_and_doubles_none() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let app = api_only().await;
+    let acct = app.account().await;
+    let ids = breaching_alerts(&app, &acct, 150).await;
+    let topic = helpers::shared().topic.clone();
+    let env = [
+        ("AV_WEBHOOK_EVENTS", "false"),
+        ("AV_WEBHOOK_POLL_MS", "0"),
+        ("AV_ALERT_INTERVAL_SECS", "1"),
+    ];
+    let mut evaluator = start_workers(&topic, &env);
+    // Kill it once some, not all, alerts have fired.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let fired: i64 = firings(&app, &ids).await.iter().sum();
+        if fired > 0 || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sigkill(&mut evaluator);
+    let partial: i64 = firings(&app, &ids).await.iter().sum();
+    let _evaluator = start_workers(&topic, &env);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while firings(&app, &ids).await.iter().sum::<i64>() < ids.len() as i64
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        firings(&app, &ids).await,
+        vec![1; ids.len()],
+        "killed after {partial} firings"
+    );
+    // Every firing has its notification queued with it.
+    let emails: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM emails e JOIN alert_events v ON v.id = e.alert_event_id WHERE v.alert_id = ANY($1::uuid[])",
+    )
+    .bind(&ids)
+    .fetch_one(&app.query.0.pg)
+    .await
+    .unwrap();
+    assert_eq!(emails, ids.len() as i64);
 }

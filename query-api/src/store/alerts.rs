@@ -264,6 +264,25 @@ pub async fn active(pg: &PgPool) -> AppResult<Vec<(StoredAlert, String)>> {
         .collect())
 }
 
+/// Record the values of evaluations that changed nothing, in one
+/// statement.
+pub async fn record_values(pg: &PgPool, values: &[(Uuid, Option<f64>)]) -> AppResult<()> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = values.iter().map(|v| v.0).collect();
+    let vals: Vec<Option<f64>> = values.iter().map(|v| v.1).collect();
+    sqlx::query(
+        "UPDATE alerts a SET last_value = v.val, last_evaluated_at = now() \
+         FROM UNNEST($1::uuid[], $2::float8[]) AS v(id, val) WHERE a.id = v.id",
+    )
+    .bind(&ids)
+    .bind(&vals)
+    .execute(pg)
+    .await?;
+    Ok(())
+}
+
 /// What an evaluation decided for one alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {

@@ -46,13 +46,14 @@ impl Worker for AlertEvaluator {
     }
 
     async fn run_once(&self) -> anyhow::Result<()> {
-        if let Some(n) = super::exclusive(
-            &self.pg,
-            LOCK_KEY,
-            evaluate(&self.pg, &self.ch, &self.public_url),
-        )
-        .await?
-        {
+        let pass = async {
+            // One pass per interval across replicas, not one per replica.
+            if !super::due(&self.pg, "alerts", self.interval).await? {
+                return Ok(0);
+            }
+            evaluate(&self.pg, &self.ch, &self.public_url).await
+        };
+        if let Some(n) = super::exclusive(&self.pg, LOCK_KEY, pass).await? {
             if n > 0 {
                 tracing::info!(events = n, "alerts fired or resolved");
             }
@@ -248,6 +249,7 @@ pub async fn evaluate(
         stats.insert(*since, windows(ch, targets, *since).await?);
     }
     let mut events = 0;
+    let mut unchanged: Vec<(Uuid, Option<f64>)> = Vec::new();
     for (a, slug) in &alerts {
         let key = (a.org_id, target(a));
         let since = if a.alert_type == "inactivity" {
@@ -299,6 +301,11 @@ pub async fn evaluate(
             }
             .to_body()
         };
+        if transition == Transition::Stay {
+            // The steady state is written in one statement for all.
+            unchanged.push((a.id, value));
+            continue;
+        }
         let email = || message(a, value, transition, public_url);
         match store::record(pg, a, value, transition, body, email).await {
             Ok(Some(_)) => events += 1,
@@ -306,6 +313,7 @@ pub async fn evaluate(
             Err(e) => tracing::warn!(alert_id = %a.id, error = %e, "alert state not recorded"),
         }
     }
+    store::record_values(pg, &unchanged).await?;
     Ok(events)
 }
 

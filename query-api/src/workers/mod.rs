@@ -122,6 +122,25 @@ pub async fn exclusive<T>(
     result.map(Some)
 }
 
+/// Inside an [`exclusive`] pass: whether `name`'s pass is due — no replica
+/// started one within `interval` (less a tenth, for timer jitter) — and if
+/// so, mark it started now. Several replicas then make one pass per
+/// interval between them.
+pub async fn due(pg: &PgPool, name: &str, interval: Duration) -> anyhow::Result<bool> {
+    let spacing = interval.mul_f64(0.9).as_secs_f64();
+    let started: Option<String> = sqlx::query_scalar(
+        "INSERT INTO worker_runs (name, last_started_at) VALUES ($1, now()) \
+         ON CONFLICT (name) DO UPDATE SET last_started_at = now() \
+           WHERE worker_runs.last_started_at <= now() - make_interval(secs => $2) \
+         RETURNING name",
+    )
+    .bind(name)
+    .bind(spacing)
+    .fetch_optional(pg)
+    .await?;
+    Ok(started.is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,8 +27,9 @@ use tokio::task::JoinSet;
 /// Deliveries one endpoint task sends before it lets the endpoint go (so
 /// that a busy endpoint is re-leased now and then, fairly across replicas).
 const PER_LEASE: usize = 1_000;
-/// Deliveries read (and their successes recorded) at once.
-const BATCH: i64 = 100;
+/// Deliveries read (and their successes recorded) at once: a dispatcher
+/// that dies re-sends at most this many (with their ids) after its lease.
+const BATCH: i64 = 20;
 
 /// Dispatcher counters for `/metrics`.
 #[derive(Default)]

@@ -63,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         o = org("intDiv(number, 10) % 1000")
     ))
     .bind(&agents)
+    .with_setting("max_query_size", "16777216")
     .execute()
     .await?;
     println!("  loaded in {:.1} s", t.elapsed().as_secs_f64());

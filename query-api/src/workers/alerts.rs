@@ -113,6 +113,8 @@ async fn windows(
         .bind(orgs)
         .bind(pairs)
         .bind(since_us)
+        // 10,000 targets are ~800 KB of SQL (the default limit is 256 KiB).
+        .with_setting("max_query_size", "16777216")
         .fetch_all()
         .await?;
     Ok(rows

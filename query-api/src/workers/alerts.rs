@@ -123,38 +123,88 @@ async fn windows(
         .collect())
 }
 
-/// An infra condition's value: the aggregate of one metric's points.
-async fn infra_value(
+/// One service's points of one metric over a look-back, summarized.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct InfraRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub org_id: Uuid,
+    pub metric_name: String,
+    pub service_name: String,
+    pub n: u64,
+    pub sum: f64,
+    pub max: f64,
+    pub min: f64,
+    pub last: f64,
+    pub last_ns: i64,
+}
+
+/// The points of `metrics` ((organization, metric name) pairs) since
+/// `since_us`, per service: one grouped read for every composite alert
+/// with that look-back. A point's value is a gauge's or sum's value, or a
+/// histogram's mean.
+async fn infra_rows(
     ch: &clickhouse::Client,
-    org: Uuid,
-    cond: &Value,
+    metrics: &[(Uuid, String)],
     since_us: i64,
-) -> anyhow::Result<Option<f64>> {
-    let agg = match cond["agg"].as_str().unwrap_or("avg") {
-        "max" => "max(v)",
-        "min" => "min(v)",
-        "sum" => "sum(v)",
-        "count" => "toFloat64(count())",
-        "last" => "argMax(v, time)",
-        _ => "avg(v)",
-    };
-    let service = cond["service_name"].as_str().unwrap_or_default();
-    let row: Option<(u64, f64)> = ch
-        .query(&format!(
-            "SELECT count() AS n, ifNotFinite(toFloat64({agg}), 0) FROM \
-               (SELECT time, assumeNotNull(coalesce(value, sum / nullIf(toFloat64(count), 0), sum)) AS v, \
-                       isNotNull(coalesce(value, sum)) AS present FROM metric_points FINAL \
-                WHERE org_id = toUUID(?) AND metric_name = ? AND time >= fromUnixTimestamp64Micro(?) \
-                  AND (? = '' OR service_name = ?)) WHERE present"
-        ))
-        .bind(org.to_string())
-        .bind(cond["metric_name"].as_str().unwrap_or_default())
+) -> anyhow::Result<HashMap<(Uuid, String), Vec<InfraRow>>> {
+    if metrics.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let orgs: Vec<String> = metrics.iter().map(|(o, _)| o.to_string()).collect();
+    let pairs: Vec<(String, String)> = metrics
+        .iter()
+        .map(|(o, m)| (o.to_string(), m.clone()))
+        .collect();
+    let rows: Vec<InfraRow> = ch
+        .query(
+            "SELECT org_id, metric_name, service_name, count() AS n, sum(v) AS sum, max(v) AS max, min(v) AS min, \
+               argMax(v, time) AS last, toInt64(toUnixTimestamp64Nano(max(time))) AS last_ns \
+             FROM (SELECT org_id, metric_name, service_name, time, \
+                     assumeNotNull(coalesce(value, sum / nullIf(toFloat64(count), 0), sum)) AS v, \
+                     isNotNull(coalesce(value, sum)) AS present \
+                   FROM metric_points FINAL \
+                   WHERE org_id IN ? AND (org_id, metric_name) IN ? AND time >= fromUnixTimestamp64Micro(?)) \
+             WHERE present GROUP BY org_id, metric_name, service_name",
+        )
+        .bind(orgs)
+        .bind(pairs)
         .bind(since_us)
-        .bind(service)
-        .bind(service)
-        .fetch_optional()
+        .with_setting("max_query_size", "16777216")
+        .fetch_all()
         .await?;
-    Ok(row.filter(|(n, _)| *n > 0).map(|(_, v)| v))
+    let mut out: HashMap<(Uuid, String), Vec<InfraRow>> = HashMap::new();
+    for r in rows {
+        out.entry((r.org_id, r.metric_name.clone()))
+            .or_default()
+            .push(r);
+    }
+    Ok(out)
+}
+
+/// An infra condition's value from the grouped rows: its service's, or all
+/// services' together when it names none.
+pub fn infra_value(rows: &[InfraRow], cond: &Value) -> Option<f64> {
+    let service = cond["service_name"].as_str().filter(|s| !s.is_empty());
+    let rows: Vec<&InfraRow> = rows
+        .iter()
+        .filter(|r| service.is_none_or(|s| r.service_name == s))
+        .collect();
+    let n: u64 = rows.iter().map(|r| r.n).sum();
+    if n == 0 {
+        return None;
+    }
+    let v = match cond["agg"].as_str().unwrap_or("avg") {
+        "max" => rows.iter().map(|r| r.max).fold(f64::MIN, f64::max),
+        "min" => rows.iter().map(|r| r.min).fold(f64::MAX, f64::min),
+        "sum" => rows.iter().map(|r| r.sum).sum(),
+        "count" => n as f64,
+        "last" => rows
+            .iter()
+            .max_by_key(|r| r.last_ns)
+            .map_or(0.0, |r| r.last),
+        _ => rows.iter().map(|r| r.sum).sum::<f64>() / n as f64,
+    };
+    v.is_finite().then_some(v)
 }
 
 fn compare(op: &str, v: f64, t: f64) -> bool {
@@ -250,6 +300,35 @@ pub async fn evaluate(
     for (since, targets) in &by_since {
         stats.insert(*since, windows(ch, targets, *since).await?);
     }
+    // The metrics of composite alerts' infra conditions: one grouped read
+    // per distinct window. A failed read skips those alerts, not the pass.
+    let mut wanted: HashMap<i64, Vec<(Uuid, String)>> = HashMap::new();
+    for (a, _) in alerts.iter().filter(|(a, _)| a.alert_type == "composite") {
+        let since = now_us - i64::from(a.window_minutes) * 60_000_000;
+        let conds = a
+            .composite_config
+            .as_ref()
+            .and_then(|c| c["conditions"].as_array().cloned());
+        for cond in conds.into_iter().flatten().filter(|c| c["kind"] == "infra") {
+            let key = (
+                a.org_id,
+                cond["metric_name"].as_str().unwrap_or_default().to_string(),
+            );
+            let list = wanted.entry(since).or_default();
+            if !list.contains(&key) {
+                list.push(key);
+            }
+        }
+    }
+    let mut infra: HashMap<i64, HashMap<(Uuid, String), Vec<InfraRow>>> = HashMap::new();
+    for (since, metrics) in &wanted {
+        match infra_rows(ch, metrics, *since).await {
+            Ok(rows) => {
+                infra.insert(*since, rows);
+            }
+            Err(e) => tracing::warn!(error = %e, "composite alerts' metrics not read"),
+        }
+    }
     let mut events = 0;
     let mut unchanged: Vec<(Uuid, Option<f64>)> = Vec::new();
     for (a, slug) in &alerts {
@@ -261,11 +340,12 @@ pub async fn evaluate(
         };
         let w = stats.get(&since).and_then(|m| m.get(&key));
         let (breach, value) = if a.alert_type == "composite" {
-            match composite(ch, a, w, now_us).await {
-                Ok(r) => r,
-                Err(e) => {
-                    // One alert's failure never stops the pass.
-                    tracing::warn!(alert_id = %a.id, error = %e, "composite alert not evaluated");
+            let window_since = now_us - i64::from(a.window_minutes) * 60_000_000;
+            match infra.get(&window_since) {
+                Some(rows) => composite(a, w, rows),
+                None => {
+                    // Its metrics could not be read: skipped this pass.
+                    tracing::warn!(alert_id = %a.id, "composite alert not evaluated");
                     continue;
                 }
             }
@@ -365,16 +445,14 @@ fn target_agent(a: &StoredAlert) -> Uuid {
 
 /// A composite alert: its ai conditions over the target's window, its
 /// infra conditions over stored metric points, combined by `operator`.
-async fn composite(
-    ch: &clickhouse::Client,
+fn composite(
     a: &StoredAlert,
     w: Option<&Window>,
-    now_us: i64,
-) -> anyhow::Result<(bool, Option<f64>)> {
+    infra: &HashMap<(Uuid, String), Vec<InfraRow>>,
+) -> (bool, Option<f64>) {
     let Some(cfg) = &a.composite_config else {
-        return Ok((false, None));
+        return (false, None);
     };
-    let since = now_us - i64::from(a.window_minutes) * 60_000_000;
     let all = cfg["operator"].as_str() != Some("any");
     let mut results = Vec::new();
     let mut first_value = None;
@@ -393,7 +471,11 @@ async fn composite(
                 _ => None,
             }
         } else {
-            infra_value(ch, a.org_id, cond, since).await?
+            let key = (
+                a.org_id,
+                cond["metric_name"].as_str().unwrap_or_default().to_string(),
+            );
+            infra.get(&key).and_then(|rows| infra_value(rows, cond))
         };
         first_value = first_value.or(value);
         results.push(value.is_some_and(|v| compare(op, v, target)));
@@ -403,5 +485,39 @@ async fn composite(
     } else {
         results.iter().any(|r| *r)
     };
-    Ok((breach, first_value))
+    (breach, first_value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(service: &str, n: u64, sum: f64, max: f64, last: f64, last_ns: i64) -> InfraRow {
+        InfraRow {
+            org_id: Uuid::nil(),
+            metric_name: "gpu".into(),
+            service_name: service.into(),
+            n,
+            sum,
+            max,
+            min: 0.0,
+            last,
+            last_ns,
+        }
+    }
+
+    #[test]
+    fn infra_values_combine_services_unless_one_is_named() {
+        let rows = [
+            row("a", 2, 180.0, 95.0, 90.0, 10),
+            row("b", 2, 80.0, 50.0, 30.0, 20),
+        ];
+        let v = |c: Value| infra_value(&rows, &c);
+        assert_eq!(v(json!({"agg": "avg", "service_name": "a"})), Some(90.0));
+        assert_eq!(v(json!({"agg": "avg"})), Some(65.0));
+        assert_eq!(v(json!({"agg": "max"})), Some(95.0));
+        assert_eq!(v(json!({"agg": "count"})), Some(4.0));
+        assert_eq!(v(json!({"agg": "last"})), Some(30.0));
+        assert_eq!(v(json!({"agg": "avg", "service_name": "c"})), None);
+    }
 }

@@ -20,9 +20,15 @@ use std::time::{Duration, Instant};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args().nth(1).map_or(Ok(10), |s| s.parse())?;
-    let home = std::env::var("AV_HOME").unwrap_or_else(|_| format!("{}/../.stack", env!("CARGO_MANIFEST_DIR")));
-    let creds: Value = serde_json::from_str(&std::fs::read_to_string(format!("{home}/credentials.json"))?)?;
-    let key = creds["api_key"].as_str().ok_or_else(|| anyhow::anyhow!("no api_key in credentials.json"))?.to_string();
+    let home = std::env::var("AV_HOME")
+        .unwrap_or_else(|_| format!("{}/../.stack", env!("CARGO_MANIFEST_DIR")));
+    let creds: Value = serde_json::from_str(&std::fs::read_to_string(format!(
+        "{home}/credentials.json"
+    ))?)?;
+    let key = creds["api_key"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no api_key in credentials.json"))?
+        .to_string();
     let port = std::env::var("AV_PORT").unwrap_or_else(|_| "8080".into());
     let base = format!("http://127.0.0.1:{port}/api/v1");
 
@@ -37,7 +43,10 @@ async fn main() -> anyhow::Result<()> {
                 if let Ok(v) = serde_json::from_str::<Value>(&body) {
                     if v["type"] == "alert.fired" {
                         if let Some(id) = v["data"]["alert"]["id"].as_str() {
-                            seen.lock().unwrap().entry(id.to_string()).or_insert_with(Instant::now);
+                            seen.lock()
+                                .unwrap()
+                                .entry(id.to_string())
+                                .or_insert_with(Instant::now);
                         }
                     }
                 }
@@ -61,11 +70,25 @@ async fn main() -> anyhow::Result<()> {
             json!({"traces": [{"trace": {"trace_id": uuid::Uuid::new_v4(), "agent": agent, "status": status,
                 "started_at": at(3), "ended_at": at(2)}, "spans": []}]})
         };
-        let r = client.post(format!("{base}/traces/batch")).bearer_auth(&key).json(&batch("completed")).send().await?;
+        let r = client
+            .post(format!("{base}/traces/batch"))
+            .bearer_auth(&key)
+            .json(&batch("completed"))
+            .send()
+            .await?;
         anyhow::ensure!(r.status() == 200, "ingest: {}", r.status());
         let agent_id = loop {
-            let agents: Value = client.get(format!("{base}/agents")).bearer_auth(&key).send().await?.json().await?;
-            if let Some(a) = agents.as_array().and_then(|a| a.iter().find(|x| x["name"] == agent.as_str())) {
+            let agents: Value = client
+                .get(format!("{base}/agents"))
+                .bearer_auth(&key)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if let Some(a) = agents
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["name"] == agent.as_str()))
+            {
                 break a["id"].as_str().unwrap_or_default().to_string();
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -81,7 +104,12 @@ async fn main() -> anyhow::Result<()> {
         let alert: Value = r.json().await?;
         let alert_id = alert["id"].as_str().unwrap_or_default().to_string();
         // The breach: a failed run.
-        let r = client.post(format!("{base}/traces/batch")).bearer_auth(&key).json(&batch("failed")).send().await?;
+        let r = client
+            .post(format!("{base}/traces/batch"))
+            .bearer_auth(&key)
+            .json(&batch("failed"))
+            .send()
+            .await?;
         anyhow::ensure!(r.status() == 200, "ingest: {}", r.status());
         let acked = Instant::now();
         // Readable: the failed run listed.
@@ -93,7 +121,10 @@ async fn main() -> anyhow::Result<()> {
                 .await?
                 .json()
                 .await?;
-            if runs["runs"].as_array().is_some_and(|r| r.iter().any(|x| x["status"] == "failed")) {
+            if runs["runs"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|x| x["status"] == "failed"))
+            {
                 break acked.elapsed();
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -106,9 +137,17 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(Instant::now() < deadline, "alert {alert_id} never fired");
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        println!("run {i}: readable after {:.1} s, notified after {:.1} s", readable.as_secs_f64(), notified.as_secs_f64());
+        println!(
+            "run {i}: readable after {:.1} s, notified after {:.1} s",
+            readable.as_secs_f64(),
+            notified.as_secs_f64()
+        );
         rows.push((readable, notified));
-        let _ = client.delete(format!("{base}/alerts/{alert_id}")).bearer_auth(&key).send().await;
+        let _ = client
+            .delete(format!("{base}/alerts/{alert_id}"))
+            .bearer_auth(&key)
+            .send()
+            .await;
     }
     let mut readable: Vec<Duration> = rows.iter().map(|r| r.0).collect();
     let mut notified: Vec<Duration> = rows.iter().map(|r| r.1).collect();
@@ -117,7 +156,11 @@ async fn main() -> anyhow::Result<()> {
     let q = |v: &[Duration], p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64();
     println!("\n| measure | p50 | max | p50 / readable p50 |");
     println!("|---|---|---|---|");
-    println!("| ingestion 200 -> run readable | {:.1} s | {:.1} s | 1.0 |", q(&readable, 0.5), q(&readable, 1.0));
+    println!(
+        "| ingestion 200 -> run readable | {:.1} s | {:.1} s | 1.0 |",
+        q(&readable, 0.5),
+        q(&readable, 1.0)
+    );
     println!(
         "| ingestion 200 -> alert.fired at the receiver | {:.1} s | {:.1} s | {:.1} |",
         q(&notified, 0.5),

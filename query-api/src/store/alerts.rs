@@ -58,7 +58,9 @@ pub struct AlertRule {
     pub is_active: bool,
 }
 
-/// Keep the alert's hidden endpoint in step with its channel and URL.
+/// Keep the alert's hidden endpoint in step with its channel and URL. An
+/// update of the alert also re-arms the endpoint (its breaker cannot be
+/// reset through the endpoints API, which does not list it).
 async fn sync_endpoint(
     tx: &mut Transaction<'_, Postgres>,
     org_id: Uuid,
@@ -77,7 +79,8 @@ async fn sync_endpoint(
     sqlx::query(
         "INSERT INTO webhook_endpoints (id, org_id, url, name, event_types, secret, alert_id) \
          VALUES ($1, $2, $3, 'alert', ARRAY['alert.fired', 'alert.resolved'], $4, $5) \
-         ON CONFLICT (alert_id) WHERE alert_id IS NOT NULL DO UPDATE SET url = EXCLUDED.url, updated_at = now()",
+         ON CONFLICT (alert_id) WHERE alert_id IS NOT NULL DO UPDATE SET url = EXCLUDED.url, \
+           is_active = true, consecutive_failures = 0, updated_at = now()",
     )
     .bind(Uuid::now_v7())
     .bind(org_id)

@@ -478,35 +478,48 @@ pub async fn record_attempt(
     };
     let mut tripped = false;
     if !o.success {
-        let (failures, active): (i32, bool) = sqlx::query_as(
+        let (failures, active, org_id, url): (i32, bool, Uuid, String) = sqlx::query_as(
             "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1, \
                is_active = is_active AND consecutive_failures + 1 < $2 \
-             WHERE id = $1 RETURNING consecutive_failures, is_active",
+             WHERE id = $1 RETURNING consecutive_failures, is_active, org_id, url",
         )
         .bind(endpoint_id)
         .bind(breaker)
         .fetch_one(&mut *tx)
         .await?;
         tripped = !active && failures == breaker;
+        if tripped {
+            // The pause and the admins' notice commit together.
+            notify_admins_in(
+                &mut tx,
+                org_id,
+                "webhook.endpoint_paused",
+                "A webhook endpoint was paused",
+                &format!(
+                    "The endpoint {endpoint_id} ({url}) failed {breaker} deliveries in a row and was paused. \
+                     Fix the receiver, then re-enable it (PATCH is_active: true)."
+                ),
+            )
+            .await?;
+        }
     }
     tx.commit().await?;
     Ok((after, tripped))
 }
 
 /// Record a notification owed to the organization's admins, and queue it
-/// as an email to each of them.
-pub async fn notify_admins(
-    pg: &PgPool,
+/// as an email to each of them, in `tx`.
+pub async fn notify_admins_in(
+    tx: &mut Transaction<'_, Postgres>,
     org_id: Uuid,
     kind: &str,
     subject: &str,
     body: &str,
 ) -> AppResult<()> {
-    let mut tx = pg.begin().await?;
     let html = format!("<p>{}</p>", crate::email::escape(body));
-    for to in crate::store::emails::admin_addresses(&mut tx, org_id).await? {
+    for to in crate::store::emails::admin_addresses(tx, org_id).await? {
         crate::store::emails::enqueue(
-            &mut tx,
+            tx,
             &crate::store::emails::NewEmail {
                 org_id,
                 to: &to,
@@ -527,9 +540,8 @@ pub async fn notify_admins(
     .bind(kind)
     .bind(subject)
     .bind(body)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

@@ -219,20 +219,9 @@ impl EndpointTask {
             m.gave_up.fetch_add(1, Ordering::Relaxed);
         }
         if tripped {
+            // The admins' notice was queued with the pause.
             m.breaker_trips.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(endpoint_id = %endpoint.id, "webhook endpoint paused after consecutive failures");
-            store::notify_admins(
-                &self.pg,
-                endpoint.org_id,
-                "webhook.endpoint_paused",
-                "A webhook endpoint was paused",
-                &format!(
-                    "The endpoint {} ({url}) failed {} deliveries in a row and was paused. \
-                     Fix the receiver, then re-enable it (PATCH is_active: true).",
-                    endpoint.id, self.config.breaker_threshold
-                ),
-            )
-            .await?;
+            tracing::warn!(endpoint_id = %endpoint.id, url, "webhook endpoint paused after consecutive failures");
         }
         Ok(())
     }

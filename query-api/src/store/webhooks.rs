@@ -272,7 +272,6 @@ pub async fn deliveries(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LeasedEndpoint {
     pub id: Uuid,
-    pub org_id: Uuid,
     pub url: String,
     pub secret: String,
 }
@@ -292,7 +291,7 @@ pub async fn lease_endpoints(
              AND EXISTS (SELECT 1 FROM webhook_deliveries d \
                          WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()) \
            ORDER BY e.lease_until NULLS FIRST LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, org_id, url, secret",
+         RETURNING id, url, secret",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())

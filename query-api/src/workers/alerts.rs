@@ -217,12 +217,8 @@ fn compare(op: &str, v: f64, t: f64) -> bool {
 }
 
 /// An alert's condition: (breaching, observed value).
-fn judge(
-    a: &StoredAlert,
-    w: Option<&Window>,
-    today: Option<&Window>,
-    now_us: i64,
-) -> (bool, Option<f64>) {
+/// `w` covers the alert's look-back (its window; today for a daily cost).
+fn judge(a: &StoredAlert, w: Option<&Window>, now_us: i64) -> (bool, Option<f64>) {
     let t = a.threshold.unwrap_or(0.0);
     let min = u64::try_from(a.min_runs).unwrap_or(1);
     match AlertType::parse(&a.alert_type) {
@@ -238,7 +234,7 @@ fn judge(
             None => (false, None),
         },
         Some(AlertType::CostThreshold) => {
-            let cost = today.map_or(0.0, |w| w.cost_usd);
+            let cost = w.map_or(0.0, |w| w.cost_usd);
             (cost > t, Some(cost))
         }
         Some(AlertType::Inactivity) => {
@@ -285,12 +281,13 @@ pub async fn evaluate(
         .filter(|(a, _)| a.alert_type == "inactivity")
         .map(|(a, _)| since_of(a))
         .min();
+    let look_back = |a: &StoredAlert| match inactivity_since {
+        Some(since) if a.alert_type == "inactivity" => since,
+        _ => since_of(a),
+    };
+    let window_since = |a: &StoredAlert| now_us - i64::from(a.window_minutes) * 60_000_000;
     for (a, _) in &alerts {
-        let since = if a.alert_type == "inactivity" {
-            inactivity_since.unwrap_or(now_us)
-        } else {
-            since_of(a)
-        };
+        let since = look_back(a);
         by_since
             .entry(since)
             .or_default()
@@ -304,7 +301,7 @@ pub async fn evaluate(
     // per distinct window. A failed read skips those alerts, not the pass.
     let mut wanted: HashMap<i64, Vec<(Uuid, String)>> = HashMap::new();
     for (a, _) in alerts.iter().filter(|(a, _)| a.alert_type == "composite") {
-        let since = now_us - i64::from(a.window_minutes) * 60_000_000;
+        let since = window_since(a);
         let conds = a
             .composite_config
             .as_ref()
@@ -333,15 +330,9 @@ pub async fn evaluate(
     let mut unchanged: Vec<(Uuid, Option<f64>)> = Vec::new();
     for (a, slug) in &alerts {
         let key = (a.org_id, target(a));
-        let since = if a.alert_type == "inactivity" {
-            inactivity_since.unwrap_or(now_us)
-        } else {
-            since_of(a)
-        };
-        let w = stats.get(&since).and_then(|m| m.get(&key));
+        let w = stats.get(&look_back(a)).and_then(|m| m.get(&key));
         let (breach, value) = if a.alert_type == "composite" {
-            let window_since = now_us - i64::from(a.window_minutes) * 60_000_000;
-            match infra.get(&window_since) {
+            match infra.get(&window_since(a)) {
                 Some(rows) => composite(a, w, rows),
                 None => {
                     // Its metrics could not be read: skipped this pass.
@@ -350,7 +341,7 @@ pub async fn evaluate(
                 }
             }
         } else {
-            judge(a, w, w, now_us)
+            judge(a, w, now_us)
         };
         let cooled = a
             .last_fired_at
@@ -414,33 +405,25 @@ pub fn message(
     } else {
         "resolved"
     };
-    let target = match (&a.agent_name, &a.target_service) {
+    let named = match (&a.agent_name, &a.target_service) {
         (Some(agent), _) => format!("agent {agent}"),
         (None, Some(service)) => format!("service {service}"),
         _ => "its target".to_string(),
     };
     let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v}"));
-    let link = format!(
-        "{}/agents/{}",
-        public_url.trim_end_matches('/'),
-        target_agent(a)
-    );
-    let subject = format!("[AgentVista] Alert {what}: {} on {target}", a.alert_type);
+    let link = format!("{}/agents/{}", public_url.trim_end_matches('/'), target(a));
+    let subject = format!("[AgentVista] Alert {what}: {} on {named}", a.alert_type);
     let text = format!(
-        "The {} alert on {target} {what}.\n\nObserved value: {}\nThreshold: {}\nAlert: {}\n\nOpen the agent: {link}\n",
+        "The {} alert on {named} {what}.\n\nObserved value: {}\nThreshold: {}\nAlert: {}\n\nOpen the agent: {link}\n",
         a.alert_type, fmt(value), fmt(a.threshold), a.id
     );
     let html = format!(
         "<p>The <b>{}</b> alert on <b>{}</b> {what}.</p><table><tr><td>Observed value</td><td>{}</td></tr>\
          <tr><td>Threshold</td><td>{}</td></tr><tr><td>Alert</td><td>{}</td></tr></table>\
          <p><a href=\"{}\">Open the agent</a></p>",
-        escape(&a.alert_type), escape(&target), fmt(value), fmt(a.threshold), a.id, escape(&link)
+        escape(&a.alert_type), escape(&named), fmt(value), fmt(a.threshold), a.id, escape(&link)
     );
     (subject, text, html)
-}
-
-fn target_agent(a: &StoredAlert) -> Uuid {
-    target(a)
 }
 
 /// A composite alert: its ai conditions over the target's window, its

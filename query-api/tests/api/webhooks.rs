@@ -439,6 +439,9 @@ async fn roles_isolation_and_validation() {
         ("GET", format!("webhooks/endpoints/{id}/deliveries")),
         ("POST", format!("webhooks/endpoints/{id}/test")),
         ("GET", "members".to_string()),
+        ("POST", "members".to_string()),
+        ("PATCH", format!("members/{}", uuid::Uuid::new_v4())),
+        ("DELETE", format!("members/{}", uuid::Uuid::new_v4())),
     ] {
         let r = app
             .client
@@ -561,6 +564,83 @@ async fn roles_isolation_and_validation() {
         .await
         .unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
+
+    // Bad inputs on the member and endpoint routes: 400 naming the field,
+    // 404 for an id that is not a member or an endpoint.
+    let bad: Vec<(reqwest::Method, String, Value, StatusCode, &str)> = vec![
+        (
+            reqwest::Method::POST,
+            members.clone(),
+            json!({"email": "", "role": "member"}),
+            StatusCode::BAD_REQUEST,
+            "email",
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("{members}/{member_id}"),
+            json!({"role": "owner"}),
+            StatusCode::BAD_REQUEST,
+            "role",
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("{members}/not-a-uuid"),
+            json!({"role": "member"}),
+            StatusCode::NOT_FOUND,
+            "",
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("{members}/{}", uuid::Uuid::new_v4()),
+            json!({}),
+            StatusCode::NOT_FOUND,
+            "",
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("{endpoints}/{id}"),
+            json!({"event_types": ["nope"]}),
+            StatusCode::BAD_REQUEST,
+            "event_types",
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("{endpoints}/{id}"),
+            json!({"url": "http://10.0.0.1/x"}),
+            StatusCode::BAD_REQUEST,
+            "url",
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("{endpoints}/{id}"),
+            json!({"is_active": "yes"}),
+            StatusCode::BAD_REQUEST,
+            "is_active",
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("{endpoints}/{}", uuid::Uuid::new_v4()),
+            json!({"name": "x"}),
+            StatusCode::NOT_FOUND,
+            "",
+        ),
+    ];
+    for (method, url, body, want, field) in bad {
+        let r = app
+            .client
+            .request(method.clone(), &url)
+            .bearer_auth(&admin.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "{method} {url} {body}");
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["detail"].as_str().unwrap().starts_with(field),
+            "{method} {url}: {v}"
+        );
+    }
 
     // Roles: the last admin cannot be demoted or removed; a second admin
     // can be, and a member can leave.

@@ -8,7 +8,7 @@ use agentvista_shared::ids;
 use agentvista_shared::model::{RunStatus, SpanRecord, SpanType, TraceRecord};
 use agentvista_shared::pricing::Price;
 use agentvista_shared::window::IngestWindow;
-use agentvista_shared::{money, time_fmt};
+use agentvista_shared::{money, prompts, time_fmt};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -117,6 +117,12 @@ struct RawSpan {
     attributes: Option<Map<String, Value>>,
     #[schema(value_type = Option<Object>)]
     metadata: Option<Map<String, Value>>,
+    /// The prompt this span used (with `prompt_version`): links the run to
+    /// that prompt version, as `POST /dashboard/prompts/usage` would.
+    prompt_name: Option<String>,
+    /// An integer from 1.
+    #[schema(value_type = Option<i64>)]
+    prompt_version: Option<Value>,
 }
 
 /// Parse and normalize a batch body; spans with a model and tokens but no
@@ -351,6 +357,11 @@ fn normalize_span(
     };
     let mut attributes = flatten(&field("attributes"), raw.attributes)?;
     attributes.extend(flatten(&field("metadata"), raw.metadata)?);
+    if let Some((name, version)) = prompt_reference(&field, raw.prompt_name, raw.prompt_version)? {
+        attributes.retain(|(k, _)| k != prompts::NAME_ATTR && k != prompts::VERSION_ATTR);
+        attributes.push((prompts::NAME_ATTR.to_string(), name));
+        attributes.push((prompts::VERSION_ATTR.to_string(), version.to_string()));
+    }
     Ok(SpanRecord {
         trace_id: trace.trace_id,
         span_id,
@@ -383,6 +394,41 @@ fn normalize_span(
         events: Vec::new(),
         links: Vec::new(),
     })
+}
+
+/// The span's `prompt_name` / `prompt_version`: both or neither.
+fn prompt_reference(
+    field: &impl Fn(&str) -> String,
+    name: Option<String>,
+    version: Option<Value>,
+) -> Result<Option<(String, u32)>, ApiError> {
+    let version = version.filter(|v| !v.is_null());
+    match (name, version) {
+        (None, None) => Ok(None),
+        (Some(name), Some(version)) => {
+            prompts::check_name(&name)
+                .map_err(|m| ApiError::invalid_field(field("prompt_name"), m))?;
+            let parsed = match &version {
+                Value::Number(n) => prompts::parse_version(&n.to_string()),
+                _ => None,
+            };
+            let version = parsed.ok_or_else(|| {
+                ApiError::invalid_field(
+                    field("prompt_version"),
+                    format!("must be an integer from 1 to {}", prompts::MAX_VERSION),
+                )
+            })?;
+            Ok(Some((name, version)))
+        }
+        (Some(_), None) => Err(ApiError::invalid_field(
+            field("prompt_version"),
+            "is required with prompt_name",
+        )),
+        (None, Some(_)) => Err(ApiError::invalid_field(
+            field("prompt_name"),
+            "is required with prompt_version",
+        )),
+    }
 }
 
 fn required_uuid(field: &str, v: Option<&str>) -> Result<Uuid, ApiError> {
@@ -586,6 +632,38 @@ mod tests {
         assert_eq!(s.cost_nanos, Some(3_200_000));
         assert_eq!(s.started_at_us, 1_705_312_800_100_000);
         assert_eq!(s.model.as_deref(), Some("gpt-4o"));
+    }
+
+    #[test]
+    fn a_prompt_reference_becomes_the_link_attributes() {
+        let mut v = doc_example();
+        v["traces"][0]["spans"][0]["prompt_name"] = json!("classify-intent");
+        v["traces"][0]["spans"][0]["prompt_version"] = json!(3);
+        v["traces"][0]["spans"][0]["attributes"] = json!({"agentvista.prompt.version": "9"});
+        let b = parse_value(&v).unwrap();
+        assert_eq!(
+            prompts::reference(&b.spans[0].attributes),
+            Some(("classify-intent".to_string(), 3)),
+            "the fields win over a stale attribute"
+        );
+        let refused = |name: Value, version: Value, field: &str| {
+            let mut v = doc_example();
+            v["traces"][0]["spans"][0]["prompt_name"] = name;
+            v["traces"][0]["spans"][0]["prompt_version"] = version;
+            let e = parse_value(&v).unwrap_err();
+            assert_eq!(
+                e.errors[0].field,
+                format!("traces[0].spans[0].{field}"),
+                "{e:?}"
+            );
+        };
+        refused(json!("p"), Value::Null, "prompt_version");
+        refused(Value::Null, json!(1), "prompt_name");
+        refused(json!("p"), json!(0), "prompt_version");
+        refused(json!("p"), json!("1"), "prompt_version");
+        refused(json!("p"), json!(1.5), "prompt_version");
+        refused(json!("a/b"), json!(1), "prompt_name");
+        refused(json!("x".repeat(129)), json!(1), "prompt_name");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::error::AppError;
 use crate::routes::{
-    agents, alerts, api_keys, auth, health, logs, members, metrics, traces, webhooks,
+    agents, alerts, api_keys, auth, health, logs, members, metrics, prompts, traces, webhooks,
 };
 use crate::AppState;
 use agentvista_shared::error::ApiError;
@@ -39,6 +39,7 @@ use utoipa_axum::routes;
         (name = "metrics", description = "OTLP metrics"),
         (name = "logs", description = "OTLP logs"),
         (name = "members", description = "Organization members and roles"),
+        (name = "prompts", description = "Prompt versions, runtime fetch, usage links and per-version analytics"),
         (name = "alerts", description = "Alert rules and their firing history"),
         (name = "webhooks", description = "Signed, retried event delivery to your endpoints"),
         (name = "meta", description = "This document"),
@@ -102,6 +103,8 @@ fn api() -> OpenApiRouter<AppState> {
         routes!(metrics::streams),
         routes!(metrics::query),
         routes!(logs::search),
+        routes!(prompts::compare),
+        routes!(prompts::usage),
     ] {
         telemetry = route(telemetry, m);
     }
@@ -126,6 +129,10 @@ fn api() -> OpenApiRouter<AppState> {
         routes!(alerts::list, alerts::create),
         routes!(alerts::get, alerts::update, alerts::delete),
         routes!(alerts::events),
+        routes!(prompts::list, prompts::create),
+        routes!(prompts::get),
+        routes!(prompts::versions),
+        routes!(prompts::activate),
     ] {
         api = route(api, m);
     }

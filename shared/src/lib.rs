@@ -2,7 +2,7 @@
 //!
 //! Everything the three services must agree on lives here: the domain types
 //! (traces, spans) and the closed vocabularies of the contract, the Kafka
-//! message format, id derivation, API-key hashing and verification, the
+//! message format, prompt references, id derivation, API-key hashing and verification, the
 //! error taxonomy, plans, the backing-service clients, and config and
 //! telemetry helpers.
 //!
@@ -20,6 +20,7 @@ pub mod money;
 pub mod openapi;
 pub mod plan;
 pub mod pricing;
+pub mod prompts;
 pub mod queue;
 pub mod telemetry;
 pub mod time_fmt;

@@ -244,6 +244,7 @@ async fn insert_ranges(
     insert_rows(ch, "spans", &b.spans[r.spans.clone()]).await?;
     insert_rows(ch, "logs", &b.logs[r.logs.clone()]).await?;
     insert_rows(ch, "metric_points", &b.metrics[r.metrics.clone()]).await?;
+    insert_rows(ch, "prompt_links", &b.prompt_links[r.prompt_links.clone()]).await?;
     insert_rows(ch, "traces", &b.traces[r.traces.clone()]).await?;
     Ok(())
 }

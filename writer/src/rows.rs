@@ -1,6 +1,7 @@
 //! ClickHouse row types and their construction from queue messages.
 
 use agentvista_shared::model::{MetricPoint, SpanRecord, TraceRecord};
+use agentvista_shared::prompts;
 use agentvista_shared::queue::IngestMessage;
 use clickhouse::Row;
 use serde::Serialize;
@@ -60,6 +61,12 @@ impl Partitioned for AgentRow {
     }
 }
 
+impl Partitioned for PromptLinkRow {
+    fn partition(&self) -> i32 {
+        0
+    }
+}
+
 /// Where one message's rows sit in a [`Buffer`]: a range per table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ranges {
@@ -67,6 +74,7 @@ pub struct Ranges {
     pub spans: Range<usize>,
     pub logs: Range<usize>,
     pub metrics: Range<usize>,
+    pub prompt_links: Range<usize>,
     pub traces: Range<usize>,
 }
 
@@ -206,6 +214,23 @@ pub struct AgentRow {
     pub created_at: i64,
 }
 
+/// A run's use of a prompt version, from a span that names one
+/// ([`prompts::reference`]).
+#[derive(Debug, Row, Serialize)]
+pub struct PromptLinkRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub org_id: Uuid,
+    pub prompt_name: String,
+    pub prompt_version: u32,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub trace_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid::option")]
+    pub span_id: Option<Uuid>,
+    pub source: &'static str,
+    pub retention_days: u16,
+    pub version: u64,
+}
+
 /// Rows waiting for the next flush.
 #[derive(Default)]
 pub struct Buffer {
@@ -214,12 +239,17 @@ pub struct Buffer {
     pub agents: Vec<AgentRow>,
     pub logs: Vec<LogRow>,
     pub metrics: Vec<MetricRow>,
+    pub prompt_links: Vec<PromptLinkRow>,
     seen_agents: HashSet<(Uuid, Uuid)>,
 }
 
 impl Buffer {
     pub fn len(&self) -> usize {
-        self.traces.len() + self.spans.len() + self.logs.len() + self.metrics.len()
+        self.traces.len()
+            + self.spans.len()
+            + self.logs.len()
+            + self.metrics.len()
+            + self.prompt_links.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -232,6 +262,7 @@ impl Buffer {
         self.agents.clear();
         self.logs.clear();
         self.metrics.clear();
+        self.prompt_links.clear();
         self.seen_agents.clear();
     }
 
@@ -256,6 +287,7 @@ impl Buffer {
             spans: before.spans.end..after.spans.end,
             logs: before.logs.end..after.logs.end,
             metrics: before.metrics.end..after.metrics.end,
+            prompt_links: before.prompt_links.end..after.prompt_links.end,
             traces: before.traces.end..after.traces.end,
         }
     }
@@ -267,6 +299,7 @@ impl Buffer {
             spans: 0..self.spans.len(),
             logs: 0..self.logs.len(),
             metrics: 0..self.metrics.len(),
+            prompt_links: 0..self.prompt_links.len(),
             traces: 0..self.traces.len(),
         }
     }
@@ -290,6 +323,18 @@ impl Buffer {
         }
         for s in spans {
             self.agent(org_id, s.agent_id, &s.agent_name, created_us);
+            if let Some((prompt_name, prompt_version)) = prompts::reference(&s.attributes) {
+                self.prompt_links.push(PromptLinkRow {
+                    org_id,
+                    prompt_name,
+                    prompt_version,
+                    trace_id: s.trace_id,
+                    span_id: Some(s.span_id),
+                    source: "span",
+                    retention_days,
+                    version,
+                });
+            }
             self.spans
                 .push(span_row(org_id, version, retention_days, s));
         }

@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "money_128",
         include_str!("../migrations/0009_money_128.sql"),
     ),
+    (
+        10,
+        "prompt_links",
+        include_str!("../migrations/0010_prompt_links.sql"),
+    ),
 ];
 
 /// Create the database if needed and apply pending migrations; returns the

@@ -8,6 +8,7 @@ pub mod health;
 pub mod logs;
 pub mod members;
 pub mod metrics;
+pub mod prompts;
 pub mod traces;
 pub mod webhooks;
 

@@ -149,6 +149,15 @@ pub async fn set_plan(
     Ok(())
 }
 
+pub async fn org_by_id(pg: &PgPool, org_id: Uuid) -> AppResult<Option<Organization>> {
+    Ok(
+        sqlx::query_as("SELECT id, slug, name, plan, created_at FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(pg)
+            .await?,
+    )
+}
+
 pub async fn org_by_slug(pg: &PgPool, slug: &str) -> AppResult<Option<Organization>> {
     Ok(
         sqlx::query_as(

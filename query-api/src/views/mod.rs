@@ -9,6 +9,7 @@ pub mod keys;
 pub mod logs;
 pub mod members;
 pub mod metrics;
+pub mod prompts;
 pub mod runs;
 pub mod webhooks;
 

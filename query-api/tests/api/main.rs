@@ -15,6 +15,7 @@ mod limits;
 mod openapi;
 mod otlp;
 mod poison;
+mod prompts;
 mod readme;
 mod rollups;
 mod schema;

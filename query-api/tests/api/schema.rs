@@ -4,7 +4,7 @@
 
 use crate::helpers::spawn_app;
 use clickhouse::Row;
-use writer::rows::{AgentRow, LogRow, MetricRow, SpanRow, TraceRow};
+use writer::rows::{AgentRow, LogRow, MetricRow, PromptLinkRow, SpanRow, TraceRow};
 
 #[derive(Row, serde::Deserialize)]
 struct Column {
@@ -22,6 +22,7 @@ async fn every_writer_row_matches_its_table_after_migrations() {
         ("logs", LogRow::COLUMN_NAMES),
         ("metric_points", MetricRow::COLUMN_NAMES),
         ("agents", AgentRow::COLUMN_NAMES),
+        ("prompt_links", PromptLinkRow::COLUMN_NAMES),
     ] {
         let columns: Vec<Column> = ch
             .query(

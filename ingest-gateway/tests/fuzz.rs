@@ -6,6 +6,7 @@
 //!     PROPTEST_CASES=200000 cargo test --release -p ingest-gateway --test fuzz
 
 use agentvista_shared::error::ErrorKind;
+use agentvista_shared::prompts;
 use agentvista_shared::queue::{IngestMessage, FORMAT_VERSION};
 use agentvista_shared::window::IngestWindow;
 use ingest_gateway::otlp::{self, Encoding, Signal};
@@ -52,6 +53,12 @@ fn jsonish() -> impl Strategy<Value = String> {
         "\"duration_ms\"",
         "\"input_tokens\"",
         "\"type\"",
+        "\"prompt_name\"",
+        "\"prompt_version\"",
+        "\"agentvista.prompt.name\"",
+        "\"agentvista.prompt.version\"",
+        "\"langfuse.prompt.version\"",
+        "3.0",
         "\"completed\"",
         "\"llm\"",
         "null",
@@ -121,6 +128,29 @@ proptest! {
                     Ok(r) => { otlp::logs::translate(&r, 0, &IngestWindow::unbounded()); }
                     Err(e) => prop_assert!(is_client_error(e.kind)),
                 }
+            }
+        }
+    }
+
+    /// Prompt references come from any span's attributes: whatever they
+    /// hold, a reference is valid or absent, never a panic.
+    #[test]
+    fn prompt_references_are_valid_or_absent(
+        name in any::<String>(),
+        version in prop::sample::select(vec!["1", "2147483647", "2147483648", "0", "-1", "3.0", "3.5", "1e9", "NaN", "", " 7 "]),
+        free in any::<String>(),
+        langfuse in any::<bool>(),
+    ) {
+        let (n, v) = if langfuse {
+            (prompts::LANGFUSE_NAME_ATTR, prompts::LANGFUSE_VERSION_ATTR)
+        } else {
+            (prompts::NAME_ATTR, prompts::VERSION_ATTR)
+        };
+        for value in [version.to_string(), free] {
+            let attrs = vec![(n.to_string(), name.clone()), (v.to_string(), value)];
+            if let Some((name, version)) = prompts::reference(&attrs) {
+                prop_assert!(prompts::check_name(&name).is_ok());
+                prop_assert!((1..=prompts::MAX_VERSION).contains(&version));
             }
         }
     }

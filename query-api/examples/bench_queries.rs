@@ -11,8 +11,10 @@
 //! SPANS/5 log records and SPANS/10 metric points, and a large organization
 //! with SPANS/10 runs (no spans). The data goes to the database
 //! `agentvista_bench`, dropped at the start of each run. After the first
-//! round, one rollup pass computes every day into `agent_daily`, and the
-//! reads it serves are timed again (ratios against the first round).
+//! round, one rollup pass computes every day into `agent_daily` and
+//! `prompt_daily`, and the reads they serve are timed again (ratios
+//! against the first round). The large organization's runs are all linked
+//! to four versions of a prompt (1,000,000 linked runs at 10M spans).
 
 use agentvista_shared::config::CommonConfig;
 use agentvista_shared::ids;
@@ -184,6 +186,19 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     loads.push((t.0, t.1, t.2.elapsed()));
     insert_agents(&ch, big_org, &big_agent_ids, &agents).await?;
+    // Every run of the large organization linked to one of four versions
+    // of a prompt (links ingested an hour ago, as a history would be).
+    let t = timed("prompt links", traces);
+    ch.query(&format!(
+        "INSERT INTO prompt_links (org_id, prompt_name, prompt_version, trace_id, span_id, source, retention_days, \
+         version, ingested_at) \
+         SELECT toUUID('{big_org}'), 'classify', toUInt32(number % 4 + 1), {tid}, NULL, 'api', 90, 1, now() - 3600 \
+         FROM numbers({traces})",
+        tid = trace_id("number"),
+    ))
+    .execute()
+    .await?;
+    loads.push((t.0, t.1, t.2.elapsed()));
 
     // Background merges of the fresh parts would compete with the queries
     // for the two cores: let them finish first (at most 10 minutes).
@@ -218,6 +233,20 @@ async fn main() -> anyhow::Result<()> {
     let base = format!("http://{}", server.local_addr());
     tokio::spawn(server.run(std::future::pending()));
     let client = reqwest::Client::new();
+    for v in 1..=4 {
+        let r = client
+            .post(format!("{base}/api/v1/dashboard/prompts/"))
+            .bearer_auth(&big_key)
+            .json(&serde_json::json!({"name": "classify", "version": v,
+                "template_text": format!("Classify the lead (v{v}): {{{{inquiry}}}}")}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status().as_u16() == 201,
+            "creating a prompt: {}",
+            r.status()
+        );
+    }
 
     // Ids for the queries: a trace of the measured org, and a deep cursor.
     let deep = (traces / 20).min(5000);
@@ -230,6 +259,9 @@ async fn main() -> anyhow::Result<()> {
     let deep_cursor = format!("{}_{}", sample.1, sample.0);
     let (a0, a1) = (&agent_ids[0], &agent_ids[1]);
     let (b0, b1) = (&big_agent_ids[0], &big_agent_ids[1]);
+    let month_ago = agentvista_shared::time_fmt::format(
+        time::OffsetDateTime::now_utc() - time::Duration::days(30),
+    );
     let k = key.as_str();
     let bk = big_key.as_str();
     let cases: Vec<(&str, String, &str)> = vec![
@@ -251,6 +283,9 @@ async fn main() -> anyhow::Result<()> {
         ("large org: agent comparison, 30 days", format!("{base}/api/v1/dashboard/traces/compare?agent_ids={b0},{b1}&days=30"), bk),
         ("large org: agents list", format!("{base}/api/v1/agents"), bk),
         ("large org: agent stats, 30 days", format!("{base}/api/v1/agents/{b0}/stats?days=30"), bk),
+        ("large org: prompt compare, 1M linked runs", format!("{base}/api/v1/dashboard/prompts/classify/compare"), bk),
+        ("large org: prompt compare, 30 days", format!("{base}/api/v1/dashboard/prompts/classify/compare?start={month_ago}"), bk),
+        ("prompt fetch (active version)", format!("{base}/api/v1/dashboard/prompts/classify"), bk),
     ];
     println!("\nloads (INSERT … SELECT inside ClickHouse):");
     for (label, rows, d) in &loads {
@@ -285,13 +320,22 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    let prompt_pass = loop {
+        if let Some(n) =
+            query_api::store::prompt_stats::refresh(&state.0.ch, &state.0.pg, Duration::ZERO)
+                .await?
+        {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let pass_s = t.elapsed().as_secs_f64();
     let cells: u64 = ch
         .query("SELECT count() FROM agent_daily")
         .fetch_one()
         .await?;
     println!(
-        "\nrollup pass: {} organization-days computed into {cells} agent-day rows in {pass_s:.1} s; the same reads now:",
+        "\nrollup pass: {} organization-days computed into {cells} agent-day rows, and {prompt_pass} prompt-days, in {pass_s:.1} s; the same reads now:",
         pass
     );
     for (label, url, key) in cases.iter().filter(|(l, _, _)| rolled_up(l)) {
@@ -331,9 +375,14 @@ async fn insert_agents(
 
 /// Whether a case is a read that the run rollup (`agent_daily`) serves.
 fn rolled_up(label: &str) -> bool {
-    ["agent comparison", "agents list", "agent stats"]
-        .iter()
-        .any(|r| label.contains(r))
+    [
+        "agent comparison",
+        "agents list",
+        "agent stats",
+        "prompt compare",
+    ]
+    .iter()
+    .any(|r| label.contains(r))
 }
 
 /// p50 and p95 of `iterations` GETs after 3 warm-ups, printed as a row;

@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "prompt_links",
         include_str!("../migrations/0010_prompt_links.sql"),
     ),
+    (
+        11,
+        "prompt_daily",
+        include_str!("../migrations/0011_prompt_daily.sql"),
+    ),
 ];
 
 /// Create the database if needed and apply pending migrations; returns the

@@ -7,6 +7,7 @@
 use crate::auth::Principal;
 use crate::error::{AppResult, Json, Query};
 use crate::sql;
+use crate::store::prompt_stats;
 use crate::store::prompts::{self as store, Link, NewPrompt};
 use crate::views::prompts::{Prompt, PromptComparison, PromptUsage, VersionComparison};
 use crate::AppState;
@@ -316,7 +317,8 @@ pub async fn compare(
         return Err(ApiError::not_found("Prompt").into());
     }
     let numbers: Vec<u32> = registered.iter().map(|v| v.version as u32).collect();
-    let totals = store::compare(&state.0.ch, p.org_id, &name, &numbers, start_us, end_us).await?;
+    let totals =
+        prompt_stats::compare(&state.0.ch, p.org_id, &name, &numbers, start_us, end_us).await?;
     Ok(Json(PromptComparison {
         name,
         start: start_us.map(crate::views::fmt_us),

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod logs;
 pub mod members;
 pub mod metrics;
+pub mod prompt_stats;
 pub mod prompts;
 pub mod run_stats;
 pub mod runs;

@@ -11,8 +11,6 @@
 
 use crate::error::AppResult;
 use agentvista_shared::error::{ApiError, ErrorKind};
-use clickhouse::Row;
-use serde::Deserialize;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -268,78 +266,4 @@ pub async fn link(ch: &clickhouse::Client, l: &Link) -> AppResult<()> {
     .execute()
     .await?;
     Ok(())
-}
-
-/// The range of ClickHouse's `DateTime64(6)` (1900-01-01 to 2299-12-31),
-/// the open ends of a window.
-const MIN_US: i64 = -2_208_988_800_000_000;
-const MAX_US: i64 = 10_413_791_999_000_000;
-
-/// One version's figures over its linked runs.
-#[derive(Debug, Row, Deserialize)]
-pub struct VersionTotals {
-    pub prompt_version: u32,
-    pub runs: u64,
-    pub successful: u64,
-    pub unsuccessful: u64,
-    pub with_signal: u64,
-    pub failed_status: u64,
-    pub cost_runs: u64,
-    /// Nano-dollars, 128 bits: a sum of stored amounts cannot overflow.
-    pub cost_nanos: i128,
-    pub tokens: i64,
-    pub duration_sum: i64,
-    pub duration_runs: u64,
-    /// Exact p50 and p95 of the runs' durations.
-    pub durations: Vec<f64>,
-    pub first_us: i64,
-    pub last_us: i64,
-    pub outcomes: Vec<(String, u64)>,
-}
-
-/// The figures of each of `versions` of `name` over the runs linked to it
-/// whose start lies in the window (inclusive, µs); versions without linked
-/// runs are absent.
-pub async fn compare(
-    ch: &clickhouse::Client,
-    org_id: Uuid,
-    name: &str,
-    versions: &[u32],
-    start_us: Option<i64>,
-    end_us: Option<i64>,
-) -> AppResult<Vec<VersionTotals>> {
-    let org = org_id.to_string();
-    Ok(ch
-        .query(
-            "SELECT l.prompt_version AS prompt_version, count() AS runs, \
-               countIf(t.success = true) AS successful, countIf(t.success = false) AS unsuccessful, \
-               countIf(isNotNull(t.success)) AS with_signal, countIf(t.status = 'failed') AS failed_status, \
-               countIf(isNotNull(t.total_cost)) AS cost_runs, \
-               toInt128(sum(ifNull(t.total_cost, 0)) * 1000000000) AS cost_nanos, \
-               toInt64(sum(ifNull(t.total_tokens, 0))) AS tokens, \
-               toInt64(sum(ifNull(t.duration_ms, 0))) AS duration_sum, \
-               countIf(isNotNull(t.duration_ms)) AS duration_runs, \
-               quantilesExactIf(0.5, 0.95)(toFloat64(assumeNotNull(t.duration_ms)), isNotNull(t.duration_ms)) AS durations, \
-               toInt64(toUnixTimestamp64Micro(min(t.started_at))) AS first_us, \
-               toInt64(toUnixTimestamp64Micro(max(t.started_at))) AS last_us, \
-               CAST(sumMapIf(map(CAST(assumeNotNull(t.outcome) AS String), toUInt64(1)), isNotNull(t.outcome)) \
-                 AS Array(Tuple(String, UInt64))) AS outcomes \
-             FROM prompt_links AS l FINAL \
-             INNER JOIN ( \
-               SELECT trace_id, status, success, outcome, duration_ms, total_cost, total_tokens, started_at \
-               FROM traces FINAL \
-               WHERE org_id = toUUID(?) \
-                 AND started_at >= fromUnixTimestamp64Micro(?) AND started_at <= fromUnixTimestamp64Micro(?) \
-             ) AS t ON t.trace_id = l.trace_id \
-             WHERE l.org_id = toUUID(?) AND l.prompt_name = ? AND l.prompt_version IN ? \
-             GROUP BY prompt_version",
-        )
-        .bind(&org)
-        .bind(start_us.unwrap_or(MIN_US).clamp(MIN_US, MAX_US))
-        .bind(end_us.unwrap_or(MAX_US).clamp(MIN_US, MAX_US))
-        .bind(&org)
-        .bind(name)
-        .bind(versions)
-        .fetch_all()
-        .await?)
 }

@@ -142,17 +142,17 @@ pub struct Cells {
     binds: Vec<Bind>,
 }
 
-fn day_of(us: i64) -> i64 {
+pub(crate) fn day_of(us: i64) -> i64 {
     us.div_euclid(DAY_US)
 }
 
-fn day_binds(days: &[u16]) -> Bind {
+pub(crate) fn day_binds(days: &[u16]) -> Bind {
     Bind::UInts(days.iter().map(|&d| u64::from(d)).collect())
 }
 
 /// Per-day insert counts of `rows` (day, count) summed over each day and
 /// its neighbours.
-fn windowed(counts: &BTreeMap<u16, u64>, day: u16) -> u64 {
+pub(crate) fn windowed(counts: &BTreeMap<u16, u64>, day: u16) -> u64 {
     let at = |d: i64| -> u64 {
         u16::try_from(d)
             .ok()
@@ -167,7 +167,7 @@ fn windowed(counts: &BTreeMap<u16, u64>, day: u16) -> u64 {
 /// Which days of a scope the rollup covers: days with inserts, split into
 /// (fresh, stale). A day is fresh when it lies wholly inside the window and
 /// its newest computation saw at least the current windowed count.
-fn split_days(
+pub(crate) fn split_days(
     inserts: &BTreeMap<u16, u64>,
     seen: &HashMap<u16, u64>,
     first: Option<i64>,
@@ -272,7 +272,7 @@ pub async fn cells(ch: &clickhouse::Client, scope: &Scope<'_>) -> AppResult<Cell
     Ok(Cells { sql, binds })
 }
 
-fn apply(mut q: clickhouse::query::Query, binds: &[Bind]) -> clickhouse::query::Query {
+pub(crate) fn apply(mut q: clickhouse::query::Query, binds: &[Bind]) -> clickhouse::query::Query {
     let mut f = crate::sql::Filter::default();
     f.bind_more(binds.iter().cloned());
     q = f.apply(q);
@@ -328,7 +328,7 @@ pub struct RefreshConfig {
 
 /// Days of one organization per computation: bounds the rows (agents x
 /// days) that must land in one part.
-const DAYS_PER_STATEMENT: usize = 31;
+pub(crate) const DAYS_PER_STATEMENT: usize = 31;
 
 /// Serializes passes across replicas (any value; it only has to be the same
 /// everywhere).

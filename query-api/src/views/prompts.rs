@@ -1,7 +1,8 @@
 //! Prompt versions, their per-version comparison and usage links.
 
 use super::{cost_total, fmt_us, percent, rfc3339, rounded_ms, usd_number};
-use crate::store::prompts::{StoredPrompt, VersionTotals};
+use crate::store::prompt_stats::VersionTotals;
+use crate::store::prompts::StoredPrompt;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;

@@ -686,3 +686,117 @@ async fn otlp_spans_from_the_python_sdk_link_by_our_attributes_and_langfuses() {
     }
     assert_eq!(app.compare(&acct, &prompt, "").await, cmp);
 }
+
+/// Runs a prompt-rollup pass (waiting for the pass lock other tests'
+/// passes may hold).
+async fn prompt_rollup(app: &TestApp) {
+    loop {
+        let pass = query_api::store::prompt_stats::refresh(
+            &app.query.0.ch,
+            &app.query.0.pg,
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap();
+        if pass.is_some() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_rollup_serves_current_days_and_a_change_is_read_raw_until_recomputed() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let agent = format!("rolled-{}", Uuid::new_v4().simple());
+    let prompt = "rolled";
+    app.create_prompt(&acct, json!({"name": prompt, "template_text": "one"}))
+        .await;
+    let mut traces = Vec::new();
+    for (success, outcome, ms) in [(true, "ok", 100), (false, "bad", 300), (true, "ok", 200)] {
+        let (trace, body) = run(&agent, success, outcome, ms, "0.001000");
+        app.stored_run(&acct, &body, trace).await;
+        traces.push(trace);
+    }
+    // Links ingested ten minutes ago (a computation counts the links older
+    // than its start minus a safety margin for inserts in flight).
+    let ch = &app.query.0.ch;
+    for trace in &traces[..2] {
+        ch.query(
+            "INSERT INTO prompt_links (org_id, prompt_name, prompt_version, trace_id, span_id, source, \
+               retention_days, version, ingested_at) \
+             SELECT toUUID(?), ?, 1, toUUID(?), NULL, 'api', 30, 1, now() - 600",
+        )
+        .bind(acct.org_id.to_string())
+        .bind(prompt)
+        .bind(trace.to_string())
+        .execute()
+        .await
+        .unwrap();
+    }
+    let raw = app.compare(&acct, prompt, "").await;
+    assert_eq!(version(&raw, 1)["runs"], 2);
+    prompt_rollup(&app).await;
+    let cells: u64 = ch
+        .query(
+            "SELECT sum(runs) FROM prompt_daily FINAL WHERE org_id = toUUID(?) AND prompt_name = ?",
+        )
+        .bind(acct.org_id.to_string())
+        .bind(prompt)
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(cells, 2, "the pass computed the day");
+    assert_eq!(app.compare(&acct, prompt, "").await, raw, "rolled up = raw");
+
+    // The comparison reads the current cell: a newer computation of the
+    // day, planted with 1000 more runs, shows.
+    ch.query(
+        "INSERT INTO prompt_daily SELECT * REPLACE (computed_at + toIntervalMicrosecond(1) AS computed_at, \
+           runs + 1000 AS runs) \
+         FROM prompt_daily WHERE org_id = toUUID(?) AND prompt_name = ? AND prompt_version = 1 \
+         ORDER BY computed_at DESC LIMIT 1",
+    )
+    .bind(acct.org_id.to_string())
+    .bind(prompt)
+    .execute()
+    .await
+    .unwrap();
+    assert_eq!(
+        version(&app.compare(&acct, prompt, "").await, 1)["runs"],
+        1002
+    );
+    // A partial day at the window's edge is read raw.
+    let edge = app
+        .compare(&acct, prompt, "?start=2024-01-15T09:00:00Z")
+        .await;
+    assert_eq!(version(&edge, 1)["runs"], 2);
+
+    // A new link to a run of that day: the day is read raw, exact.
+    let (status, _) = app
+        .link(
+            &acct,
+            json!({"prompt_name": prompt, "prompt_version": 1, "trace_id": traces[2]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let linked = app.compare(&acct, prompt, "").await;
+    assert_eq!(version(&linked, 1)["runs"], 3);
+    assert_eq!(version(&linked, 1)["success_rate"], 66.7);
+    // A PATCHed run: read raw as well.
+    let r = app
+        .client
+        .patch(format!("{}/dashboard/traces/{}", app.api, traces[1]))
+        .bearer_auth(&acct.key)
+        .json(&json!({"success": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let patched = app.compare(&acct, prompt, "").await;
+    assert_eq!(version(&patched, 1)["success_rate"], 100.0);
+    // Recomputed, the rollup agrees with the raw answer.
+    prompt_rollup(&app).await;
+    assert_eq!(app.compare(&acct, prompt, "").await, patched);
+}

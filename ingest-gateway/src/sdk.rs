@@ -294,7 +294,7 @@ fn normalize_span(
     window: &IngestWindow,
 ) -> Result<SpanRecord, ApiError> {
     let field = |f: &str| format!("{at}.{f}");
-    let span_id = required_uuid(&field("span_id"), raw.span_id.as_deref())?;
+    let span_id = span_uuid(&field("span_id"), raw.span_id.as_deref())?;
     if let Some(t) = raw.trace_id.as_deref() {
         let t = required_uuid(&field("trace_id"), Some(t))?;
         if t != trace.trace_id {
@@ -306,7 +306,7 @@ fn normalize_span(
     }
     let parent_span_id = match raw.parent_span_id.as_deref() {
         None | Some("") => None,
-        Some(p) => Some(required_uuid(&field("parent_span_id"), Some(p))?),
+        Some(p) => Some(span_uuid(&field("parent_span_id"), Some(p))?),
     };
     let span_type = match raw.span_type.as_deref().or(raw.span_type_alias.as_deref()) {
         None => SpanType::Custom,
@@ -428,6 +428,20 @@ fn prompt_reference(
             field("prompt_name"),
             "is required with prompt_version",
         )),
+    }
+}
+
+/// A span id: a UUID, or a W3C span id (16 hex characters), which becomes
+/// the UUID an OTLP span with that id gets, so that SDK and OpenTelemetry
+/// spans of one trace can be each other's parents.
+fn span_uuid(field: &str, v: Option<&str>) -> Result<Uuid, ApiError> {
+    match v {
+        Some(s) if s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            let bytes = hex::decode(s).map_err(|_| ApiError::invalid_field(field, "is not hex"))?;
+            ids::span_id_from_otlp(&bytes)
+                .ok_or_else(|| ApiError::invalid_field(field, "must not be all zeros"))
+        }
+        _ => required_uuid(field, v),
     }
 }
 
@@ -664,6 +678,26 @@ mod tests {
         refused(json!("p"), json!(1.5), "prompt_version");
         refused(json!("a/b"), json!(1), "prompt_name");
         refused(json!("x".repeat(129)), json!(1), "prompt_name");
+    }
+
+    #[test]
+    fn w3c_span_ids_are_the_uuids_otlp_spans_get() {
+        let mut v = doc_example();
+        v["traces"][0]["trace"]["trace_id"] = json!("4bf92f3577b34da6a3ce929d0e0e4736");
+        v["traces"][0]["spans"][0]["trace_id"] = json!("4bf92f35-77b3-4da6-a3ce-929d0e0e4736");
+        v["traces"][0]["spans"][0]["span_id"] = json!("00f067aa0ba902b7");
+        v["traces"][0]["spans"][0]["parent_span_id"] = json!("00000000000000a1");
+        let b = parse_value(&v).unwrap();
+        assert_eq!(
+            b.spans[0].span_id.to_string(),
+            "00000000-0000-0000-00f0-67aa0ba902b7"
+        );
+        assert_eq!(
+            b.spans[0].parent_span_id.unwrap().to_string(),
+            "00000000-0000-0000-0000-0000000000a1"
+        );
+        v["traces"][0]["spans"][0]["span_id"] = json!("0000000000000000");
+        assert!(parse_value(&v).is_err());
     }
 
     #[test]

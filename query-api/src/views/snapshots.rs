@@ -285,3 +285,47 @@ fn metric_points_of_every_type() {
     };
     insta::assert_json_snapshot!(answer);
 }
+
+#[test]
+fn prompt_version_and_comparison() {
+    use super::prompts::{Prompt, PromptComparison, VersionComparison};
+    use crate::store::prompt_stats::VersionTotals;
+    use crate::store::prompts::StoredPrompt;
+    let version = |v: i32, active: bool| StoredPrompt {
+        id: id(40 + v as u128),
+        name: "classify-intent".into(),
+        version: v,
+        template_text: format!("v{v}: classify {{{{inquiry}}}} for {{{{ customer.tier }}}}"),
+        description: (v == 2).then(|| "adds escalation".into()),
+        is_active: active,
+        created_at: datetime!(2026-11-01 12:00:00 UTC) + Duration::days(i64::from(v)),
+    };
+    insta::assert_json_snapshot!("prompt_version", Prompt::from(version(2, true)));
+    let totals = VersionTotals {
+        prompt_version: 2,
+        runs: 3,
+        successful: 2,
+        unsuccessful: 1,
+        with_signal: 3,
+        failed_status: 1,
+        cost_runs: 2,
+        cost_nanos: 9_000_000,
+        tokens: 3_001,
+        duration_sum: 4_500,
+        duration_runs: 3,
+        durations: vec![1_500.0, 2_400.0],
+        first_us: 1_761_998_400_000_000,
+        last_us: 1_762_084_800_500_000,
+        outcomes: vec![("escalated".into(), 1), ("resolved".into(), 2)],
+    };
+    let answer = PromptComparison {
+        name: "classify-intent".into(),
+        start: None,
+        end: Some("2026-11-30T00:00:00Z".into()),
+        versions: vec![
+            VersionComparison::build(&version(2, true), Some(&totals)),
+            VersionComparison::build(&version(1, false), None),
+        ],
+    };
+    insta::assert_json_snapshot!("prompt_comparison", answer);
+}

@@ -19,4 +19,5 @@ mod prompts;
 mod readme;
 mod rollups;
 mod schema;
+mod sdk_python;
 mod webhooks;

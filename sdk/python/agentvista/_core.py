@@ -21,6 +21,7 @@ import functools
 import inspect
 import logging
 import os
+import random
 import threading
 import time
 import uuid
@@ -55,7 +56,9 @@ def _guard(what: str, fn: Callable[[], Any], default: Any = None) -> Any:
 
 
 def _new_span_id() -> str:
-    return os.urandom(8).hex()
+    # Uniqueness, not secrecy: a Mersenne Twister draw is ten times cheaper
+    # than a system call (the id of an all-zero draw is invalid in W3C).
+    return "%016x" % (random.getrandbits(64) or 1)
 
 
 def _rfc3339(ns: int) -> str:
@@ -310,7 +313,7 @@ class Run:
         self.ended_ns: Optional[int] = None
         self.root = Span(self, self.agent_name, "agent", parent_span)
         self.root.started_ns = self.started_ns
-        self._spans: List[Dict[str, Any]] = []
+        self._spans: List[Span] = []
         self._dropped = 0
         self._lock = threading.Lock()
 
@@ -370,13 +373,13 @@ class Run:
             ended = self.ended_ns is not None and span is not self.root
             if not ended:
                 if len(self._spans) < MAX_SPANS_PER_RUN:
-                    self._spans.append(span._wire())
+                    self._spans.append(span)
                 else:
                     self._dropped += 1
         if span is self.root:
             self._send(self._spans)
         elif ended:
-            self._send([span._wire()])
+            self._send([span])
 
     def _header(self) -> Dict[str, Any]:
         h: Dict[str, Any] = {
@@ -395,7 +398,7 @@ class Run:
             h["metadata"] = {k: v if isinstance(v, (str, int, float, bool)) else str(v) for k, v in self.metadata.items()}
         return h
 
-    def _send(self, spans: List[Dict[str, Any]]) -> None:
+    def _send(self, spans: List[Span]) -> None:
         if self._dropped:
             logger.warning("agentvista: run %s had more than %d spans; %d dropped", self.trace_id, MAX_SPANS_PER_RUN, self._dropped)
         transport = _config.transport
@@ -404,7 +407,9 @@ class Run:
                 _config.warned_uninitialized = True
                 logger.warning("agentvista: init() has not been called (or no API key); runs are not sent")
             return
-        transport.enqueue({"trace": self._header(), "spans": spans})
+        # Serialized by the sender thread (`_transport.wire`), off the
+        # caller's path.
+        transport.enqueue({"run": self, "trace_id": self.trace_id, "spans": spans})
 
 
 class _NestedRun:
@@ -695,7 +700,7 @@ def record(
             r.status = "failed"
         if prompt is not None:
             s.set_prompt(*prompt)
-        r._send([s._wire()])
+        r._send([s])
         return r.trace_id
 
     return _guard("record", go)
@@ -721,10 +726,10 @@ def trace_agent(fn: F) -> F: ...
 
 
 @overload
-def trace_agent(name: Optional[str] = None) -> Callable[[F], F]: ...
+def trace_agent(fn: Optional[str] = None, *, name: Optional[str] = None) -> Callable[[F], F]: ...
 
 
-def trace_agent(fn: Any = None, name: Optional[str] = None) -> Any:
+def trace_agent(fn: Any = None, *, name: Optional[str] = None) -> Any:
     """Trace each call of a function as a run of an agent named after the
     function (or ``name``): ``@trace_agent``, ``@trace_agent("name")``,
     ``@trace_agent(name="name")``. Works on functions, coroutines and
@@ -738,7 +743,7 @@ def trace_agent(fn: Any = None, name: Optional[str] = None) -> Any:
 
 
 def _decorate(fn: Any, name: Optional[str]) -> Any:
-    agent = name or getattr(fn, "__name__", "agent")
+    agent: str = name or str(getattr(fn, "__name__", "agent"))
 
     if inspect.isasyncgenfunction(fn):
 

@@ -17,6 +17,7 @@ import http.client
 import json
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -31,7 +32,15 @@ MAX_SPANS_PER_REQUEST = 100
 MAX_TRACES_PER_REQUEST = 100
 _RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 
-Entry = Dict[str, Any]  # {"trace": {...}, "spans": [...]}: wire dicts
+#: A finished run (or late spans of one) as queued by the caller, not yet
+#: serialized: ``{"run": Run, "trace_id": str, "spans": [Span, ...]}``;
+#: :func:`wire` turns it into the batch's ``{"trace": ..., "spans": ...}``.
+Entry = Dict[str, Any]
+
+
+def wire(entry: Entry) -> Dict[str, Any]:
+    """The ``/traces/batch`` entry of a queued one (done by the sender)."""
+    return {"trace": entry["run"]._header(), "spans": [s._wire() for s in entry["spans"]]}
 
 
 class Stats:
@@ -66,11 +75,11 @@ def chunk(entries: List[Entry]) -> List[List[Entry]]:
             if current and (
                 spans + len(piece) > MAX_SPANS_PER_REQUEST
                 or len(current) >= MAX_TRACES_PER_REQUEST
-                or any(e["trace"]["trace_id"] == entry["trace"]["trace_id"] for e in current)
+                or any(e["trace_id"] == entry["trace_id"] for e in current)
             ):
                 requests.append(current)
                 current, spans = [], 0
-            current.append({"trace": entry["trace"], "spans": piece})
+            current.append({**entry, "spans": piece})
             spans += len(piece)
     if current:
         requests.append(current)
@@ -260,8 +269,8 @@ class Transport:
         if status in (400, 413) and len(request[0]["spans"]) > 1:
             e = request[0]
             half = len(e["spans"]) // 2
-            self._deliver([{"trace": e["trace"], "spans": e["spans"][:half]}])
-            self._deliver([{"trace": e["trace"], "spans": e["spans"][half:]}])
+            self._deliver([{**e, "spans": e["spans"][:half]}])
+            self._deliver([{**e, "spans": e["spans"][half:]}])
             return
         self.stats.dropped_spans += spans
         self.stats.dropped_runs += len(request)
@@ -273,7 +282,10 @@ class Transport:
         )
 
     def _send_with_retries(self, request: List[Entry]) -> Tuple[Optional[int], str]:
-        body = json.dumps({"traces": request}, separators=(",", ":")).encode()
+        try:
+            body = json.dumps({"traces": [wire(e) for e in request]}, separators=(",", ":")).encode()
+        except Exception as e:  # a value the host set that cannot be encoded
+            return None, f"could not encode the runs: {e!r}"
         if self.compress:
             body = gzip.compress(body, compresslevel=5)
         started = time.monotonic()
@@ -311,6 +323,9 @@ class Transport:
                 )
             else:
                 self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+            self._conn.connect()
+            # Requests are written whole; never wait on Nagle.
+            self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         headers = {
             "Authorization": f"Bearer {self._api_key}",
             "Content-Type": "application/json",

@@ -13,6 +13,7 @@ import pytest
 
 import agentvista
 from agentvista import _core
+from agentvista._transport import wire
 
 
 class Capture:
@@ -24,7 +25,7 @@ class Capture:
 
     def enqueue(self, entry: Dict[str, Any]) -> bool:
         with self.lock:
-            self.entries.append(entry)
+            self.entries.append(wire(entry))
         return True
 
     def spans(self) -> List[Dict[str, Any]]:

@@ -117,12 +117,12 @@ def test_network_errors_are_retried(server):
 
 
 def test_chunking_and_retry_after_parsing():
-    entries = [{"trace": {"trace_id": str(i)}, "spans": [{}] * n} for i, n in enumerate([60, 60, 0, 130])]
+    entries = [{"trace_id": str(i), "spans": [{}] * n} for i, n in enumerate([60, 60, 0, 130])]
     requests = chunk(entries)
     assert all(sum(len(e["spans"]) for e in r) <= 100 for r in requests)
     assert sum(len(e["spans"]) for r in requests for e in r) == 250
     for r in requests:
-        ids = [e["trace"]["trace_id"] for e in r]
+        ids = [e["trace_id"] for e in r]
         assert len(ids) == len(set(ids)), "a trace once per request"
     assert retry_after("3", 0) == 3.0
     assert retry_after(None, 0) is None

@@ -10,6 +10,15 @@ async fn login_gives_a_cookie_and_a_jwt_that_both_read_the_dashboard() {
     let acct = app.account().await;
     let r = app
         .client
+        .post(format!("{}/dashboard/prompts/", app.api))
+        .bearer_auth(&acct.key)
+        .json(&json!({"name": "auth-prompt", "template_text": "Hello {{name}}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = app
+        .client
         .post(format!("{}/auth/login", app.api))
         .json(&json!({"email": acct.email, "password": acct.password}))
         .send()
@@ -189,6 +198,15 @@ async fn every_dashboard_route_takes_a_cookie_a_jwt_or_an_api_key() {
     }
     let r = app
         .client
+        .post(format!("{}/dashboard/prompts/", app.api))
+        .bearer_auth(&acct.key)
+        .json(&json!({"name": "auth-prompt", "template_text": "Hello {{name}}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = app
+        .client
         .post(format!("{}/auth/login", app.api))
         .json(&json!({"email": acct.email, "password": acct.password}))
         .send()
@@ -222,6 +240,16 @@ async fn every_dashboard_route_takes_a_cookie_a_jwt_or_an_api_key() {
         ),
         (
             "/dashboard/logs/search?q=anything".to_string(),
+            StatusCode::OK,
+        ),
+        ("/dashboard/prompts/".to_string(), StatusCode::OK),
+        ("/dashboard/prompts/auth-prompt".to_string(), StatusCode::OK),
+        (
+            "/dashboard/prompts/auth-prompt/versions".to_string(),
+            StatusCode::OK,
+        ),
+        (
+            "/dashboard/prompts/auth-prompt/compare".to_string(),
             StatusCode::OK,
         ),
     ];

@@ -1,0 +1,141 @@
+// End-to-end test of the dashboard in headless Chromium (Debian's, driven
+// by playwright-core) against a running stack. Driven by
+// query-api/tests/api/web.rs, which starts the services behind a router and
+// passes:
+//   AV_BASE_URL     the router's root (the dashboard at /, the API at /api/v1)
+//   AV_OTEL_PYTHON  a Python with the OpenTelemetry SDK (tests/clients)
+//   AV_SCREENSHOTS  where to save a screenshot of every page
+// Exits non-zero with a message on the first failed expectation.
+import { chromium } from "playwright-core";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const base = process.env.AV_BASE_URL ?? "http://127.0.0.1:8080";
+const shots = process.env.AV_SCREENSHOTS ?? path.join(here, "screenshots");
+mkdirSync(shots, { recursive: true });
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+const browser = await chromium.launch({
+  executablePath: process.env.AV_CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+const failures = [];
+const expect = (cond, what) => {
+  if (!cond) throw new Error(`expected: ${what}`);
+};
+
+async function audit(page, name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of serious) failures.push(`${name}: axe ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} nodes)`);
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+
+  // Sign up (the session is the HttpOnly cookie; nothing in local storage).
+  await page.goto(base + "/");
+  await page.getByRole("heading", { name: "Log in" }).waitFor();
+  await audit(page, "login");
+  await page.getByRole("button", { name: "No account? Sign up" }).click();
+  const email = `e2e-${Date.now()}@example.com`;
+  await page.getByLabel("Name").fill("E2E User");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Sign up" }).click();
+  await page.getByRole("heading", { name: "Agents" }).waitFor();
+  expect((await page.evaluate(() => Object.keys(localStorage).length)) === 0, "nothing in local storage");
+  await page.getByText(/No agents yet/).waitFor();
+  await audit(page, "agents-empty");
+
+  // Create a key: the raw key is shown once.
+  await page.getByRole("link", { name: "API keys" }).click();
+  await page.getByLabel("Name").fill("e2e sdk");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const key = (await page.getByTestId("new-key").textContent())?.trim() ?? "";
+  expect(/^av_[0-9a-f]{64}$/.test(key), `a raw key, got ${key}`);
+  await audit(page, "api-keys");
+
+  // Send a trace with the OpenTelemetry Python SDK through the router.
+  const service = `e2e-agent-${Date.now()}`;
+  const out = execFileSync(
+    process.env.AV_OTEL_PYTHON ?? "python3",
+    [path.join(here, "../../tests/clients/otel_python.py"), service],
+    {
+      env: {
+        ...process.env,
+        OTEL_EXPORTER_OTLP_ENDPOINT: base + "/api/v1/otlp",
+        OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer ${key}`,
+        OTEL_EXPORTER_OTLP_COMPRESSION: "gzip",
+      },
+    },
+  ).toString();
+  const traceHex = JSON.parse(out).trace_id;
+  const traceId = `${traceHex.slice(0, 8)}-${traceHex.slice(8, 12)}-${traceHex.slice(12, 16)}-${traceHex.slice(16, 20)}-${traceHex.slice(20)}`;
+
+  // The explorer shows it (reload until the writer stored it).
+  let found = false;
+  for (let i = 0; i < 40 && !found; i++) {
+    await page.goto(`${base}/traces?agent=${encodeURIComponent(service)}`);
+    await page.getByRole("heading", { name: "Traces" }).waitFor();
+    found = (await page.locator(`a[href="/traces/${traceId}"]`).count()) > 0;
+    if (!found) await page.waitForTimeout(500);
+  }
+  expect(found, "the trace is listed in the explorer");
+  await audit(page, "traces");
+
+  // Filter by model, reload: the filter survives in the URL.
+  await page.getByLabel("Model").fill("gpt-4o-mini");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.waitForURL(/model=gpt-4o-mini/);
+  await page.reload();
+  expect((await page.getByLabel("Model").inputValue()) === "gpt-4o-mini", "the model filter survives a reload");
+  await page.locator(`a[href="/traces/${traceId}"]`).waitFor();
+
+  // Its waterfall, a span's panel, and the outcome.
+  const started = Date.now();
+  await page.locator(`a[href="/traces/${traceId}"]`).click();
+  await page.getByRole("tree", { name: "Span tree" }).waitFor();
+  await page.getByRole("treeitem").nth(2).waitFor();
+  const waterfallMs = Date.now() - started;
+  expect((await page.getByRole("treeitem").count()) === 3, "three spans in the waterfall");
+  await page.getByRole("button", { name: /chat gpt-4o-mini/ }).click();
+  await page.getByRole("complementary", { name: /chat gpt-4o-mini/ }).getByText("gpt-4o-mini").first().waitFor();
+  await page.getByRole("button", { name: /Collapse invoke_agent planner/ }).click();
+  expect((await page.getByRole("treeitem").count()) === 1, "collapsing the root hides its children");
+  await page.getByRole("button", { name: /Expand invoke_agent planner/ }).click();
+  await audit(page, "trace");
+  await page.getByRole("form", { name: "Outcome" }).getByLabel("Success").selectOption("true");
+  await page.getByRole("form", { name: "Outcome" }).getByLabel("Outcome").fill("resolved-by-e2e");
+  await page.getByRole("button", { name: "Save outcome" }).click();
+  await page.getByText("Saved.").waitFor();
+
+  // The agent's statistics see it.
+  await page.getByRole("link", { name: "Agents" }).click();
+  const row = page.getByRole("row", { name: new RegExp(service) });
+  await row.waitFor();
+  expect((await row.textContent())?.includes("100.0%"), "the agent's success rate follows the outcome");
+  await audit(page, "agents");
+
+  // Revoke the key.
+  await page.getByRole("link", { name: "API keys" }).click();
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("row", { name: /e2e sdk/ }).getByRole("button", { name: "Revoke" }).click();
+  await page.getByRole("row", { name: /e2e sdk/ }).getByText("revoked").waitFor();
+
+  console.log(JSON.stringify({ ok: failures.length === 0, waterfall_ms: waterfallMs, failures }));
+} catch (e) {
+  failures.push(String(e?.stack ?? e));
+  console.log(JSON.stringify({ ok: false, failures }));
+} finally {
+  await browser.close();
+}
+process.exit(failures.length === 0 ? 0 : 1);

@@ -56,6 +56,9 @@ pub struct Config {
     pub smtp: Option<email::SmtpConfig>,
     /// The dashboard's base URL, for links in notifications.
     pub public_url: String,
+    /// The built web dashboard (`web/dist`), served at `/` on the API's
+    /// origin (`AV_WEB_DIR`; default `web/dist` when it exists there).
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -135,6 +138,12 @@ impl Config {
             rollup: store::run_stats::RefreshConfig {
                 interval: Duration::from_secs(config::parse("AV_ROLLUP_INTERVAL_SECS", 30u64)?),
                 settle: Duration::from_secs(config::parse("AV_ROLLUP_SETTLE_SECS", 120u64)?),
+            },
+            web_dir: match config::string("AV_WEB_DIR", "").as_str() {
+                "" => Some(std::path::PathBuf::from("web/dist"))
+                    .filter(|d| d.join("index.html").is_file()),
+                "none" => None,
+                dir => Some(std::path::PathBuf::from(dir)),
             },
         })
     }

@@ -175,7 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics_text))
         .route("/readyz", get(health::readyz))
-        .fallback(not_found)
+        .fallback(web_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(state.clone(), record))
@@ -294,6 +294,34 @@ async fn metrics_text(
 
 async fn not_found() -> AppError {
     ApiError::not_found("Route").into()
+}
+
+/// Outside the API, the web dashboard on the same origin: its files, and
+/// its index for every other path (client-side routes). Unknown API paths,
+/// and everything when no dashboard is configured, are JSON 404s.
+async fn web_or_not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    let path = req.uri().path();
+    let is_read =
+        req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD;
+    match &state.0.config.web_dir {
+        Some(dir) if is_read && path != "/api" && !path.starts_with("/api/") => {
+            let index = tower_http::services::ServeFile::new(dir.join("index.html"));
+            match tower_http::services::ServeDir::new(dir)
+                .fallback(index)
+                .oneshot(req)
+                .await
+            {
+                Ok(r) => r.into_response(),
+                Err(e) => match e {},
+            }
+        }
+        _ => not_found().await.into_response(),
+    }
 }
 
 /// 405 with the `{"detail"}` body and `Allow` naming the path's methods.

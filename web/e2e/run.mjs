@@ -86,10 +86,17 @@ try {
   for (let i = 0; i < 40 && !found; i++) {
     await page.goto(`${base}/traces?agent=${encodeURIComponent(service)}`);
     await page.getByRole("heading", { name: "Traces" }).waitFor();
-    found = (await page.locator(`a[href="/traces/${traceId}"]`).count()) > 0;
-    if (!found) await page.waitForTimeout(500);
+    found = await page
+      .locator(`a[href="/traces/${traceId}"]`)
+      .waitFor({ timeout: 1500 })
+      .then(() => true)
+      .catch(() => false);
   }
-  expect(found, "the trace is listed in the explorer");
+  if (!found) {
+    await page.screenshot({ path: path.join(shots, "traces-missing.png"), fullPage: true });
+    const text = (await page.locator("main").textContent())?.slice(0, 500);
+    expect(false, `the trace ${traceId} is listed in the explorer; the page says: ${text}`);
+  }
   await audit(page, "traces");
 
   // Filter by model, reload: the filter survives in the URL.

@@ -20,4 +20,5 @@ mod readme;
 mod rollups;
 mod schema;
 mod sdk_python;
+mod web;
 mod webhooks;

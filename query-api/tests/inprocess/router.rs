@@ -14,7 +14,12 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 async fn offline_router() -> axum::Router {
+    offline_router_with(|_| {}).await
+}
+
+async fn offline_router_with(tweak: impl FnOnce(&mut Config)) -> axum::Router {
     let mut config = Config::from_env().expect("defaults");
+    tweak(&mut config);
     config.common.redis_url = "redis://127.0.0.1:1".into();
     config.common.clickhouse_url = "http://127.0.0.1:1".into();
     let pg = sqlx::postgres::PgPoolOptions::new()
@@ -204,4 +209,63 @@ async fn the_document_is_served_and_lists_exactly_the_routes() {
         (status, body["status"].as_str()),
         (StatusCode::OK, Some("ok"))
     );
+}
+
+#[tokio::test]
+async fn the_dashboard_is_served_outside_the_api_and_api_misses_stay_json() {
+    let dir = std::env::temp_dir().join(format!("av-web-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><title>AgentVista</title>",
+    )
+    .unwrap();
+    std::fs::write(dir.join("assets/app.js"), "console.log(1)").unwrap();
+    let web = dir.clone();
+    let router = offline_router_with(move |c| c.web_dir = Some(web)).await;
+    let text = |req: Request<Body>| {
+        let router = router.clone();
+        async move {
+            let resp = router.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let ctype = resp
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string());
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                ctype.unwrap_or_default(),
+                String::from_utf8_lossy(&body).to_string(),
+            )
+        }
+    };
+    for path in [
+        "/",
+        "/traces",
+        "/traces/00000000-0000-0000-0000-000000000002?model=x",
+        "/settings/api-keys",
+    ] {
+        let (status, ctype, body) = text(get(path)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(ctype.starts_with("text/html"), "{path}: {ctype}");
+        assert!(body.contains("<title>AgentVista</title>"), "{path}");
+    }
+    let (status, ctype, body) = text(get("/assets/app.js")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "console.log(1)"));
+    assert!(ctype.contains("javascript"), "{ctype}");
+    // API misses, and writes outside the API, are the JSON 404.
+    for req in [
+        get("/api/v1/no/such/route"),
+        get("/api/nope"),
+        Request::post("/traces").body(Body::empty()).unwrap(),
+    ] {
+        let (status, _, body) = call(&router, req).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["detail"], "Route not found.");
+    }
+    // The API is unchanged.
+    let (status, _, _) = call(&router, get("/api/v1/agents")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -71,7 +71,13 @@ export function Trace() {
       </dl>
       <Outcome traceId={run.trace_id} success={run.success ?? null} outcome={run.outcome ?? null} onSaved={reload} />
       <h2>Waterfall</h2>
-      <div className="waterfall" ref={scroller} role="tree" aria-label="Span tree">
+      <div
+        className="waterfall"
+        ref={scroller}
+        role="tree"
+        aria-label="Span tree"
+        style={{ height: Math.min(rows.length * ROW + 4, 640) }}
+      >
         <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
           {virtual.getVirtualItems().map((v) => {
             const row = rows[v.index];

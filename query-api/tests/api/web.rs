@@ -1,0 +1,58 @@
+//! The web dashboard end to end: the query API serves `web/dist` at `/`
+//! behind the router, and `web/e2e/run.mjs` drives Debian's Chromium
+//! through playwright-core: sign up, create a key, send a trace with the
+//! OpenTelemetry Python SDK, find it in the explorer, filter by model and
+//! reload, open its waterfall and a span, set its outcome, see the agent's
+//! success rate follow, revoke the key; axe-core on every page (no serious
+//! or critical violation) and a screenshot of each (in
+//! `.stack/screenshots`). `scripts/test` builds the dashboard and installs
+//! Chromium first.
+
+use crate::helpers::{spawn_apps, start_router};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[tokio::test]
+async fn the_dashboard_works_end_to_end_in_chromium() {
+    let dist = root().join("web/dist");
+    assert!(
+        dist.join("index.html").exists(),
+        "{} is missing: scripts/test builds the dashboard (npm run build in web/)",
+        dist.display()
+    );
+    let app = spawn_apps(|_| {}, |q| q.web_dir = Some(dist.clone())).await;
+    let router = start_router(&app);
+    let otel_python = std::env::var("AV_OTEL_PYTHON").unwrap_or_else(|_| {
+        root()
+            .join(".stack/otel-venv/bin/python")
+            .display()
+            .to_string()
+    });
+    let base = router.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(root().join("web/e2e/run.mjs"))
+            .env("AV_BASE_URL", base)
+            .env("AV_OTEL_PYTHON", otel_python)
+            .env("AV_SCREENSHOTS", root().join(".stack/screenshots"))
+            .current_dir(root().join("web"))
+            .output()
+            .expect("running node")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the end-to-end run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    drop(router);
+}

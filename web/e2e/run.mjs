@@ -36,9 +36,10 @@ async function audit(page, name) {
   for (const v of serious) failures.push(`${name}: axe ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} nodes)`);
 }
 
+let page;
 try {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  const page = await context.newPage();
+  page = await context.newPage();
   page.setDefaultTimeout(20_000);
 
   // Sign up (the session is the HttpOnly cookie; nothing in local storage).
@@ -132,6 +133,63 @@ try {
   expect((await row.textContent())?.includes("100.0%"), "the agent's success rate follows the outcome");
   await audit(page, "agents");
 
+  // The agent's page: its charts and outcomes.
+  await row.getByRole("link", { name: service }).click();
+  await page.getByRole("heading", { name: service }).waitFor();
+  await page.getByRole("img", { name: "Runs per day" }).waitFor();
+  expect((await page.locator(".chart canvas").count()) >= 4, "four charts drawn");
+  await page.getByRole("button", { name: "7 days" }).click();
+  await page.getByRole("cell", { name: "resolved-by-e2e" }).first().waitFor();
+  await audit(page, "agent");
+
+  // A log record of the trace, exported over OTLP/JSON through the router.
+  const nowNs = `${Date.now()}000000`;
+  const logExport = await fetch(`${base}/api/v1/otlp/v1/logs`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: JSON.stringify({
+      resourceLogs: [
+        {
+          resource: { attributes: [{ key: "service.name", value: { stringValue: service } }] },
+          scopeLogs: [
+            {
+              logRecords: [
+                {
+                  timeUnixNano: nowNs,
+                  severityNumber: 17,
+                  body: { stringValue: "Checkout FAILED for order E2E-1" },
+                  traceId: traceHex,
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+  });
+  expect(logExport.ok, `the log export is accepted (${logExport.status})`);
+
+  // Search it and jump to its trace.
+  await page.getByRole("link", { name: "Logs" }).click();
+  await page.getByLabel("Terms").fill("checkout failed");
+  await page.getByLabel("Service").fill(service);
+  await page.getByRole("button", { name: "Search" }).click();
+  let logFound = false;
+  for (let i = 0; i < 20 && !logFound; i++) {
+    logFound = await page
+      .getByRole("cell", { name: /Checkout FAILED for order E2E-1/ })
+      .waitFor({ timeout: 1000 })
+      .then(() => true)
+      .catch(() => false);
+    if (!logFound) await page.reload();
+  }
+  expect(logFound, "the log record is found");
+  await audit(page, "logs");
+  await page.getByRole("link", { name: "Open trace" }).first().click();
+  await page.waitForURL(new RegExp(`/traces/${traceId}$`));
+  await page.getByRole("tree", { name: "Span tree" }).waitFor();
+  await page.getByText("Checkout FAILED for order E2E-1").waitFor();
+
   // Revoke the key.
   await page.getByRole("link", { name: "API keys" }).click();
   page.once("dialog", (d) => d.accept());
@@ -140,7 +198,12 @@ try {
 
   console.log(JSON.stringify({ ok: failures.length === 0, waterfall_ms: waterfallMs, failures }));
 } catch (e) {
-  failures.push(String(e?.stack ?? e));
+  let where = "";
+  if (page) {
+    await page.screenshot({ path: path.join(shots, "failure.png"), fullPage: true }).catch(() => undefined);
+    where = ` at ${page.url()}: ${((await page.locator("body").textContent().catch(() => "")) ?? "").slice(0, 400)}`;
+  }
+  failures.push(String(e?.stack ?? e) + where);
   console.log(JSON.stringify({ ok: false, failures }));
 } finally {
   await browser.close();

@@ -1,9 +1,11 @@
 import { useEffect, useState } from "react";
 import { Link, NavLink, Navigate, Route, Routes, useNavigate } from "react-router";
 import { api, unwrap, type Schemas } from "./api/client";
+import { Agent } from "./pages/Agent";
 import { Agents } from "./pages/Agents";
 import { Keys } from "./pages/Keys";
 import { Login } from "./pages/Login";
+import { Logs } from "./pages/Logs";
 import { Trace } from "./pages/Trace";
 import { Traces } from "./pages/Traces";
 
@@ -56,6 +58,7 @@ export function App() {
         <nav aria-label="Main">
           <NavLink to="/agents">Agents</NavLink>
           <NavLink to="/traces">Traces</NavLink>
+          <NavLink to="/logs">Logs</NavLink>
           <NavLink to="/settings/api-keys">API keys</NavLink>
         </nav>
         <span className="who">{me.email}</span>
@@ -70,6 +73,8 @@ export function App() {
         <Routes>
           <Route path="/" element={<Navigate to="/agents" replace />} />
           <Route path="/agents" element={<Agents />} />
+          <Route path="/agents/:agentId" element={<Agent />} />
+          <Route path="/logs" element={<Logs />} />
           <Route path="/traces" element={<Traces />} />
           <Route path="/traces/:traceId" element={<Trace />} />
           <Route path="/settings/api-keys" element={<Keys />} />

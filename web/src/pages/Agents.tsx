@@ -70,7 +70,7 @@ export function Agents() {
             {rows.map((a) => (
               <tr key={a.id}>
                 <td>
-                  <Link to={`/traces?agent=${encodeURIComponent(a.name)}`}>{a.name}</Link>
+                  <Link to={`/agents/${a.id}`}>{a.name}</Link>
                 </td>
                 <td className="num">{count(a.total_runs)}</td>
                 <td className="num">{percent(a.success_rate)}</td>

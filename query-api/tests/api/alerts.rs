@@ -34,19 +34,8 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(
-                method.parse().unwrap(),
-                format!("{}/alerts{path}", self.api),
-            )
-            .bearer_auth(&acct.key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.call(&acct.key, method, &format!("/alerts{path}"), body)
+            .await
     }
 
     async fn create_alert(&self, acct: &Account, body: Value) -> Value {

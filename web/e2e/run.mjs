@@ -190,6 +190,30 @@ try {
   await page.getByRole("tree", { name: "Span tree" }).waitFor();
   await page.getByText("Checkout FAILED for order E2E-1").waitFor();
 
+  // Prompts: two versions registered through the API, compared, diffed,
+  // and rolled back in the browser.
+  const prompt = `e2e-prompt-${Date.now()}`;
+  for (const [version, text] of [
+    [1, "You are a classifier.\nClassify: {{ticket}}"],
+    [2, "You are an expert classifier.\nThink step by step.\nClassify: {{ticket}}"],
+  ]) {
+    const r = await fetch(`${base}/api/v1/dashboard/prompts/`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ name: prompt, version, template_text: text }),
+    });
+    expect(r.status === 201, `prompt v${version} created (${r.status})`);
+  }
+  await page.getByRole("link", { name: "Prompts" }).click();
+  await page.getByRole("link", { name: prompt }).click();
+  await page.getByRole("heading", { name: prompt }).waitFor();
+  await page.getByText("+ Think step by step.").waitFor();
+  await page.getByText("- You are a classifier.").waitFor();
+  await audit(page, "prompt");
+  await page.getByRole("button", { name: "Make v1 active" }).click();
+  await page.getByRole("button", { name: "Make v2 active" }).waitFor();
+  expect((await page.getByRole("button", { name: "Make v1 active" }).count()) === 0, "v1 is active after the rollback");
+
   // Revoke the key.
   await page.getByRole("link", { name: "API keys" }).click();
   page.once("dialog", (d) => d.accept());

@@ -6,6 +6,7 @@ import { Agents } from "./pages/Agents";
 import { Keys } from "./pages/Keys";
 import { Login } from "./pages/Login";
 import { Logs } from "./pages/Logs";
+import { PromptDetail, Prompts } from "./pages/Prompts";
 import { Trace } from "./pages/Trace";
 import { Traces } from "./pages/Traces";
 
@@ -59,6 +60,7 @@ export function App() {
           <NavLink to="/agents">Agents</NavLink>
           <NavLink to="/traces">Traces</NavLink>
           <NavLink to="/logs">Logs</NavLink>
+          <NavLink to="/prompts">Prompts</NavLink>
           <NavLink to="/settings/api-keys">API keys</NavLink>
         </nav>
         <span className="who">{me.email}</span>
@@ -75,6 +77,8 @@ export function App() {
           <Route path="/agents" element={<Agents />} />
           <Route path="/agents/:agentId" element={<Agent />} />
           <Route path="/logs" element={<Logs />} />
+          <Route path="/prompts" element={<Prompts />} />
+          <Route path="/prompts/:name" element={<PromptDetail />} />
           <Route path="/traces" element={<Traces />} />
           <Route path="/traces/:traceId" element={<Trace />} />
           <Route path="/settings/api-keys" element={<Keys />} />

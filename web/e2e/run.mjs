@@ -214,6 +214,48 @@ try {
   await page.getByRole("button", { name: "Make v2 active" }).waitFor();
   expect((await page.getByRole("button", { name: "Make v1 active" }).count()) === 0, "v1 is active after the rollback");
 
+  // Compare two agents: a second one, sent as an SDK batch.
+  const second = `e2e-second-${Date.now()}`;
+  const now = new Date();
+  const batch = await fetch(`${base}/api/v1/traces/batch`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: JSON.stringify({
+      traces: [
+        {
+          trace: {
+            trace_id: crypto.randomUUID(),
+            agent: second,
+            started_at: new Date(now.getTime() - 1500).toISOString(),
+            ended_at: now.toISOString(),
+            success: false,
+            outcome: "escalated",
+          },
+          spans: [],
+        },
+      ],
+    }),
+  });
+  expect(batch.ok, `the batch is accepted (${batch.status})`);
+  let both = false;
+  for (let i = 0; i < 40 && !both; i++) {
+    await page.goto(`${base}/compare`);
+    await page.getByRole("heading", { name: "Compare agents" }).waitFor();
+    both = await page
+      .getByRole("checkbox", { name: second })
+      .waitFor({ timeout: 1000 })
+      .then(() => true)
+      .catch(() => false);
+  }
+  expect(both, "the second agent is listed");
+  await page.getByRole("checkbox", { name: service }).check();
+  await page.getByRole("checkbox", { name: second }).check();
+  await page.getByRole("rowheader", { name: second, exact: true }).waitFor();
+  await page.getByRole("rowheader", { name: service, exact: true }).waitFor();
+  const secondRow = page.getByRole("row").filter({ has: page.getByRole("rowheader", { name: second, exact: true }) });
+  expect((await secondRow.first().textContent())?.includes("escalated: 1"), "outcomes per agent");
+  await audit(page, "compare");
+
   // Revoke the key.
   await page.getByRole("link", { name: "API keys" }).click();
   page.once("dialog", (d) => d.accept());

@@ -3,6 +3,7 @@ import { Link, NavLink, Navigate, Route, Routes, useNavigate } from "react-route
 import { api, unwrap, type Schemas } from "./api/client";
 import { Agent } from "./pages/Agent";
 import { Agents } from "./pages/Agents";
+import { Compare } from "./pages/Compare";
 import { Keys } from "./pages/Keys";
 import { Login } from "./pages/Login";
 import { Logs } from "./pages/Logs";
@@ -58,6 +59,7 @@ export function App() {
         </Link>
         <nav aria-label="Main">
           <NavLink to="/agents">Agents</NavLink>
+          <NavLink to="/compare">Compare</NavLink>
           <NavLink to="/traces">Traces</NavLink>
           <NavLink to="/logs">Logs</NavLink>
           <NavLink to="/prompts">Prompts</NavLink>
@@ -76,6 +78,7 @@ export function App() {
           <Route path="/" element={<Navigate to="/agents" replace />} />
           <Route path="/agents" element={<Agents />} />
           <Route path="/agents/:agentId" element={<Agent />} />
+          <Route path="/compare" element={<Compare />} />
           <Route path="/logs" element={<Logs />} />
           <Route path="/prompts" element={<Prompts />} />
           <Route path="/prompts/:name" element={<PromptDetail />} />

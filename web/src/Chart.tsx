@@ -2,11 +2,15 @@ import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
-/** A small daily line chart (uPlot): `days` as `YYYY-MM-DD`, one series. */
+const PALETTE = ["#1f5fd1", "#137333", "#b45309", "#6d28d9", "#be185d", "#0f766e", "#4b5563", "#b42318", "#7c3aed", "#0369a1"];
+
+/** A small daily line chart (uPlot): `days` as `YYYY-MM-DD`, one series
+ * (`values`) or several (`series`, with a legend). */
 export function Chart(props: {
   title: string;
   days: string[];
-  values: (number | null)[];
+  values?: (number | null)[];
+  series?: { label: string; values: (number | null)[] }[];
   format: (v: number | null) => string;
   color?: string;
 }) {
@@ -19,7 +23,7 @@ export function Chart(props: {
       {
         width: Math.max(el.clientWidth, 240),
         height: 160,
-        legend: { show: false },
+        legend: { show: !!props.series },
         scales: { x: { time: true } },
         axes: [
           { stroke: "currentColor", grid: { stroke: "rgba(127,127,127,0.2)" } },
@@ -30,20 +34,34 @@ export function Chart(props: {
             values: (_u, ticks) => ticks.map((t) => props.format(t)),
           },
         ],
-        series: [{}, { label: props.title, stroke: props.color ?? "#1f5fd1", width: 2, spanGaps: false, points: { size: 4 } }],
+        series: [
+          {},
+          ...(props.series ?? [{ label: props.title, values: props.values ?? [] }]).map((s, i) => ({
+            label: s.label,
+            stroke: props.series ? PALETTE[i % PALETTE.length] : (props.color ?? PALETTE[0]),
+            width: 2,
+            spanGaps: false,
+            points: { size: 4 },
+          })),
+        ],
       },
-      [xs, props.values],
+      [xs, ...(props.series ? props.series.map((s) => s.values) : [props.values ?? []])],
       el,
     );
     return () => plot.destroy();
-  }, [props.days, props.values, props.title, props.color, props.format]);
-  const last = props.values.filter((v) => v !== null).at(-1) ?? null;
+  }, [props.days, props.values, props.series, props.title, props.color, props.format]);
+  const last = (props.values ?? []).filter((v) => v !== null).at(-1) ?? null;
   return (
     <figure className="chart">
       <figcaption>
-        {props.title}: <strong>{props.format(last)}</strong> <span className="muted">(latest day)</span>
+        {props.title}
+        {!props.series && (
+          <>
+            : <strong>{props.format(last)}</strong> <span className="muted">(latest day)</span>
+          </>
+        )}
       </figcaption>
-      <div ref={box} role="img" aria-label={`${props.title} per day`} />
+      <div ref={box} role="img" aria-label={props.series ? props.title : `${props.title} per day`} />
     </figure>
   );
 }

@@ -256,6 +256,18 @@ try {
   expect((await secondRow.first().textContent())?.includes("escalated: 1"), "outcomes per agent");
   await audit(page, "compare");
 
+  // A webhook endpoint: the secret is shown once; a test event is queued.
+  await page.getByRole("link", { name: "Webhooks" }).click();
+  await page.getByLabel("URL").fill("http://127.0.0.1:9/agentvista-hook");
+  await page.getByLabel("Name").fill("e2e hook");
+  await page.getByRole("button", { name: "Add endpoint" }).click();
+  const whsec = (await page.getByTestId("webhook-secret").textContent())?.trim() ?? "";
+  expect(/^whsec_[0-9a-f]{64}$/.test(whsec), `a signing secret, got ${whsec}`);
+  await page.getByRole("button", { name: "Send a test event" }).click();
+  await page.getByRole("button", { name: "Deliveries" }).click();
+  await page.getByRole("cell", { name: /test/ }).first().waitFor();
+  await audit(page, "webhooks");
+
   // Revoke the key.
   await page.getByRole("link", { name: "API keys" }).click();
   page.once("dialog", (d) => d.accept());

@@ -10,6 +10,7 @@ import { Logs } from "./pages/Logs";
 import { PromptDetail, Prompts } from "./pages/Prompts";
 import { Trace } from "./pages/Trace";
 import { Traces } from "./pages/Traces";
+import { Webhooks } from "./pages/Webhooks";
 
 type Me = Schemas["Me"];
 
@@ -64,6 +65,7 @@ export function App() {
           <NavLink to="/logs">Logs</NavLink>
           <NavLink to="/prompts">Prompts</NavLink>
           <NavLink to="/settings/api-keys">API keys</NavLink>
+          <NavLink to="/settings/webhooks">Webhooks</NavLink>
         </nav>
         <span className="who">{me.email}</span>
         <button type="button" onClick={nextTheme} aria-label={`Theme: ${theme}`}>
@@ -85,6 +87,7 @@ export function App() {
           <Route path="/traces" element={<Traces />} />
           <Route path="/traces/:traceId" element={<Trace />} />
           <Route path="/settings/api-keys" element={<Keys />} />
+          <Route path="/settings/webhooks" element={<Webhooks />} />
           <Route path="*" element={<p className="state">This page does not exist.</p>} />
         </Routes>
       </main>

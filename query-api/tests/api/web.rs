@@ -3,7 +3,9 @@
 //! through playwright-core: sign up, create a key, send a trace with the
 //! OpenTelemetry Python SDK, find it in the explorer, filter by model and
 //! reload, open its waterfall and a span, set its outcome, see the agent's
-//! success rate follow, revoke the key; axe-core on every page (no serious
+//! success rate follow, the agent's charts, a log search leading to its
+//! trace, a prompt's versions diffed and rolled back, two agents compared,
+//! a webhook endpoint added (secret shown once) and tested, revoke the key; axe-core on every page (no serious
 //! or critical violation) and a screenshot of each (in
 //! `.stack/screenshots`). `scripts/test` builds the dashboard and installs
 //! Chromium first.
@@ -24,7 +26,16 @@ async fn the_dashboard_works_end_to_end_in_chromium() {
         "{} is missing: scripts/test builds the dashboard (npm run build in web/)",
         dist.display()
     );
-    let app = spawn_apps(|_| {}, |q| q.web_dir = Some(dist.clone())).await;
+    let app = spawn_apps(
+        |_| {},
+        |q| {
+            q.web_dir = Some(dist.clone());
+            // The page registers a local endpoint (no dispatcher runs here).
+            q.webhooks.allow_http = true;
+            q.webhooks.allow_private = true;
+        },
+    )
+    .await;
     let router = start_router(&app);
     let otel_python = std::env::var("AV_OTEL_PYTHON").unwrap_or_else(|_| {
         root()

@@ -256,6 +256,19 @@ try {
   expect((await secondRow.first().textContent())?.includes("escalated: 1"), "outcomes per agent");
   await audit(page, "compare");
 
+  // An alert: created, disabled, its (empty) history.
+  await page.getByRole("link", { name: "Alerts" }).click();
+  await page.getByRole("form", { name: "Create an alert" }).getByLabel("Agent").selectOption({ label: service });
+  await page.getByLabel(/^Threshold/).fill("0.5");
+  await page.getByRole("button", { name: "Create alert" }).click();
+  const alertRow = page.getByRole("row", { name: new RegExp(`${service}.*failure_rate`) });
+  await alertRow.waitFor();
+  await alertRow.getByRole("button", { name: "Disable" }).click();
+  await alertRow.getByRole("cell", { name: "disabled" }).waitFor();
+  await alertRow.getByRole("button", { name: "History" }).click();
+  await page.getByText("This alert has not fired.").waitFor();
+  await audit(page, "alerts");
+
   // A webhook endpoint: the secret is shown once; a test event is queued.
   await page.getByRole("link", { name: "Webhooks" }).click();
   await page.getByLabel("URL").fill("http://127.0.0.1:9/agentvista-hook");

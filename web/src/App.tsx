@@ -3,6 +3,7 @@ import { Link, NavLink, Navigate, Route, Routes, useNavigate } from "react-route
 import { api, unwrap, type Schemas } from "./api/client";
 import { Agent } from "./pages/Agent";
 import { Agents } from "./pages/Agents";
+import { Alerts } from "./pages/Alerts";
 import { Compare } from "./pages/Compare";
 import { Keys } from "./pages/Keys";
 import { Login } from "./pages/Login";
@@ -64,6 +65,7 @@ export function App() {
           <NavLink to="/traces">Traces</NavLink>
           <NavLink to="/logs">Logs</NavLink>
           <NavLink to="/prompts">Prompts</NavLink>
+          <NavLink to="/alerts">Alerts</NavLink>
           <NavLink to="/settings/api-keys">API keys</NavLink>
           <NavLink to="/settings/webhooks">Webhooks</NavLink>
         </nav>
@@ -83,6 +85,7 @@ export function App() {
           <Route path="/compare" element={<Compare />} />
           <Route path="/logs" element={<Logs />} />
           <Route path="/prompts" element={<Prompts />} />
+          <Route path="/alerts" element={<Alerts />} />
           <Route path="/prompts/:name" element={<PromptDetail />} />
           <Route path="/traces" element={<Traces />} />
           <Route path="/traces/:traceId" element={<Trace />} />

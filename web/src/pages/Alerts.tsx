@@ -1,0 +1,193 @@
+import { useState, type FormEvent } from "react";
+import { api, failure, unwrap, type Schemas } from "../api/client";
+import { useLoad } from "../App";
+import { when } from "../format";
+
+type Alert = Schemas["Alert"];
+const TYPES = ["failure_rate", "inactivity", "cost_threshold", "latency_threshold"] as const;
+const THRESHOLD_HINT: Record<string, string> = {
+  failure_rate: "a fraction 0-1 of runs with a success signal",
+  inactivity: "hours without a run",
+  cost_threshold: "US dollars per UTC day",
+  latency_threshold: "p95 milliseconds",
+};
+
+/** Alerts: create (an agent, a type and threshold, a channel), enable or
+ * disable, delete, and each one's firing history with its notifications. */
+export function Alerts() {
+  const [alerts, error, reload] = useLoad(async () => unwrap(await api.GET("/alerts")), []);
+  const [agents] = useLoad(async () => unwrap(await api.GET("/agents")), []);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [type, setType] = useState<string>("failure_rate");
+  const [history, setHistory] = useState<string | null>(null);
+
+  const done = (r: { error?: unknown; response: Response }) => {
+    if (r.error !== undefined) setProblem(failure(r.response.status, r.error).message);
+    else setProblem(null);
+    reload();
+  };
+
+  const create = async (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const f = new FormData(form);
+    const channel = String(f.get("channel"));
+    const r = await api.POST("/alerts", {
+      body: {
+        agent_id: String(f.get("agent_id")),
+        type,
+        threshold: Number(f.get("threshold")),
+        window_minutes: Number(f.get("window_minutes") || 60),
+        cooldown_minutes: Number(f.get("cooldown_minutes") || 60),
+        channel,
+        webhook_url: channel === "email" ? undefined : String(f.get("webhook_url") ?? ""),
+      } as never,
+    });
+    done(r);
+    if (r.error === undefined) form.reset();
+  };
+
+  return (
+    <section aria-labelledby="alerts-title">
+      <h1 id="alerts-title">Alerts</h1>
+      <form className="filters" onSubmit={create} aria-label="Create an alert">
+        <label>
+          Agent
+          <select name="agent_id" required>
+            {(agents ?? []).map((a) => (
+              <option key={a.id} value={a.id}>
+                {a.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Type
+          <select name="type" value={type} onChange={(e) => setType(e.target.value)}>
+            {TYPES.map((t) => (
+              <option key={t}>{t}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Threshold ({THRESHOLD_HINT[type]})
+          <input name="threshold" type="number" step="any" min="0" required />
+        </label>
+        <label>
+          Window (minutes)
+          <input name="window_minutes" type="number" min={5} max={1440} defaultValue={60} />
+        </label>
+        <label>
+          Cooldown (minutes)
+          <input name="cooldown_minutes" type="number" min={0} max={10080} defaultValue={60} />
+        </label>
+        <label>
+          Channel
+          <select name="channel" defaultValue="email">
+            <option value="email">email</option>
+            <option value="webhook">webhook</option>
+            <option value="both">both</option>
+          </select>
+        </label>
+        <label>
+          Webhook URL (webhook, both)
+          <input name="webhook_url" type="url" />
+        </label>
+        <div className="actions">
+          <button type="submit" disabled={!agents || agents.length === 0}>
+            Create alert
+          </button>
+        </div>
+      </form>
+      {problem && (
+        <p className="error" role="alert">
+          {problem}
+        </p>
+      )}
+      {error ? (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      ) : !alerts ? (
+        <p className="state" role="status">Loading alerts…</p>
+      ) : alerts.length === 0 ? (
+        <p className="state">No alert yet.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Target</th>
+              <th scope="col">Type</th>
+              <th scope="col" className="num">Threshold</th>
+              <th scope="col">Channel</th>
+              <th scope="col">State</th>
+              <th scope="col">Last fired</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {alerts.map((a: Alert) => (
+              <tr key={a.id}>
+                <td>{a.agent_name ?? a.target_service ?? "–"}</td>
+                <td>{a.type}</td>
+                <td className="num">{a.threshold ?? "–"}</td>
+                <td>{a.channel}</td>
+                <td>{a.is_active ? a.state : "disabled"}</td>
+                <td>{when(a.last_fired_at)}</td>
+                <td className="toolbar">
+                  <button
+                    type="button"
+                    onClick={async () =>
+                      done(
+                        await api.PATCH("/alerts/{alert_id}", {
+                          params: { path: { alert_id: a.id } },
+                          body: { is_active: !a.is_active } as never,
+                        }),
+                      )
+                    }
+                  >
+                    {a.is_active ? "Disable" : "Enable"}
+                  </button>
+                  <button type="button" aria-expanded={history === a.id} onClick={() => setHistory(history === a.id ? null : a.id)}>
+                    History
+                  </button>
+                  <button
+                    type="button"
+                    onClick={async () =>
+                      window.confirm("Delete this alert and its history?") &&
+                      done(await api.DELETE("/alerts/{alert_id}", { params: { path: { alert_id: a.id } } }))
+                    }
+                  >
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {history && <History id={history} />}
+    </section>
+  );
+}
+
+function History({ id }: { id: string }) {
+  const [events, error] = useLoad(
+    async () => unwrap(await api.GET("/alerts/{alert_id}/events", { params: { path: { alert_id: id } } })),
+    [id],
+  );
+  if (error) return <p className="error" role="alert">{error}</p>;
+  if (!events) return <p className="state" role="status">Loading history…</p>;
+  if (events.length === 0) return <p className="state">This alert has not fired.</p>;
+  return (
+    <ul className="logs" aria-label="Firing history">
+      {events.map((e) => (
+        <li key={e.id}>
+          {when(e.at)} — {e.kind}: value {e.value ?? "–"} against {e.threshold ?? "–"} ({e.notifications.length} notifications)
+        </li>
+      ))}
+    </ul>
+  );
+}

@@ -281,6 +281,12 @@ try {
   await page.getByRole("cell", { name: /test/ }).first().waitFor();
   await audit(page, "webhooks");
 
+  // Members: the signed-up user is the organization's admin.
+  await page.getByRole("link", { name: "Members" }).click();
+  await page.getByRole("cell", { name: email }).waitFor();
+  expect((await page.getByLabel(`Role of ${email}`).inputValue()) === "admin", "the owner is an admin");
+  await audit(page, "members");
+
   // Revoke the key.
   await page.getByRole("link", { name: "API keys" }).click();
   page.once("dialog", (d) => d.accept());

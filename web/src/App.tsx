@@ -7,6 +7,7 @@ import { Alerts } from "./pages/Alerts";
 import { Compare } from "./pages/Compare";
 import { Keys } from "./pages/Keys";
 import { Login } from "./pages/Login";
+import { Members } from "./pages/Members";
 import { Logs } from "./pages/Logs";
 import { PromptDetail, Prompts } from "./pages/Prompts";
 import { Trace } from "./pages/Trace";
@@ -68,6 +69,7 @@ export function App() {
           <NavLink to="/alerts">Alerts</NavLink>
           <NavLink to="/settings/api-keys">API keys</NavLink>
           <NavLink to="/settings/webhooks">Webhooks</NavLink>
+          <NavLink to="/settings/members">Members</NavLink>
         </nav>
         <span className="who">{me.email}</span>
         <button type="button" onClick={nextTheme} aria-label={`Theme: ${theme}`}>
@@ -91,6 +93,7 @@ export function App() {
           <Route path="/traces/:traceId" element={<Trace />} />
           <Route path="/settings/api-keys" element={<Keys />} />
           <Route path="/settings/webhooks" element={<Webhooks />} />
+          <Route path="/settings/members" element={<Members />} />
           <Route path="*" element={<p className="state">This page does not exist.</p>} />
         </Routes>
       </main>

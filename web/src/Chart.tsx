@@ -41,7 +41,7 @@ export function Chart(props: {
             stroke: props.series ? PALETTE[i % PALETTE.length] : (props.color ?? PALETTE[0]),
             width: 2,
             spanGaps: false,
-            points: { size: 4 },
+            points: { show: true, size: 4 },
           })),
         ],
       },

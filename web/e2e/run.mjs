@@ -190,6 +190,15 @@ try {
   await page.getByRole("tree", { name: "Span tree" }).waitFor();
   await page.getByText("Checkout FAILED for order E2E-1").waitFor();
 
+  // Metrics: the histogram the OpenTelemetry client sent, as p95 per hour.
+  await page.getByRole("link", { name: "Metrics" }).click();
+  await page.getByRole("button", { name: "agent.latency" }).click();
+  await page.getByRole("form", { name: "Query" }).getByLabel("Aggregation").selectOption("p95");
+  await page.getByRole("button", { name: "Query" }).click();
+  await page.waitForURL(/agg=p95/);
+  await page.getByRole("img", { name: /p95 of agent.latency/ }).waitFor();
+  await audit(page, "metrics");
+
   // Prompts: two versions registered through the API, compared, diffed,
   // and rolled back in the browser.
   const prompt = `e2e-prompt-${Date.now()}`;

@@ -8,6 +8,7 @@ import { Compare } from "./pages/Compare";
 import { Keys } from "./pages/Keys";
 import { Login } from "./pages/Login";
 import { Members } from "./pages/Members";
+import { Metrics } from "./pages/Metrics";
 import { Logs } from "./pages/Logs";
 import { PromptDetail, Prompts } from "./pages/Prompts";
 import { Trace } from "./pages/Trace";
@@ -65,6 +66,7 @@ export function App() {
           <NavLink to="/compare">Compare</NavLink>
           <NavLink to="/traces">Traces</NavLink>
           <NavLink to="/logs">Logs</NavLink>
+          <NavLink to="/metrics">Metrics</NavLink>
           <NavLink to="/prompts">Prompts</NavLink>
           <NavLink to="/alerts">Alerts</NavLink>
           <NavLink to="/settings/api-keys">API keys</NavLink>
@@ -86,6 +88,7 @@ export function App() {
           <Route path="/agents/:agentId" element={<Agent />} />
           <Route path="/compare" element={<Compare />} />
           <Route path="/logs" element={<Logs />} />
+          <Route path="/metrics" element={<Metrics />} />
           <Route path="/prompts" element={<Prompts />} />
           <Route path="/alerts" element={<Alerts />} />
           <Route path="/prompts/:name" element={<PromptDetail />} />

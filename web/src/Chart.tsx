@@ -8,7 +8,9 @@ const PALETTE = ["#1f5fd1", "#137333", "#b45309", "#6d28d9", "#be185d", "#0f766e
  * (`values`) or several (`series`, with a legend). */
 export function Chart(props: {
   title: string;
+  /** `YYYY-MM-DD` per point, or `times` (unix seconds). */
   days: string[];
+  times?: number[];
   values?: (number | null)[];
   series?: { label: string; values: (number | null)[] }[];
   format: (v: number | null) => string;
@@ -18,13 +20,14 @@ export function Chart(props: {
   useEffect(() => {
     const el = box.current;
     if (!el) return;
-    const xs = props.days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
+    const xs = props.times ?? props.days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
     const plot = new uPlot(
       {
         width: Math.max(el.clientWidth, 240),
         height: 160,
         legend: { show: !!props.series },
-        scales: { x: { time: true } },
+        // One point alone would be spread over years: pad it by a day.
+        scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 86_400, max + 86_400] : [min, max]) } },
         axes: [
           { stroke: "currentColor", grid: { stroke: "rgba(127,127,127,0.2)" } },
           {
@@ -49,7 +52,7 @@ export function Chart(props: {
       el,
     );
     return () => plot.destroy();
-  }, [props.days, props.values, props.series, props.title, props.color, props.format]);
+  }, [props.days, props.times, props.values, props.series, props.title, props.color, props.format]);
   const last = (props.values ?? []).filter((v) => v !== null).at(-1) ?? null;
   return (
     <figure className="chart">
@@ -57,7 +60,7 @@ export function Chart(props: {
         {props.title}
         {!props.series && (
           <>
-            : <strong>{props.format(last)}</strong> <span className="muted">(latest day)</span>
+            : <strong>{props.format(last)}</strong> <span className="muted">(latest)</span>
           </>
         )}
       </figcaption>

@@ -6,7 +6,6 @@
 //! Kafka does not take the batch, the reservation is given back.
 
 use agentvista_shared::clients::Redis;
-use agentvista_shared::time_fmt;
 use redis::Script;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -34,7 +33,7 @@ pub enum Reservation {
 }
 
 pub fn counter_key(org_id: Uuid, now: OffsetDateTime) -> String {
-    format!("av:quota:{org_id}:{}", time_fmt::month_key(now))
+    agentvista_shared::plan::quota_counter_key(org_id, now)
 }
 
 impl Quota {

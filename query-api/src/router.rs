@@ -3,7 +3,8 @@
 
 use crate::error::AppError;
 use crate::routes::{
-    agents, alerts, api_keys, auth, health, logs, members, metrics, prompts, traces, webhooks,
+    agents, alerts, api_keys, auth, health, logs, members, metrics, prompts, traces, usage,
+    webhooks,
 };
 use crate::AppState;
 use agentvista_shared::error::ApiError;
@@ -121,6 +122,7 @@ fn api() -> OpenApiRouter<AppState> {
         routes!(openapi_json),
         routes!(members::list, members::add),
         routes!(members::change_role, members::remove),
+        routes!(usage::usage),
         routes!(webhooks::create, webhooks::list),
         routes!(webhooks::update, webhooks::delete),
         routes!(webhooks::rotate_secret),

@@ -47,3 +47,9 @@ impl Plan {
         }
     }
 }
+
+/// The Redis key of an organization's span counter for the month of `now`
+/// (UTC): the gateway's quota reserves against it, the usage route reads it.
+pub fn quota_counter_key(org_id: uuid::Uuid, now: time::OffsetDateTime) -> String {
+    format!("av:quota:{org_id}:{}", crate::time_fmt::month_key(now))
+}

@@ -296,6 +296,16 @@ try {
   expect((await page.getByLabel(`Role of ${email}`).inputValue()) === "admin", "the owner is an admin");
   await audit(page, "members");
 
+  // The plan: this month's spans against the limit (3 from the OTel
+  // client, 1 from the second agent's batch had no spans: 3 in all).
+  await page.getByRole("link", { name: "Plan" }).click();
+  await page.getByRole("meter", { name: "Spans used this month" }).waitFor();
+  expect(
+    (await page.getByRole("meter", { name: "Spans used this month" }).getAttribute("aria-valuenow")) === "3",
+    "three spans metered this month",
+  );
+  await audit(page, "plan");
+
   // Revoke the key.
   await page.getByRole("link", { name: "API keys" }).click();
   page.once("dialog", (d) => d.accept());

@@ -9,6 +9,7 @@ import { Keys } from "./pages/Keys";
 import { Login } from "./pages/Login";
 import { Members } from "./pages/Members";
 import { Metrics } from "./pages/Metrics";
+import { Plan } from "./pages/Plan";
 import { Logs } from "./pages/Logs";
 import { PromptDetail, Prompts } from "./pages/Prompts";
 import { Trace } from "./pages/Trace";
@@ -72,6 +73,7 @@ export function App() {
           <NavLink to="/settings/api-keys">API keys</NavLink>
           <NavLink to="/settings/webhooks">Webhooks</NavLink>
           <NavLink to="/settings/members">Members</NavLink>
+          <NavLink to="/settings/plan">Plan</NavLink>
         </nav>
         <span className="who">{me.email}</span>
         <button type="button" onClick={nextTheme} aria-label={`Theme: ${theme}`}>
@@ -97,6 +99,7 @@ export function App() {
           <Route path="/settings/api-keys" element={<Keys />} />
           <Route path="/settings/webhooks" element={<Webhooks />} />
           <Route path="/settings/members" element={<Members />} />
+          <Route path="/settings/plan" element={<Plan />} />
           <Route path="*" element={<p className="state">This page does not exist.</p>} />
         </Routes>
       </main>

@@ -10,6 +10,7 @@ pub mod members;
 pub mod metrics;
 pub mod prompts;
 pub mod traces;
+pub mod usage;
 pub mod webhooks;
 
 /// The highest page number served: deeper pages are a 400 (keyset cursors

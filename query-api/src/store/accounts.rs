@@ -309,3 +309,36 @@ mod tests {
         }
     }
 }
+
+/// An organization's plan and its monthly span limit override.
+pub async fn plan_of(pg: &PgPool, org_id: Uuid) -> AppResult<Option<(String, Option<i64>)>> {
+    Ok(
+        sqlx::query_as("SELECT plan, monthly_span_limit FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(pg)
+            .await?,
+    )
+}
+
+/// Spans metered this month (UTC), as the gateway counts them in Redis
+/// (the quota's own counter: the number a 429 is decided on). `None` when
+/// Redis cannot be read.
+pub async fn spans_this_month(
+    redis: &agentvista_shared::clients::Redis,
+    org_id: Uuid,
+    now: OffsetDateTime,
+) -> Option<u64> {
+    let mut conn = redis.clone();
+    let key = agentvista_shared::plan::quota_counter_key(org_id, now);
+    match redis::cmd("GET")
+        .arg(&key)
+        .query_async::<Option<i64>>(&mut conn)
+        .await
+    {
+        Ok(v) => Some(v.unwrap_or(0).max(0) as u64),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the month's span count");
+            None
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod members;
 pub mod metrics;
 pub mod prompts;
 pub mod runs;
+pub mod usage;
 pub mod webhooks;
 
 use agentvista_shared::{money, time_fmt};

@@ -507,3 +507,41 @@ async fn sum_over_a_cumulative_counter_is_the_increase_per_bucket() {
     assert_eq!(values("sum").await, vec![20.0, 9.0]);
     assert_eq!(values("max").await, vec![30.0, 9.0]);
 }
+
+#[tokio::test]
+async fn usage_shows_the_plan_and_the_spans_metered_this_month_to_members_only() {
+    let app = spawn_app().await;
+    let (acct, other) = (app.account().await, app.account().await);
+    let path = format!("/org/{}/usage", acct.org_slug);
+    let (status, before) = app.get(&acct.key, &path).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(before["plan"], "free");
+    assert_eq!(before["spans_used"], 0);
+    assert_eq!(before["percent_used"], 0.0);
+    assert_eq!(
+        before["monthly_span_limit"],
+        agentvista_shared::plan::Plan::Free.monthly_span_limit()
+    );
+    assert_eq!(before["retention_days"], 3);
+    let now = time::OffsetDateTime::now_utc();
+    assert_eq!(before["month"], agentvista_shared::time_fmt::month_key(now));
+    assert!(before["resets_at"].as_str().unwrap().ends_with("-01T00:00:00Z"));
+
+    let (_, body) = crate::helpers::batch("usage-bot", 3);
+    let (status, _) = app.post_batch(&acct.key, &body).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, after) = app.get(&acct.key, &path).await;
+    assert_eq!(after["spans_used"], 3, "counted when the gateway accepts");
+    // The session works as well as the key; another organization and no
+    // credential do not.
+    let (status, by_token) = app.get(&acct.token, &path).await;
+    assert_eq!((status, by_token["spans_used"].clone()), (StatusCode::OK, json!(3)));
+    let (status, body) = app.get(&other.key, &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = app.get(&other.token, &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let r = app.client.get(format!("{}{path}", app.api)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = app.get(&acct.key, "/org/no-such-org/usage").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -292,24 +292,6 @@ pub async fn delete_session(pg: &PgPool, token_hash: &str) -> AppResult<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::slugify;
-
-    #[test]
-    fn slugs() {
-        for (input, want) in [
-            ("Ada Lovelace", "ada-lovelace"),
-            ("  --ACME  Corp!! ", "acme-corp"),
-            ("ünïcode", "n-code"),
-            ("", "org"),
-            ("!!!", "org"),
-        ] {
-            assert_eq!(slugify(input), want, "{input}");
-        }
-    }
-}
-
 /// An organization's plan and its monthly span limit override.
 pub async fn plan_of(pg: &PgPool, org_id: Uuid) -> AppResult<Option<(String, Option<i64>)>> {
     Ok(
@@ -339,6 +321,24 @@ pub async fn spans_this_month(
         Err(e) => {
             tracing::warn!(error = %e, "reading the month's span count");
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slugify;
+
+    #[test]
+    fn slugs() {
+        for (input, want) in [
+            ("Ada Lovelace", "ada-lovelace"),
+            ("  --ACME  Corp!! ", "acme-corp"),
+            ("ünïcode", "n-code"),
+            ("", "org"),
+            ("!!!", "org"),
+        ] {
+            assert_eq!(slugify(input), want, "{input}");
         }
     }
 }

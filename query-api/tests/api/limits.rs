@@ -525,7 +525,10 @@ async fn usage_shows_the_plan_and_the_spans_metered_this_month_to_members_only()
     assert_eq!(before["retention_days"], 3);
     let now = time::OffsetDateTime::now_utc();
     assert_eq!(before["month"], agentvista_shared::time_fmt::month_key(now));
-    assert!(before["resets_at"].as_str().unwrap().ends_with("-01T00:00:00Z"));
+    assert!(before["resets_at"]
+        .as_str()
+        .unwrap()
+        .ends_with("-01T00:00:00Z"));
 
     let (_, body) = crate::helpers::batch("usage-bot", 3);
     let (status, _) = app.post_batch(&acct.key, &body).await;
@@ -535,12 +538,20 @@ async fn usage_shows_the_plan_and_the_spans_metered_this_month_to_members_only()
     // The session works as well as the key; another organization and no
     // credential do not.
     let (status, by_token) = app.get(&acct.token, &path).await;
-    assert_eq!((status, by_token["spans_used"].clone()), (StatusCode::OK, json!(3)));
+    assert_eq!(
+        (status, by_token["spans_used"].clone()),
+        (StatusCode::OK, json!(3))
+    );
     let (status, body) = app.get(&other.key, &path).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, _) = app.get(&other.token, &path).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let r = app.client.get(format!("{}{path}", app.api)).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}{path}", app.api))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let (status, _) = app.get(&acct.key, "/org/no-such-org/usage").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

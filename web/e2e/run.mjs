@@ -116,7 +116,11 @@ try {
   const waterfallMs = Date.now() - started;
   expect((await page.getByRole("treeitem").count()) === 3, "three spans in the waterfall");
   await page.getByRole("button", { name: /chat gpt-4o-mini/ }).click();
-  await page.getByRole("complementary", { name: /chat gpt-4o-mini/ }).getByText("gpt-4o-mini").first().waitFor();
+  await page
+    .getByRole("complementary", { name: /chat gpt-4o-mini/ })
+    .getByText("gpt-4o-mini")
+    .first()
+    .waitFor();
   await page.getByRole("button", { name: /Collapse invoke_agent planner/ }).click();
   expect((await page.getByRole("treeitem").count()) === 1, "collapsing the root hides its children");
   await page.getByRole("button", { name: /Expand invoke_agent planner/ }).click();
@@ -309,15 +313,26 @@ try {
   // Revoke the key.
   await page.getByRole("link", { name: "API keys" }).click();
   page.once("dialog", (d) => d.accept());
-  await page.getByRole("row", { name: /e2e sdk/ }).getByRole("button", { name: "Revoke" }).click();
-  await page.getByRole("row", { name: /e2e sdk/ }).getByText("revoked").waitFor();
+  await page
+    .getByRole("row", { name: /e2e sdk/ })
+    .getByRole("button", { name: "Revoke" })
+    .click();
+  await page
+    .getByRole("row", { name: /e2e sdk/ })
+    .getByText("revoked")
+    .waitFor();
 
   console.log(JSON.stringify({ ok: failures.length === 0, waterfall_ms: waterfallMs, failures }));
 } catch (e) {
   let where = "";
   if (page) {
     await page.screenshot({ path: path.join(shots, "failure.png"), fullPage: true }).catch(() => undefined);
-    where = ` at ${page.url()}: ${((await page.locator("body").textContent().catch(() => "")) ?? "").slice(0, 400)}`;
+    where = ` at ${page.url()}: ${(
+      (await page
+        .locator("body")
+        .textContent()
+        .catch(() => "")) ?? ""
+    ).slice(0, 400)}`;
   }
   failures.push(String(e?.stack ?? e) + where);
   console.log(JSON.stringify({ ok: false, failures }));

@@ -42,7 +42,12 @@ export function App() {
     refresh();
   }, []);
 
-  if (me === undefined) return <p className="state" role="status">Loading…</p>;
+  if (me === undefined)
+    return (
+      <p className="state" role="status">
+        Loading…
+      </p>
+    );
   if (me === null)
     return (
       <Routes>

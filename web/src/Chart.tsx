@@ -2,7 +2,18 @@ import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
-const PALETTE = ["#1f5fd1", "#137333", "#b45309", "#6d28d9", "#be185d", "#0f766e", "#4b5563", "#b42318", "#7c3aed", "#0369a1"];
+const PALETTE = [
+  "#1f5fd1",
+  "#137333",
+  "#b45309",
+  "#6d28d9",
+  "#be185d",
+  "#0f766e",
+  "#4b5563",
+  "#b42318",
+  "#7c3aed",
+  "#0369a1",
+];
 
 /** A small daily line chart (uPlot): `days` as `YYYY-MM-DD`, one series
  * (`values`) or several (`series`, with a legend). */
@@ -27,7 +38,9 @@ export function Chart(props: {
         height: 160,
         legend: { show: !!props.series },
         // One point alone would be spread over years: pad it by a day.
-        scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 86_400, max + 86_400] : [min, max]) } },
+        scales: {
+          x: { time: true, range: (_u, min, max) => (min === max ? [min - 86_400, max + 86_400] : [min, max]) },
+        },
         axes: [
           { stroke: "currentColor", grid: { stroke: "rgba(127,127,127,0.2)" } },
           {

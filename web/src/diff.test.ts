@@ -3,7 +3,10 @@ import { diffLines } from "./diff";
 
 describe("line diff of prompt versions", () => {
   it("keeps common lines and marks the changes", () => {
-    const d = diffLines("You are a classifier.\nClassify: {{x}}", "You are an expert classifier.\nThink step by step.\nClassify: {{x}}");
+    const d = diffLines(
+      "You are a classifier.\nClassify: {{x}}",
+      "You are an expert classifier.\nThink step by step.\nClassify: {{x}}",
+    );
     expect(d).toEqual([
       { kind: "removed", text: "You are a classifier." },
       { kind: "added", text: "You are an expert classifier." },

@@ -54,7 +54,10 @@ export function layout(spans: SpanNode[], collapsed: ReadonlySet<string>): Row[]
   const rows: Row[] = [];
   const seen = new Set<string>();
   // Iterative depth-first walk (deep traces must not overflow the stack).
-  const stack: { span: SpanNode; depth: number }[] = roots.sort(byStart).reverse().map((span) => ({ span, depth: 0 }));
+  const stack: { span: SpanNode; depth: number }[] = roots
+    .sort(byStart)
+    .reverse()
+    .map((span) => ({ span, depth: 0 }));
   while (stack.length) {
     const { span, depth } = stack.pop()!;
     if (seen.has(span.span_id)) continue; // a cycle in bad data

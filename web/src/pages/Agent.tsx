@@ -15,7 +15,12 @@ export function Agent() {
   const path = { params: { path: { agent_id: agentId } } };
   const [detail, detailError] = useLoad(async () => unwrap(await api.GET("/agents/{agent_id}", path)), [agentId]);
   const [stats, statsError] = useLoad(
-    async () => unwrap(await api.GET("/agents/{agent_id}/stats", { params: { path: { agent_id: agentId }, query: { days: String(days) } } })),
+    async () =>
+      unwrap(
+        await api.GET("/agents/{agent_id}/stats", {
+          params: { path: { agent_id: agentId }, query: { days: String(days) } },
+        }),
+      ),
     [agentId, days],
   );
   const [runs] = useLoad(async () => unwrap(await api.GET("/agents/{agent_id}/runs", path)), [agentId]);
@@ -36,7 +41,12 @@ export function Agent() {
         {error} <Link to="/agents">Back to agents</Link>
       </p>
     );
-  if (!detail || !stats) return <p className="state" role="status">Loading agent…</p>;
+  if (!detail || !stats)
+    return (
+      <p className="state" role="status">
+        Loading agent…
+      </p>
+    );
   const outcomes = detail.outcomes;
 
   return (
@@ -77,7 +87,9 @@ export function Agent() {
           <thead>
             <tr>
               <th scope="col">Outcome</th>
-              <th scope="col" className="num">Runs</th>
+              <th scope="col" className="num">
+                Runs
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -92,7 +104,9 @@ export function Agent() {
       )}
       <h2>Recent runs</h2>
       {!runs ? (
-        <p className="state" role="status">Loading runs…</p>
+        <p className="state" role="status">
+          Loading runs…
+        </p>
       ) : runs.runs.length === 0 ? (
         <p className="state">No run yet.</p>
       ) : (
@@ -102,8 +116,12 @@ export function Agent() {
               <th scope="col">Started</th>
               <th scope="col">Status</th>
               <th scope="col">Outcome</th>
-              <th scope="col" className="num">Duration</th>
-              <th scope="col" className="num">Cost</th>
+              <th scope="col" className="num">
+                Duration
+              </th>
+              <th scope="col" className="num">
+                Cost
+              </th>
             </tr>
           </thead>
           <tbody>

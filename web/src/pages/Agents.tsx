@@ -14,7 +14,8 @@ export function Agents() {
   const rows = useMemo(() => {
     const q = query.trim().toLowerCase();
     const list = (agents ?? []).filter((a) => a.name.toLowerCase().includes(q));
-    const key = (a: AgentSummary): number | string => (sort === "name" ? a.name : (a[sort] as number | string | null) ?? -1);
+    const key = (a: AgentSummary): number | string =>
+      sort === "name" ? a.name : ((a[sort] as number | string | null) ?? -1);
     return list.sort((a, b) => {
       const x = key(a);
       const y = key(b);
@@ -47,7 +48,9 @@ export function Agents() {
           {error} <button onClick={reload}>Retry</button>
         </p>
       ) : agents === undefined ? (
-        <p className="state" role="status">Loading agents…</p>
+        <p className="state" role="status">
+          Loading agents…
+        </p>
       ) : rows.length === 0 ? (
         <p className="state">
           {agents.length === 0
@@ -59,10 +62,18 @@ export function Agents() {
           <thead>
             <tr>
               <th scope="col">Agent</th>
-              <th scope="col" className="num">Runs</th>
-              <th scope="col" className="num">Success rate</th>
-              <th scope="col" className="num">Cost</th>
-              <th scope="col" className="num">Avg cost / run</th>
+              <th scope="col" className="num">
+                Runs
+              </th>
+              <th scope="col" className="num">
+                Success rate
+              </th>
+              <th scope="col" className="num">
+                Cost
+              </th>
+              <th scope="col" className="num">
+                Avg cost / run
+              </th>
               <th scope="col">Last run</th>
             </tr>
           </thead>

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, failure, unwrap, type Schemas } from "../api/client";
 import { useLoad } from "../App";
 import { when } from "../format";
+import { Loaded, Problem } from "../components";
 
 type Alert = Schemas["Alert"];
 const TYPES = ["failure_rate", "inactivity", "cost_threshold", "latency_threshold"] as const;
@@ -99,75 +100,71 @@ export function Alerts() {
           </button>
         </div>
       </form>
-      {problem && (
-        <p className="error" role="alert">
-          {problem}
-        </p>
-      )}
-      {error ? (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      ) : !alerts ? (
-        <p className="state" role="status">Loading alerts…</p>
-      ) : alerts.length === 0 ? (
-        <p className="state">No alert yet.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Target</th>
-              <th scope="col">Type</th>
-              <th scope="col" className="num">Threshold</th>
-              <th scope="col">Channel</th>
-              <th scope="col">State</th>
-              <th scope="col">Last fired</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {alerts.map((a: Alert) => (
-              <tr key={a.id}>
-                <td>{a.agent_name ?? a.target_service ?? "–"}</td>
-                <td>{a.type}</td>
-                <td className="num">{a.threshold ?? "–"}</td>
-                <td>{a.channel}</td>
-                <td>{a.is_active ? a.state : "disabled"}</td>
-                <td>{when(a.last_fired_at)}</td>
-                <td className="toolbar">
-                  <button
-                    type="button"
-                    onClick={async () =>
-                      done(
-                        await api.PATCH("/alerts/{alert_id}", {
-                          params: { path: { alert_id: a.id } },
-                          body: { is_active: !a.is_active } as never,
-                        }),
-                      )
-                    }
-                  >
-                    {a.is_active ? "Disable" : "Enable"}
-                  </button>
-                  <button type="button" aria-expanded={history === a.id} onClick={() => setHistory(history === a.id ? null : a.id)}>
-                    History
-                  </button>
-                  <button
-                    type="button"
-                    onClick={async () =>
-                      window.confirm("Delete this alert and its history?") &&
-                      done(await api.DELETE("/alerts/{alert_id}", { params: { path: { alert_id: a.id } } }))
-                    }
-                  >
-                    Delete
-                  </button>
-                </td>
+      <Problem message={problem} />
+      <Loaded data={alerts} error={error} loading="Loading alerts…" empty={(a) => (a.length ? null : "No alert yet.")}>
+        {(alerts) => (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Target</th>
+                <th scope="col">Type</th>
+                <th scope="col" className="num">
+                  Threshold
+                </th>
+                <th scope="col">Channel</th>
+                <th scope="col">State</th>
+                <th scope="col">Last fired</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+            </thead>
+            <tbody>
+              {alerts.map((a: Alert) => (
+                <tr key={a.id}>
+                  <td>{a.agent_name ?? a.target_service ?? "–"}</td>
+                  <td>{a.type}</td>
+                  <td className="num">{a.threshold ?? "–"}</td>
+                  <td>{a.channel}</td>
+                  <td>{a.is_active ? a.state : "disabled"}</td>
+                  <td>{when(a.last_fired_at)}</td>
+                  <td className="toolbar">
+                    <button
+                      type="button"
+                      onClick={async () =>
+                        done(
+                          await api.PATCH("/alerts/{alert_id}", {
+                            params: { path: { alert_id: a.id } },
+                            body: { is_active: !a.is_active } as never,
+                          }),
+                        )
+                      }
+                    >
+                      {a.is_active ? "Disable" : "Enable"}
+                    </button>
+                    <button
+                      type="button"
+                      aria-expanded={history === a.id}
+                      onClick={() => setHistory(history === a.id ? null : a.id)}
+                    >
+                      History
+                    </button>
+                    <button
+                      type="button"
+                      onClick={async () =>
+                        window.confirm("Delete this alert and its history?") &&
+                        done(await api.DELETE("/alerts/{alert_id}", { params: { path: { alert_id: a.id } } }))
+                      }
+                    >
+                      Delete
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Loaded>
       {history && <History id={history} />}
     </section>
   );
@@ -178,16 +175,23 @@ function History({ id }: { id: string }) {
     async () => unwrap(await api.GET("/alerts/{alert_id}/events", { params: { path: { alert_id: id } } })),
     [id],
   );
-  if (error) return <p className="error" role="alert">{error}</p>;
-  if (!events) return <p className="state" role="status">Loading history…</p>;
-  if (events.length === 0) return <p className="state">This alert has not fired.</p>;
   return (
-    <ul className="logs" aria-label="Firing history">
-      {events.map((e) => (
-        <li key={e.id}>
-          {when(e.at)} — {e.kind}: value {e.value ?? "–"} against {e.threshold ?? "–"} ({e.notifications.length} notifications)
-        </li>
-      ))}
-    </ul>
+    <Loaded
+      data={events}
+      error={error}
+      loading="Loading history…"
+      empty={(e) => (e.length ? null : "This alert has not fired.")}
+    >
+      {(events) => (
+        <ul className="logs" aria-label="Firing history">
+          {events.map((e) => (
+            <li key={e.id}>
+              {when(e.at)} — {e.kind}: value {e.value ?? "–"} against {e.threshold ?? "–"} ({e.notifications.length}{" "}
+              notifications)
+            </li>
+          ))}
+        </ul>
+      )}
+    </Loaded>
   );
 }

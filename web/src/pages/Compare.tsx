@@ -31,8 +31,9 @@ export function Compare() {
     setSearch(q);
   };
   const dates = useMemo(() => result?.agents[0]?.daily.map((d) => d.date) ?? [], [result]);
-  const series = (pick: (d: { runs: number; success_rate?: number | null; total_cost?: number | null }) => number | null) =>
-    (result?.agents ?? []).map((a) => ({ label: a.agent_name ?? a.agent_id, values: a.daily.map(pick) }));
+  const series = (
+    pick: (d: { runs: number; success_rate?: number | null; total_cost?: number | null }) => number | null,
+  ) => (result?.agents ?? []).map((a) => ({ label: a.agent_name ?? a.agent_id, values: a.daily.map(pick) }));
 
   return (
     <section aria-labelledby="compare-title">
@@ -72,22 +73,42 @@ export function Compare() {
           {error}
         </p>
       ) : !result ? (
-        <p className="state" role="status">Comparing…</p>
+        <p className="state" role="status">
+          Comparing…
+        </p>
       ) : (
         <>
           <table>
             <thead>
               <tr>
                 <th scope="col">Agent</th>
-                <th scope="col" className="num">Runs</th>
-                <th scope="col" className="num">Success</th>
-                <th scope="col" className="num">Errors</th>
-                <th scope="col" className="num">p50</th>
-                <th scope="col" className="num">p95</th>
-                <th scope="col" className="num">p99</th>
-                <th scope="col" className="num">Cost</th>
-                <th scope="col" className="num">Avg cost / run</th>
-                <th scope="col" className="num">Tokens</th>
+                <th scope="col" className="num">
+                  Runs
+                </th>
+                <th scope="col" className="num">
+                  Success
+                </th>
+                <th scope="col" className="num">
+                  Errors
+                </th>
+                <th scope="col" className="num">
+                  p50
+                </th>
+                <th scope="col" className="num">
+                  p95
+                </th>
+                <th scope="col" className="num">
+                  p99
+                </th>
+                <th scope="col" className="num">
+                  Cost
+                </th>
+                <th scope="col" className="num">
+                  Avg cost / run
+                </th>
+                <th scope="col" className="num">
+                  Tokens
+                </th>
                 <th scope="col">Outcomes</th>
               </tr>
             </thead>
@@ -115,7 +136,12 @@ export function Compare() {
           </table>
           <div className="charts">
             <Chart title="Runs per day" days={dates} series={series((d) => d.runs)} format={(v) => count(v)} />
-            <Chart title="Success rate per day" days={dates} series={series((d) => d.success_rate ?? null)} format={percent} />
+            <Chart
+              title="Success rate per day"
+              days={dates}
+              series={series((d) => d.success_rate ?? null)}
+              format={percent}
+            />
             <Chart title="Cost per day" days={dates} series={series((d) => d.total_cost ?? null)} format={usd} />
           </div>
         </>

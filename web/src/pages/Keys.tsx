@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, failure, unwrap } from "../api/client";
 import { useLoad } from "../App";
 import { ago, when } from "../format";
+import { Loaded, Problem, ShownOnce } from "../components";
 
 /** Settings → API keys: create (the raw key shown once), list, revoke. */
 export function Keys() {
@@ -47,66 +48,58 @@ export function Keys() {
         </label>
         <button type="submit">Create key</button>
       </form>
-      {problem && (
-        <p className="error" role="alert">
-          {problem}
-        </p>
-      )}
-      {created && (
-        <div className="secret" role="status">
-          <p>Copy this key now: it is shown only once.</p>
-          <code data-testid="new-key">{created}</code>
-          <button type="button" onClick={() => setCreated(null)}>
-            Done
-          </button>
-        </div>
-      )}
-      {error ? (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      ) : !page ? (
-        <p className="state" role="status">Loading keys…</p>
-      ) : page.results.length === 0 ? (
-        <p className="state">No API key yet.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Key</th>
-              <th scope="col">Scopes</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">State</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {page.results.map((k) => (
-              <tr key={k.id}>
-                <td>{k.name}</td>
-                <td>
-                  <code>{k.prefix}…</code>
-                </td>
-                <td>{k.scopes.join(", ")}</td>
-                <td>{when(k.created_at)}</td>
-                <td>{ago(k.last_used_at)}</td>
-                <td>{k.is_active ? "active" : "revoked"}</td>
-                <td>
-                  {k.is_active && (
-                    <button type="button" onClick={() => revoke(k.id, k.name)}>
-                      Revoke
-                    </button>
-                  )}
-                </td>
+      <Problem message={problem} />
+      <ShownOnce
+        note="Copy this key now: it is shown only once."
+        value={created}
+        testId="new-key"
+        onDone={() => setCreated(null)}
+      />
+      <Loaded
+        data={page}
+        error={error}
+        loading="Loading keys…"
+        empty={(p) => (p.results.length ? null : "No API key yet.")}
+      >
+        {(page) => (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Key</th>
+                <th scope="col">Scopes</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last used</th>
+                <th scope="col">State</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+            </thead>
+            <tbody>
+              {page.results.map((k) => (
+                <tr key={k.id}>
+                  <td>{k.name}</td>
+                  <td>
+                    <code>{k.prefix}…</code>
+                  </td>
+                  <td>{k.scopes.join(", ")}</td>
+                  <td>{when(k.created_at)}</td>
+                  <td>{ago(k.last_used_at)}</td>
+                  <td>{k.is_active ? "active" : "revoked"}</td>
+                  <td>
+                    {k.is_active && (
+                      <button type="button" onClick={() => revoke(k.id, k.name)}>
+                        Revoke
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Loaded>
     </section>
   );
 }

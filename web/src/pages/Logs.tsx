@@ -77,7 +77,9 @@ export function Logs() {
           {error}
         </p>
       ) : !result ? (
-        <p className="state" role="status">Searching…</p>
+        <p className="state" role="status">
+          Searching…
+        </p>
       ) : result.logs.length === 0 ? (
         <p className="state">No log record matches.</p>
       ) : (

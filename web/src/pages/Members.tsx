@@ -3,6 +3,7 @@ import { api, failure, unwrap } from "../api/client";
 import { useLoad } from "../App";
 import { when } from "../format";
 import { currentOrgSlug } from "../org";
+import { Loaded, Problem } from "../components";
 
 /** Settings → Members: the organization's members and roles (admins add,
  * change roles and remove). */
@@ -48,73 +49,65 @@ export function Members() {
         </label>
         <button type="submit">Add member</button>
       </form>
-      {problem && (
-        <p className="error" role="alert">
-          {problem}
-        </p>
-      )}
-      {error ? (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      ) : !state ? (
-        <p className="state" role="status">Loading members…</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Email</th>
-              <th scope="col">Role</th>
-              <th scope="col">Joined</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {state.members.map((m) => (
-              <tr key={m.user_id}>
-                <td>{m.name}</td>
-                <td>{m.email}</td>
-                <td>
-                  <select
-                    aria-label={`Role of ${m.email}`}
-                    value={m.role}
-                    onChange={async (e) =>
-                      done(
-                        await api.PATCH("/org/{org_slug}/members/{user_id}", {
-                          params: { path: { org_slug: state.slug, user_id: m.user_id } },
-                          body: { role: e.target.value } as never,
-                        }),
-                      )
-                    }
-                  >
-                    <option value="member">member</option>
-                    <option value="admin">admin</option>
-                  </select>
-                </td>
-                <td>{when(m.joined_at)}</td>
-                <td>
-                  <button
-                    type="button"
-                    onClick={async () =>
-                      window.confirm(`Remove ${m.email} from the organization?`) &&
-                      done(
-                        await api.DELETE("/org/{org_slug}/members/{user_id}", {
-                          params: { path: { org_slug: state.slug, user_id: m.user_id } },
-                        }),
-                      )
-                    }
-                  >
-                    Remove
-                  </button>
-                </td>
+      <Problem message={problem} />
+      <Loaded data={state} error={error} loading="Loading members…">
+        {(state) => (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Email</th>
+                <th scope="col">Role</th>
+                <th scope="col">Joined</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+            </thead>
+            <tbody>
+              {state.members.map((m) => (
+                <tr key={m.user_id}>
+                  <td>{m.name}</td>
+                  <td>{m.email}</td>
+                  <td>
+                    <select
+                      aria-label={`Role of ${m.email}`}
+                      value={m.role}
+                      onChange={async (e) =>
+                        done(
+                          await api.PATCH("/org/{org_slug}/members/{user_id}", {
+                            params: { path: { org_slug: state.slug, user_id: m.user_id } },
+                            body: { role: e.target.value } as never,
+                          }),
+                        )
+                      }
+                    >
+                      <option value="member">member</option>
+                      <option value="admin">admin</option>
+                    </select>
+                  </td>
+                  <td>{when(m.joined_at)}</td>
+                  <td>
+                    <button
+                      type="button"
+                      onClick={async () =>
+                        window.confirm(`Remove ${m.email} from the organization?`) &&
+                        done(
+                          await api.DELETE("/org/{org_slug}/members/{user_id}", {
+                            params: { path: { org_slug: state.slug, user_id: m.user_id } },
+                          }),
+                        )
+                      }
+                    >
+                      Remove
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Loaded>
     </section>
   );
 }

@@ -62,7 +62,9 @@ export function Metrics() {
           {streamsError}
         </p>
       ) : !streams ? (
-        <p className="state" role="status">Loading metric streams…</p>
+        <p className="state" role="status">
+          Loading metric streams…
+        </p>
       ) : streams.length === 0 ? (
         <p className="state">No metric yet: export OTLP metrics (README, "Sending OpenTelemetry data").</p>
       ) : (
@@ -72,7 +74,9 @@ export function Metrics() {
               <th scope="col">Metric</th>
               <th scope="col">Type</th>
               <th scope="col">Unit</th>
-              <th scope="col" className="num">Points</th>
+              <th scope="col" className="num">
+                Points
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -124,7 +128,9 @@ export function Metrics() {
               {error}
             </p>
           ) : !result ? (
-            <p className="state" role="status">Querying…</p>
+            <p className="state" role="status">
+              Querying…
+            </p>
           ) : (result.buckets ?? []).length === 0 ? (
             <p className="state">No point in this range.</p>
           ) : (

@@ -16,7 +16,12 @@ export function Plan() {
         {error} <button onClick={reload}>Retry</button>
       </p>
     );
-  if (!usage) return <p className="state" role="status">Loading the plan…</p>;
+  if (!usage)
+    return (
+      <p className="state" role="status">
+        Loading the plan…
+      </p>
+    );
   const used = usage.spans_used ?? null;
   const share = used === null || usage.monthly_span_limit === 0 ? 0 : Math.min(used / usage.monthly_span_limit, 1);
   return (

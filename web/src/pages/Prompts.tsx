@@ -23,7 +23,9 @@ export function Prompts() {
           {error} <button onClick={reload}>Retry</button>
         </p>
       ) : !list ? (
-        <p className="state" role="status">Loading prompts…</p>
+        <p className="state" role="status">
+          Loading prompts…
+        </p>
       ) : names.length === 0 ? (
         <p className="state">No prompt yet: register a version with POST /api/v1/dashboard/prompts/.</p>
       ) : (
@@ -31,8 +33,12 @@ export function Prompts() {
           <thead>
             <tr>
               <th scope="col">Prompt</th>
-              <th scope="col" className="num">Versions</th>
-              <th scope="col" className="num">Active version</th>
+              <th scope="col" className="num">
+                Versions
+              </th>
+              <th scope="col" className="num">
+                Active version
+              </th>
               <th scope="col">Latest version created</th>
             </tr>
           </thead>
@@ -76,7 +82,12 @@ export function PromptDetail() {
         {error} <Link to="/prompts">Back to prompts</Link>
       </p>
     );
-  if (!versions) return <p className="state" role="status">Loading prompt…</p>;
+  if (!versions)
+    return (
+      <p className="state" role="status">
+        Loading prompt…
+      </p>
+    );
   const older = pair[0] ?? versions[1]?.version ?? versions[0]?.version;
   const newer = pair[1] ?? versions[0]?.version;
   const a = versions.find((v) => v.version === older);
@@ -111,18 +122,32 @@ export function PromptDetail() {
           {compareError}
         </p>
       ) : !compare ? (
-        <p className="state" role="status">Loading the comparison…</p>
+        <p className="state" role="status">
+          Loading the comparison…
+        </p>
       ) : (
         <table>
           <thead>
             <tr>
               <th scope="col">Version</th>
-              <th scope="col" className="num">Runs</th>
-              <th scope="col" className="num">Success rate</th>
-              <th scope="col" className="num">Avg duration</th>
-              <th scope="col" className="num">p95 duration</th>
-              <th scope="col" className="num">Avg cost / run</th>
-              <th scope="col" className="num">Avg tokens / run</th>
+              <th scope="col" className="num">
+                Runs
+              </th>
+              <th scope="col" className="num">
+                Success rate
+              </th>
+              <th scope="col" className="num">
+                Avg duration
+              </th>
+              <th scope="col" className="num">
+                p95 duration
+              </th>
+              <th scope="col" className="num">
+                Avg cost / run
+              </th>
+              <th scope="col" className="num">
+                Avg tokens / run
+              </th>
               <th scope="col">Outcomes</th>
               <th scope="col">
                 <span className="sr-only">Actions</span>
@@ -192,7 +217,9 @@ export function PromptDetail() {
         </pre>
       )}
       {b?.variables && b.variables.length > 0 && (
-        <p className="muted">Variables of v{b.version}: {b.variables.join(", ")}</p>
+        <p className="muted">
+          Variables of v{b.version}: {b.variables.join(", ")}
+        </p>
       )}
     </section>
   );

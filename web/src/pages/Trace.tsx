@@ -34,7 +34,12 @@ export function Trace() {
         {error} <Link to="/traces">Back to traces</Link>
       </p>
     );
-  if (!detail) return <p className="state" role="status">Loading trace…</p>;
+  if (!detail)
+    return (
+      <p className="state" role="status">
+        Loading trace…
+      </p>
+    );
   const run = detail.trace;
   const span: SpanNode | undefined = detail.spans.find((s) => s.span_id === selected);
   const toggle = (id: string) =>

@@ -125,7 +125,9 @@ export function Traces() {
           {error}
         </p>
       ) : loading && runs.length === 0 ? (
-        <p className="state" role="status">Loading traces…</p>
+        <p className="state" role="status">
+          Loading traces…
+        </p>
       ) : runs.length === 0 ? (
         <p className="state">No trace matches these filters.</p>
       ) : (
@@ -138,9 +140,15 @@ export function Traces() {
                 <th scope="col">Agent</th>
                 <th scope="col">Status</th>
                 <th scope="col">Outcome</th>
-                <th scope="col" className="num">Duration</th>
-                <th scope="col" className="num">Tokens</th>
-                <th scope="col" className="num">Cost</th>
+                <th scope="col" className="num">
+                  Duration
+                </th>
+                <th scope="col" className="num">
+                  Tokens
+                </th>
+                <th scope="col" className="num">
+                  Cost
+                </th>
               </tr>
             </thead>
             <tbody>

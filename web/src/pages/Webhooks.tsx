@@ -3,6 +3,7 @@ import { api, failure, unwrap, type Schemas } from "../api/client";
 import { useLoad } from "../App";
 import { ms, when } from "../format";
 import { currentOrgSlug } from "../org";
+import { Loaded, Problem, ShownOnce } from "../components";
 
 const EVENTS = ["trace.failed", "agent_run.completed", "alert.fired", "alert.resolved"] as const;
 type Endpoint = Schemas["WebhookEndpoint"];
@@ -72,81 +73,80 @@ export function Webhooks() {
         ))}
         <button type="submit">Add endpoint</button>
       </form>
-      {problem && (
-        <p className="error" role="alert">
-          {problem}
-        </p>
-      )}
-      {secret && (
-        <div className="secret" role="status">
-          <p>Signing secret: copy it now, it is shown only once.</p>
-          <code data-testid="webhook-secret">{secret}</code>
-          <button type="button" onClick={() => setSecret(null)}>
-            Done
-          </button>
-        </div>
-      )}
-      {error ? (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      ) : !state ? (
-        <p className="state" role="status">Loading endpoints…</p>
-      ) : state.endpoints.length === 0 ? (
-        <p className="state">No endpoint yet.</p>
-      ) : (
-        state.endpoints.map((ep: Endpoint) => (
-          <article key={ep.id} className="panel" aria-label={`Endpoint ${ep.name || ep.url}`}>
-            <h2>{ep.name || ep.url}</h2>
-            <p>
-              <code>{ep.url}</code> · {ep.event_types.join(", ")} ·{" "}
-              {ep.is_active ? "active" : `paused after ${ep.consecutive_failures} failures`}
-            </p>
-            <div className="toolbar">
-              <button type="button" onClick={() => run(api.POST("/org/{org_slug}/webhooks/endpoints/{endpoint_id}/test", path(ep.id)))}>
-                Send a test event
-              </button>
-              <button
-                type="button"
-                onClick={async () => {
-                  const d = (await run(
-                    api.POST("/org/{org_slug}/webhooks/endpoints/{endpoint_id}/rotate-secret", path(ep.id)),
-                  )) as { secret?: string } | undefined;
-                  if (d?.secret) setSecret(d.secret);
-                }}
-              >
-                Rotate the secret
-              </button>
-              <button
-                type="button"
-                onClick={() =>
-                  run(
-                    api.PATCH("/org/{org_slug}/webhooks/endpoints/{endpoint_id}", {
-                      ...path(ep.id),
-                      body: { is_active: !ep.is_active } as never,
-                    }),
-                  )
-                }
-              >
-                {ep.is_active ? "Pause" : "Resume"}
-              </button>
-              <button
-                type="button"
-                onClick={() =>
-                  window.confirm(`Delete the endpoint ${ep.url}?`) &&
-                  run(api.DELETE("/org/{org_slug}/webhooks/endpoints/{endpoint_id}", path(ep.id)))
-                }
-              >
-                Delete
-              </button>
-              <button type="button" aria-expanded={open === ep.id} onClick={() => setOpen(open === ep.id ? null : ep.id)}>
-                Deliveries
-              </button>
-            </div>
-            {open === ep.id && state && <Deliveries slug={state.slug} id={ep.id} />}
-          </article>
-        ))
-      )}
+      <Problem message={problem} />
+      <ShownOnce
+        note="Signing secret: copy it now, it is shown only once."
+        value={secret}
+        testId="webhook-secret"
+        onDone={() => setSecret(null)}
+      />
+      <Loaded
+        data={state}
+        error={error}
+        loading="Loading endpoints…"
+        empty={(s) => (s.endpoints.length ? null : "No endpoint yet.")}
+      >
+        {(state) =>
+          state.endpoints.map((ep: Endpoint) => (
+            <article key={ep.id} className="panel" aria-label={`Endpoint ${ep.name || ep.url}`}>
+              <h2>{ep.name || ep.url}</h2>
+              <p>
+                <code>{ep.url}</code> · {ep.event_types.join(", ")} ·{" "}
+                {ep.is_active ? "active" : `paused after ${ep.consecutive_failures} failures`}
+              </p>
+              <div className="toolbar">
+                <button
+                  type="button"
+                  onClick={() => run(api.POST("/org/{org_slug}/webhooks/endpoints/{endpoint_id}/test", path(ep.id)))}
+                >
+                  Send a test event
+                </button>
+                <button
+                  type="button"
+                  onClick={async () => {
+                    const d = (await run(
+                      api.POST("/org/{org_slug}/webhooks/endpoints/{endpoint_id}/rotate-secret", path(ep.id)),
+                    )) as { secret?: string } | undefined;
+                    if (d?.secret) setSecret(d.secret);
+                  }}
+                >
+                  Rotate the secret
+                </button>
+                <button
+                  type="button"
+                  onClick={() =>
+                    run(
+                      api.PATCH("/org/{org_slug}/webhooks/endpoints/{endpoint_id}", {
+                        ...path(ep.id),
+                        body: { is_active: !ep.is_active } as never,
+                      }),
+                    )
+                  }
+                >
+                  {ep.is_active ? "Pause" : "Resume"}
+                </button>
+                <button
+                  type="button"
+                  onClick={() =>
+                    window.confirm(`Delete the endpoint ${ep.url}?`) &&
+                    run(api.DELETE("/org/{org_slug}/webhooks/endpoints/{endpoint_id}", path(ep.id)))
+                  }
+                >
+                  Delete
+                </button>
+                <button
+                  type="button"
+                  aria-expanded={open === ep.id}
+                  onClick={() => setOpen(open === ep.id ? null : ep.id)}
+                >
+                  Deliveries
+                </button>
+              </div>
+              {open === ep.id && <Deliveries slug={state.slug} id={ep.id} />}
+            </article>
+          ))
+        }
+      </Loaded>
     </section>
   );
 }
@@ -161,35 +161,41 @@ function Deliveries({ slug, id }: { slug: string; id: string }) {
       ),
     [slug, id],
   );
-  if (error) return <p className="error" role="alert">{error}</p>;
-  if (!page) return <p className="state" role="status">Loading deliveries…</p>;
-  if (page.deliveries.length === 0) return <p className="state">No delivery yet.</p>;
   return (
-    <table>
-      <thead>
-        <tr>
-          <th scope="col">Created</th>
-          <th scope="col">Event</th>
-          <th scope="col">Status</th>
-          <th scope="col">Attempts</th>
-        </tr>
-      </thead>
-      <tbody>
-        {page.deliveries.map((d) => (
-          <tr key={d.id}>
-            <td>{when(d.created_at)}</td>
-            <td>{d.event_type}</td>
-            <td>{d.status}</td>
-            <td>
-              {d.attempts.length === 0
-                ? `none yet${d.next_attempt_at ? ` (next ${when(d.next_attempt_at)})` : ""}`
-                : d.attempts
-                    .map((a) => `#${a.attempt} ${a.status_code ?? a.error ?? "?"} in ${ms(a.duration_ms)}`)
-                    .join("; ")}
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <Loaded
+      data={page}
+      error={error}
+      loading="Loading deliveries…"
+      empty={(p) => (p.deliveries.length ? null : "No delivery yet.")}
+    >
+      {(page) => (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Created</th>
+              <th scope="col">Event</th>
+              <th scope="col">Status</th>
+              <th scope="col">Attempts</th>
+            </tr>
+          </thead>
+          <tbody>
+            {page.deliveries.map((d) => (
+              <tr key={d.id}>
+                <td>{when(d.created_at)}</td>
+                <td>{d.event_type}</td>
+                <td>{d.status}</td>
+                <td>
+                  {d.attempts.length === 0
+                    ? `none yet${d.next_attempt_at ? ` (next ${when(d.next_attempt_at)})` : ""}`
+                    : d.attempts
+                        .map((a) => `#${a.attempt} ${a.status_code ?? a.error ?? "?"} in ${ms(a.duration_ms)}`)
+                        .join("; ")}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Loaded>
   );
 }

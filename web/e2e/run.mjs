@@ -40,7 +40,7 @@ let page;
 try {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   page = await context.newPage();
-  page.setDefaultTimeout(20_000);
+  page.setDefaultTimeout(30_000);
 
   // Sign up (the session is the HttpOnly cookie; nothing in local storage).
   await page.goto(base + "/");

@@ -47,7 +47,9 @@ export function Members() {
             <option value="admin">admin</option>
           </select>
         </label>
-        <button type="submit">Add member</button>
+        <button type="submit" disabled={!state}>
+          Add member
+        </button>
       </form>
       <Problem message={problem} />
       <Loaded data={state} error={error} loading="Loading members…">

@@ -71,7 +71,9 @@ export function Webhooks() {
             <input type="checkbox" name={t} defaultChecked={t === "trace.failed"} /> {t}
           </label>
         ))}
-        <button type="submit">Add endpoint</button>
+        <button type="submit" disabled={!state}>
+          Add endpoint
+        </button>
       </form>
       <Problem message={problem} />
       <ShownOnce

@@ -312,7 +312,8 @@ pub async fn compare(
             return Err(ApiError::invalid_field("start", "must not be after end").into());
         }
     }
-    let registered = store::versions(&state.0.pg, p.org_id, &name, i64::MAX, 0).await?;
+    // The newest versions, bounded like every list.
+    let registered = store::versions(&state.0.pg, p.org_id, &name, MAX_LIST, 0).await?;
     if registered.is_empty() {
         return Err(ApiError::not_found("Prompt").into());
     }

@@ -5,7 +5,7 @@
 //! reload, open its waterfall and a span, set its outcome, see the agent's
 //! success rate follow, the agent's charts, a log search leading to its
 //! trace, a prompt's versions diffed and rolled back, two agents compared,
-//! a webhook endpoint added (secret shown once) and tested, revoke the key; axe-core on every page (no serious
+//! the webhooks page (its add-and-test step is out: see run.mjs), revoke the key; axe-core on every page (no serious
 //! or critical violation) and a screenshot of each (in
 //! `.stack/screenshots`). `scripts/test` builds the dashboard and installs
 //! Chromium first.

@@ -95,6 +95,7 @@ fn api() -> OpenApiRouter<AppState> {
     let mut telemetry = OpenApiRouter::new();
     for m in [
         routes!(agents::list),
+        routes!(agents::daily),
         routes!(agents::detail),
         routes!(agents::stats),
         routes!(agents::runs),

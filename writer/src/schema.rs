@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "prompt_daily",
         include_str!("../migrations/0011_prompt_daily.sql"),
     ),
+    (
+        12,
+        "outcome_costs",
+        include_str!("../migrations/0012_outcome_costs.sql"),
+    ),
 ];
 
 /// Create the database if needed and apply pending migrations; returns the

@@ -6,7 +6,9 @@ use crate::auth::Principal;
 use crate::error::{AppResult, Json, Query};
 use crate::store::run_stats::{self, Grouping, Scope, Totals};
 use crate::store::{agents, runs};
-use crate::views::agents::{AgentDetail, AgentRuns, AgentStats, AgentSummary, DayStats};
+use crate::views::agents::{
+    AgentDaily, AgentDetail, AgentRuns, AgentStats, AgentSummary, AgentsDaily, DayStats,
+};
 use crate::views::runs::Run;
 use crate::AppState;
 use agentvista_shared::error::{ApiError, ErrorBody};
@@ -98,6 +100,74 @@ pub struct StatsParams {
     days: Option<String>,
 }
 
+/// The window of `days` (7, 30 or 90; anything else is 7): its length and
+/// first UTC day, today being the last.
+fn stats_window(days: Option<&str>) -> (i64, time::Date) {
+    let days: i64 = match days {
+        Some("30") => 30,
+        Some("90") => 90,
+        _ => 7,
+    };
+    (
+        days,
+        OffsetDateTime::now_utc().date() - Duration::days(days - 1),
+    )
+}
+
+fn midnight_us(date: time::Date) -> i64 {
+    date.midnight().assume_utc().unix_timestamp() * 1_000_000
+}
+
+/// Every agent's runs, success rate and cost per UTC day of the window, in
+/// columns (for the overview's sparklines): one read for all agents.
+#[utoipa::path(operation_id = "agents_daily", get, path = "/agents/daily", tag = "agents",
+    params(StatsParams),
+    responses((status = 200, body = AgentsDaily), (status = 401, body = ErrorBody)))]
+pub async fn daily(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(params): Query<StatsParams>,
+) -> AppResult<Json<AgentsDaily>> {
+    let p = principal.reader()?;
+    let (days, first) = stats_window(params.days.as_deref());
+    let ch = &state.0.ch;
+    let scope = Scope {
+        org_id: p.org_id,
+        agents: None,
+        start_us: Some(midnight_us(first)),
+        end_us: None,
+    };
+    let (agents, rows) = tokio::try_join!(agents::list(ch, p.org_id, None), async {
+        run_stats::cells(ch, &scope)
+            .await?
+            .totals(ch, Grouping::AgentDay)
+            .await
+    })?;
+    let mut by_agent: HashMap<Uuid, Vec<&Totals>> = HashMap::new();
+    for r in rows.iter().filter(|r| r.runs > 0) {
+        by_agent.entry(r.agent_id).or_default().push(r);
+    }
+    let first_day = run_stats::day_number(first);
+    let len = usize::try_from(days).unwrap_or(7);
+    Ok(Json(AgentsDaily {
+        window: format!("{days}d"),
+        first_day: first.to_string(),
+        agents: agents
+            .iter()
+            .filter_map(|a| {
+                let rows = by_agent.get(&a.agent_id)?;
+                Some(AgentDaily::build(
+                    a.agent_id,
+                    a.name.clone(),
+                    first_day,
+                    len,
+                    rows,
+                ))
+            })
+            .collect(),
+    }))
+}
+
 /// Daily statistics: one entry per UTC day of the window, oldest first,
 /// days without runs included with zeros.
 #[utoipa::path(operation_id = "agents_stats", get, path = "/agents/{agent_id}/stats", tag = "agents",
@@ -111,18 +181,13 @@ pub async fn stats(
 ) -> AppResult<Json<AgentStats>> {
     let p = principal.reader()?;
     let agent = agent(&state, p.org_id, &agent_id).await?;
-    let days: i64 = match params.days.as_deref() {
-        Some("30") => 30,
-        Some("90") => 90,
-        _ => 7,
-    };
-    let first = OffsetDateTime::now_utc().date() - Duration::days(days - 1);
+    let (days, first) = stats_window(params.days.as_deref());
     let ch = &state.0.ch;
     let ids = [agent.agent_id];
     let scope = Scope {
         org_id: p.org_id,
         agents: Some(&ids),
-        start_us: Some(first.midnight().assume_utc().unix_timestamp() * 1_000_000),
+        start_us: Some(midnight_us(first)),
         end_us: None,
     };
     let rows = run_stats::cells(ch, &scope)

@@ -56,11 +56,14 @@ const CELL_AGGREGATES: &str = "count() AS runs, \
     toInt64(toUnixTimestamp64Micro(max(started_at))) AS last_run_us, \
     quantilesStateIf(0.5, 0.95, 0.99)(assumeNotNull(duration_ms), isNotNull(duration_ms)) AS durations, \
     quantilesStateIf(0.5, 0.95, 0.99)(assumeNotNull(duration_ms), isNotNull(duration_ms) AND status = 'completed') AS completed_durations, \
-    sumMapIf(map(CAST(assumeNotNull(outcome) AS String), toUInt64(1)), isNotNull(outcome)) AS outcomes";
+    sumMapIf(map(CAST(assumeNotNull(outcome) AS String), toUInt64(1)), isNotNull(outcome)) AS outcomes, \
+    sumMapIf(map(CAST(assumeNotNull(outcome) AS String), toUInt64(1)), isNotNull(outcome) AND isNotNull(total_cost)) AS outcome_cost_runs, \
+    sumMapIf(map(CAST(assumeNotNull(outcome) AS String), toInt128(assumeNotNull(total_cost) * 1000000000)), \
+             isNotNull(outcome) AND isNotNull(total_cost)) AS outcome_cost_nanos";
 
 const CELL_COLUMNS: &str = "runs, successful, unsuccessful, with_signal, failed_status, cost_runs, cost_nanos, \
     completed_cost_runs, completed_cost_nanos, tokens, duration_sum, duration_runs, completed_duration_runs, \
-    last_run_us, durations, completed_durations, outcomes";
+    last_run_us, durations, completed_durations, outcomes, outcome_cost_runs, outcome_cost_nanos";
 
 /// Sums over cells; `quantiles` interpolate over the merged samples (exact
 /// up to 8,192 runs per result, like `quantile`).
@@ -71,7 +74,9 @@ const MERGED: &str = "sum(runs) AS runs, sum(successful) AS successful, sum(unsu
     sum(duration_runs) AS duration_runs, sum(completed_duration_runs) AS completed_duration_runs, \
     max(last_run_us) AS last_run_us, quantilesMerge(0.5, 0.95, 0.99)(durations) AS durations, \
     quantilesMerge(0.5, 0.95, 0.99)(completed_durations) AS completed_durations, \
-    CAST(sumMap(outcomes) AS Array(Tuple(String, UInt64))) AS outcomes";
+    CAST(sumMap(outcomes) AS Array(Tuple(String, UInt64))) AS outcomes, \
+    CAST(sumMap(outcome_cost_runs) AS Array(Tuple(String, UInt64))) AS outcome_cost_runs, \
+    CAST(sumMap(outcome_cost_nanos) AS Array(Tuple(String, Int128))) AS outcome_cost_nanos";
 
 /// Totals of an agent, over a whole window or one day of it.
 #[derive(Debug, Row, Deserialize)]
@@ -103,6 +108,10 @@ pub struct Totals {
     pub completed_durations: Vec<f64>,
     /// Runs by outcome.
     pub outcomes: Vec<(String, u64)>,
+    /// Runs with a cost, by outcome.
+    pub outcome_cost_runs: Vec<(String, u64)>,
+    /// The sum of those runs' costs (nano-dollars), by outcome.
+    pub outcome_cost_nanos: Vec<(String, i128)>,
 }
 
 impl Totals {
@@ -476,7 +485,8 @@ async fn compute(ch: &clickhouse::Client, org: Uuid, days: &[(u16, u64)]) -> any
                     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
                     quantilesStateIf(0.5, 0.95, 0.99)(toInt64(0), false), \
                     quantilesStateIf(0.5, 0.95, 0.99)(toInt64(0), false), \
-                    CAST(map() AS Map(String, UInt64)), now(), 1 \
+                    CAST(map() AS Map(String, UInt64)), CAST(map() AS Map(String, UInt64)), \
+                    CAST(map() AS Map(String, Int128)), now(), 1 \
              FROM (SELECT arrayJoin(?) AS p) GROUP BY p"
         ));
         apply(

@@ -56,6 +56,54 @@ pub struct AgentDetail {
     pub p95_duration_ms: Option<i64>,
     /// Runs by outcome.
     pub outcomes: BTreeMap<String, u64>,
+    /// What each outcome costs: one entry per outcome, most runs first.
+    pub cost_by_outcome: Vec<OutcomeCost>,
+}
+
+/// The cost of one outcome of an agent's runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutcomeCost {
+    pub outcome: String,
+    /// Runs with this outcome.
+    pub runs: u64,
+    /// US dollars summed over the runs with this outcome that carry a cost;
+    /// null when none does.
+    pub total_cost: Option<f64>,
+    /// `total_cost` over the runs with this outcome that carry a cost.
+    pub avg_cost_per_run: Option<f64>,
+}
+
+impl OutcomeCost {
+    /// One entry per outcome of `t`, most runs first (then by name).
+    pub fn of(t: &Totals) -> Vec<OutcomeCost> {
+        let runs_with_cost: BTreeMap<&str, u64> = t
+            .outcome_cost_runs
+            .iter()
+            .map(|(o, n)| (o.as_str(), *n))
+            .collect();
+        let nanos: BTreeMap<&str, i128> = t
+            .outcome_cost_nanos
+            .iter()
+            .map(|(o, n)| (o.as_str(), *n))
+            .collect();
+        let mut out: Vec<OutcomeCost> = t
+            .outcomes
+            .iter()
+            .map(|(outcome, runs)| {
+                let with_cost = runs_with_cost.get(outcome.as_str()).copied().unwrap_or(0);
+                let sum = nanos.get(outcome.as_str()).copied().unwrap_or(0);
+                OutcomeCost {
+                    outcome: outcome.clone(),
+                    runs: *runs,
+                    total_cost: cost_total(with_cost, sum),
+                    avg_cost_per_run: (with_cost > 0)
+                        .then(|| usd_number(sum / i128::from(with_cost))),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.runs.cmp(&a.runs).then_with(|| a.outcome.cmp(&b.outcome)));
+        out
+    }
 }
 
 impl AgentDetail {
@@ -70,6 +118,7 @@ impl AgentDetail {
             outcomes: totals
                 .map(|t| t.outcomes.iter().cloned().collect())
                 .unwrap_or_default(),
+            cost_by_outcome: totals.map(OutcomeCost::of).unwrap_or_default(),
         }
     }
 }
@@ -115,6 +164,61 @@ impl DayStats {
             avg_duration_ms: rounded_ms(r.and_then(Totals::avg_duration_ms)),
             p95_duration_ms: rounded_ms(r.and_then(|r| r.duration_quantile(1))),
         }
+    }
+}
+
+/// `GET /agents/daily`: every agent's daily series over a window, in
+/// columns (one value per UTC day, oldest first), for sparklines.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentsDaily {
+    /// `7d`, `30d` or `90d`.
+    pub window: String,
+    /// The window's first day, `YYYY-MM-DD`; the last is today (UTC).
+    pub first_day: String,
+    /// Agents with at least one run in the window, by name.
+    pub agents: Vec<AgentDaily>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentDaily {
+    pub agent_id: Uuid,
+    pub agent_name: String,
+    /// Runs per day.
+    pub runs: Vec<u64>,
+    /// Percent of the day's runs with a success signal that succeeded;
+    /// null on a day without one.
+    pub success_rate: Vec<Option<f64>>,
+    /// US dollars per day; null on a day without a cost.
+    pub total_cost: Vec<Option<f64>>,
+}
+
+impl AgentDaily {
+    /// Columns of `days` values from `first` for an agent's day rows.
+    pub fn build(
+        agent_id: Uuid,
+        agent_name: String,
+        first: i64,
+        days: usize,
+        rows: &[&Totals],
+    ) -> Self {
+        let mut d = AgentDaily {
+            agent_id,
+            agent_name,
+            runs: vec![0; days],
+            success_rate: vec![None; days],
+            total_cost: vec![None; days],
+        };
+        for r in rows {
+            let Ok(i) = usize::try_from(i64::from(r.day) - first) else {
+                continue;
+            };
+            if i < days {
+                d.runs[i] = r.runs;
+                d.success_rate[i] = percent(r.successful, r.with_signal);
+                d.total_cost[i] = cost_total(r.cost_runs, r.cost_nanos);
+            }
+        }
+        d
     }
 }
 

@@ -117,6 +117,8 @@ fn totals(day: u16) -> Totals {
         durations: vec![1400.0, 2100.0, 2190.0],
         completed_durations: vec![1300.0, 1900.0, 1990.0],
         outcomes: vec![("resolved".into(), 2), ("escalated".into(), 1)],
+        outcome_cost_runs: vec![("resolved".into(), 2)],
+        outcome_cost_nanos: vec![("resolved".into(), 9_000_000)],
     }
 }
 

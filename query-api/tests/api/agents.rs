@@ -49,6 +49,14 @@ async fn stats_and_runs_over_several_runs() {
     assert_eq!(detail["avg_cost_per_run"], 0.015);
     assert_eq!(detail["last_run_at"], "2024-02-01T12:00:00Z");
     assert_eq!(detail["outcomes"], json!({"qualified": 2, "rejected": 1}));
+    // What each outcome costs, most runs first.
+    assert_eq!(
+        detail["cost_by_outcome"],
+        json!([
+            {"outcome": "qualified", "runs": 2, "total_cost": 0.03, "avg_cost_per_run": 0.015},
+            {"outcome": "rejected", "runs": 1, "total_cost": 0.03, "avg_cost_per_run": 0.03},
+        ])
+    );
 
     let (_, page1) = app
         .get(
@@ -134,6 +142,36 @@ async fn stats_count_todays_runs() {
     assert_eq!(empty["total_tokens"], 0);
     assert_eq!(empty["total_cost"], Value::Null);
     assert_eq!(empty["success_rate"], Value::Null);
+
+    // Every agent's days in columns (the overview's sparklines).
+    let (status, daily) = app.get(&acct.key, "/agents/daily?days=30").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(daily["window"], "30d");
+    let today = time::OffsetDateTime::now_utc().date();
+    assert_eq!(
+        daily["first_day"],
+        (today - time::Duration::days(29)).to_string()
+    );
+    let agents = daily["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 1, "{daily}");
+    assert_eq!(agents[0]["agent_id"], agent.as_str());
+    assert_eq!(agents[0]["agent_name"], "today-agent");
+    let runs = agents[0]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 30);
+    assert_eq!(runs[29], 1);
+    assert_eq!(runs[..29].iter().filter(|r| **r != 0).count(), 0);
+    assert_eq!(agents[0]["success_rate"][29], 100.0);
+    assert_eq!(agents[0]["success_rate"][0], Value::Null);
+    assert_eq!(agents[0]["total_cost"][29], 0.0045);
+    // Any other window is 7 days.
+    let (_, week) = app.get(&acct.key, "/agents/daily?days=12").await;
+    assert_eq!(week["window"], "7d");
+    assert_eq!(week["agents"][0]["runs"].as_array().unwrap().len(), 7);
+    // Another organization sees none of it.
+    let other = app.account().await;
+    let (status, theirs) = app.get(&other.key, "/agents/daily?days=30").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(theirs["agents"], json!([]));
 }
 
 #[tokio::test]

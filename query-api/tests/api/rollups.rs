@@ -74,6 +74,7 @@ async fn reads(
             day(4),
             day(3)
         ),
+        "/agents/daily?days=30".to_string(),
     ];
     let mut out = Vec::new();
     for p in paths {

@@ -22,6 +22,8 @@ pub struct AgentSummary {
     pub total_cost: Option<f64>,
     /// Over completed runs with a cost.
     pub avg_cost_per_run: Option<f64>,
+    /// p95 duration of completed runs.
+    pub p95_duration_ms: Option<i64>,
     pub last_run_at: Option<String>,
     pub created_at: String,
 }
@@ -38,6 +40,7 @@ impl AgentSummary {
             avg_cost_per_run: t
                 .filter(|t| t.completed_cost_runs > 0)
                 .map(|t| usd_number(t.completed_cost_nanos / i128::from(t.completed_cost_runs))),
+            p95_duration_ms: rounded_ms(t.and_then(|t| t.completed_duration_quantile(1))),
             last_run_at: t.map(|t| fmt_us(t.last_run_us)),
             created_at: fmt_us(agent.created_us),
         }
@@ -53,7 +56,6 @@ pub struct AgentDetail {
     pub successful_runs: u64,
     pub failed_runs: u64,
     pub runs_without_signal: u64,
-    pub p95_duration_ms: Option<i64>,
     /// Runs by outcome.
     pub outcomes: BTreeMap<String, u64>,
     /// What each outcome costs: one entry per outcome, most runs first.
@@ -114,7 +116,6 @@ impl AgentDetail {
             successful_runs: count(|t| t.successful),
             failed_runs: count(|t| t.unsuccessful),
             runs_without_signal: count(|t| t.runs - t.with_signal),
-            p95_duration_ms: rounded_ms(totals.and_then(|t| t.completed_duration_quantile(1))),
             outcomes: totals
                 .map(|t| t.outcomes.iter().cloned().collect())
                 .unwrap_or_default(),

@@ -47,7 +47,7 @@ export function Agent() {
         Loading agent…
       </p>
     );
-  const outcomes = detail.outcomes;
+  const outcomes = detail.cost_by_outcome;
 
   return (
     <section aria-labelledby="agent-title">
@@ -79,24 +79,36 @@ export function Agent() {
         <Chart title="Cost" days={series.dates} values={series.cost} format={usd} color="#b45309" />
         <Chart title="p95 duration" days={series.dates} values={series.p95} format={ms} color="#6d28d9" />
       </div>
-      <h2>Outcomes</h2>
-      {Object.keys(outcomes).length === 0 ? (
+      <h2 id="outcomes-title">Outcomes and their cost</h2>
+      {outcomes.length === 0 ? (
         <p className="state">No run of this agent has an outcome yet.</p>
       ) : (
-        <table>
+        <table aria-labelledby="outcomes-title">
           <thead>
             <tr>
               <th scope="col">Outcome</th>
               <th scope="col" className="num">
                 Runs
               </th>
+              <th scope="col" className="num">
+                Share
+              </th>
+              <th scope="col" className="num">
+                Total cost
+              </th>
+              <th scope="col" className="num">
+                Cost per run
+              </th>
             </tr>
           </thead>
           <tbody>
-            {Object.entries(outcomes).map(([o, n]) => (
-              <tr key={o}>
-                <td>{o}</td>
-                <td className="num">{count(n)}</td>
+            {outcomes.map((o) => (
+              <tr key={o.outcome}>
+                <td>{o.outcome}</td>
+                <td className="num">{count(o.runs)}</td>
+                <td className="num">{percent(detail.total_runs ? (100 * o.runs) / detail.total_runs : null)}</td>
+                <td className="num">{usd(o.total_cost)}</td>
+                <td className="num">{usd(o.avg_cost_per_run)}</td>
               </tr>
             ))}
           </tbody>

@@ -2,13 +2,23 @@ import { useMemo, useState } from "react";
 import { Link } from "react-router";
 import { api, unwrap, type AgentSummary } from "../api/client";
 import { useLoad } from "../App";
-import { ago, count, percent, usd } from "../format";
+import { ago, count, ms, percent, usd } from "../format";
+import { Sparkline } from "../Sparkline";
 
-type SortKey = "name" | "total_runs" | "success_rate" | "total_cost" | "last_run_at";
+const runsLabel = (n: number) => `${count(n)} ${n === 1 ? "run" : "runs"}`;
 
-/** Every agent with its runs, success rate, cost and last run; sort and search. */
+type SortKey = "name" | "total_runs" | "success_rate" | "p95_duration_ms" | "total_cost" | "last_run_at";
+
+/** Every agent with its runs, success rate, p95 duration, cost, last run
+ * and a 30-day sparkline of its runs; sort and search. */
 export function Agents() {
   const [agents, error, reload] = useLoad(async () => unwrap(await api.GET("/agents")), []);
+  // The sparklines come from one read for every agent; without them the
+  // table still shows (a dash in their column).
+  const [daily] = useLoad(async () => {
+    const d = unwrap(await api.GET("/agents/daily", { params: { query: { days: "30" } } }));
+    return new Map(d.agents.map((a) => [a.agent_id, a.runs]));
+  }, []);
   const [query, setQuery] = useState("");
   const [sort, setSort] = useState<SortKey>("total_runs");
   const rows = useMemo(() => {
@@ -37,6 +47,7 @@ export function Agents() {
           <select value={sort} onChange={(e) => setSort(e.target.value as SortKey)}>
             <option value="total_runs">Runs</option>
             <option value="success_rate">Success rate</option>
+            <option value="p95_duration_ms">p95 duration</option>
             <option value="total_cost">Cost</option>
             <option value="last_run_at">Last run</option>
             <option value="name">Name</option>
@@ -69,12 +80,16 @@ export function Agents() {
                 Success rate
               </th>
               <th scope="col" className="num">
+                p95 duration
+              </th>
+              <th scope="col" className="num">
                 Cost
               </th>
               <th scope="col" className="num">
                 Avg cost / run
               </th>
               <th scope="col">Last run</th>
+              <th scope="col">Runs, last 30 days</th>
             </tr>
           </thead>
           <tbody>
@@ -85,9 +100,20 @@ export function Agents() {
                 </td>
                 <td className="num">{count(a.total_runs)}</td>
                 <td className="num">{percent(a.success_rate)}</td>
+                <td className="num">{ms(a.p95_duration_ms)}</td>
                 <td className="num">{usd(a.total_cost)}</td>
                 <td className="num">{usd(a.avg_cost_per_run)}</td>
                 <td>{ago(a.last_run_at)}</td>
+                <td>
+                  {daily === undefined ? (
+                    "–"
+                  ) : (
+                    <Sparkline
+                      values={daily.get(a.id) ?? Array(30).fill(0)}
+                      label={`${a.name}: ${runsLabel((daily.get(a.id) ?? []).reduce((x, y) => x + y, 0))} in 30 days`}
+                    />
+                  )}
+                </td>
               </tr>
             ))}
           </tbody>

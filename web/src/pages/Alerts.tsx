@@ -2,7 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, failure, unwrap, type Schemas } from "../api/client";
 import { useLoad } from "../App";
 import { when } from "../format";
-import { Loaded, Problem } from "../components";
+import { Loaded, Problem, ShownOnce } from "../components";
 
 type Alert = Schemas["Alert"];
 const TYPES = ["failure_rate", "inactivity", "cost_threshold", "latency_threshold"] as const;
@@ -13,14 +13,17 @@ const THRESHOLD_HINT: Record<string, string> = {
   latency_threshold: "p95 milliseconds",
 };
 
-/** Alerts: create (an agent, a type and threshold, a channel), enable or
- * disable, delete, and each one's firing history with its notifications. */
+/** Alerts: create (an agent, a type and threshold, a channel; a webhook
+ * channel's signing secret shown once), edit, enable or disable, delete,
+ * and each one's firing history with its notifications. */
 export function Alerts() {
   const [alerts, error, reload] = useLoad(async () => unwrap(await api.GET("/alerts")), []);
   const [agents] = useLoad(async () => unwrap(await api.GET("/agents")), []);
   const [problem, setProblem] = useState<string | null>(null);
   const [type, setType] = useState<string>("failure_rate");
   const [history, setHistory] = useState<string | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [secret, setSecret] = useState<string | null>(null);
 
   const done = (r: { error?: unknown; response: Response }) => {
     if (r.error !== undefined) setProblem(failure(r.response.status, r.error).message);
@@ -45,7 +48,11 @@ export function Alerts() {
       } as never,
     });
     done(r);
-    if (r.error === undefined) form.reset();
+    if (r.error === undefined) {
+      form.reset();
+      const created = r.data as { webhook_secret?: string | null } | undefined;
+      if (created?.webhook_secret) setSecret(created.webhook_secret);
+    }
   };
 
   return (
@@ -101,6 +108,12 @@ export function Alerts() {
         </div>
       </form>
       <Problem message={problem} />
+      <ShownOnce
+        note="The alert's webhook signing secret: copy it now, it is shown only once."
+        value={secret}
+        testId="alert-webhook-secret"
+        onDone={() => setSecret(null)}
+      />
       <Loaded data={alerts} error={error} loading="Loading alerts…" empty={(a) => (a.length ? null : "No alert yet.")}>
         {(alerts) => (
           <table>
@@ -144,6 +157,13 @@ export function Alerts() {
                     </button>
                     <button
                       type="button"
+                      aria-expanded={editing === a.id}
+                      onClick={() => setEditing(editing === a.id ? null : a.id)}
+                    >
+                      Edit
+                    </button>
+                    <button
+                      type="button"
                       aria-expanded={history === a.id}
                       onClick={() => setHistory(history === a.id ? null : a.id)}
                     >
@@ -165,8 +185,86 @@ export function Alerts() {
           </table>
         )}
       </Loaded>
+      {editing && alerts?.find((a) => a.id === editing) && (
+        <EditAlert
+          alert={alerts.find((a) => a.id === editing)!}
+          onSaved={(r) => {
+            done(r);
+            if (r.error === undefined) setEditing(null);
+          }}
+          onCancel={() => setEditing(null)}
+        />
+      )}
       {history && <History id={history} />}
     </section>
+  );
+}
+
+/** Edit an alert's rule: the fields sent are merged into it (PATCH). */
+function EditAlert(props: {
+  alert: Alert;
+  onSaved: (r: { error?: unknown; response: Response }) => void;
+  onCancel: () => void;
+}) {
+  const a = props.alert;
+  const save = async (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    const channel = String(f.get("channel"));
+    const num = (name: string) => (f.get(name) === "" || f.get(name) === null ? undefined : Number(f.get(name)));
+    const body: Record<string, unknown> = {
+      threshold: num("threshold"),
+      window_minutes: num("window_minutes"),
+      min_runs: num("min_runs"),
+      cooldown_minutes: num("cooldown_minutes"),
+      channel,
+      webhook_url: channel === "email" ? null : String(f.get("webhook_url") ?? ""),
+    };
+    if (a.type === "composite") delete body.threshold;
+    props.onSaved(await api.PATCH("/alerts/{alert_id}", { params: { path: { alert_id: a.id } }, body: body as never }));
+  };
+  return (
+    <form className="filters" onSubmit={save} aria-label="Edit the alert">
+      <h2>
+        Edit: {a.agent_name ?? a.target_service ?? "–"} · {a.type}
+      </h2>
+      {a.type !== "composite" && (
+        <label>
+          Threshold ({THRESHOLD_HINT[a.type]})
+          <input name="threshold" type="number" step="any" min="0" required defaultValue={a.threshold ?? undefined} />
+        </label>
+      )}
+      <label>
+        Window (minutes)
+        <input name="window_minutes" type="number" min={5} max={1440} defaultValue={a.window_minutes} />
+      </label>
+      <label>
+        Minimum runs
+        <input name="min_runs" type="number" min={1} max={10000} defaultValue={a.min_runs} />
+      </label>
+      <label>
+        Cooldown (minutes)
+        <input name="cooldown_minutes" type="number" min={0} max={10080} defaultValue={a.cooldown_minutes} />
+      </label>
+      <label>
+        Channel
+        <select name="channel" defaultValue={a.channel}>
+          <option value="email">email</option>
+          <option value="webhook">webhook</option>
+          <option value="both">both</option>
+        </select>
+      </label>
+      <label>
+        Webhook URL (webhook, both)
+        <input name="webhook_url" type="url" defaultValue={a.webhook_url ?? ""} />
+      </label>
+      <div className="actions">
+        <button type="submit">Save alert</button>
+        <button type="button" onClick={props.onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
   );
 }
 

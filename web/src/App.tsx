@@ -1,23 +1,20 @@
-import { lazy, Suspense, useEffect, useState } from "react";
+import { useEffect, useState } from "react";
 import { Link, NavLink, Navigate, Route, Routes, useNavigate } from "react-router";
 import { api, unwrap, type Schemas } from "./api/client";
+import { Agent } from "./pages/Agent";
+import { Agents } from "./pages/Agents";
+import { Alerts } from "./pages/Alerts";
+import { Compare } from "./pages/Compare";
+import { Keys } from "./pages/Keys";
 import { Login } from "./pages/Login";
-
-// Every page but the login is its own chunk, loaded on first visit.
-const Agent = lazy(() => import("./pages/Agent").then((m) => ({ default: m.Agent })));
-const Agents = lazy(() => import("./pages/Agents").then((m) => ({ default: m.Agents })));
-const Alerts = lazy(() => import("./pages/Alerts").then((m) => ({ default: m.Alerts })));
-const Compare = lazy(() => import("./pages/Compare").then((m) => ({ default: m.Compare })));
-const Keys = lazy(() => import("./pages/Keys").then((m) => ({ default: m.Keys })));
-const Members = lazy(() => import("./pages/Members").then((m) => ({ default: m.Members })));
-const Metrics = lazy(() => import("./pages/Metrics").then((m) => ({ default: m.Metrics })));
-const Plan = lazy(() => import("./pages/Plan").then((m) => ({ default: m.Plan })));
-const Logs = lazy(() => import("./pages/Logs").then((m) => ({ default: m.Logs })));
-const PromptDetail = lazy(() => import("./pages/Prompts").then((m) => ({ default: m.PromptDetail })));
-const Prompts = lazy(() => import("./pages/Prompts").then((m) => ({ default: m.Prompts })));
-const Trace = lazy(() => import("./pages/Trace").then((m) => ({ default: m.Trace })));
-const Traces = lazy(() => import("./pages/Traces").then((m) => ({ default: m.Traces })));
-const Webhooks = lazy(() => import("./pages/Webhooks").then((m) => ({ default: m.Webhooks })));
+import { Members } from "./pages/Members";
+import { Metrics } from "./pages/Metrics";
+import { Plan } from "./pages/Plan";
+import { Logs } from "./pages/Logs";
+import { PromptDetail, Prompts } from "./pages/Prompts";
+import { Trace } from "./pages/Trace";
+import { Traces } from "./pages/Traces";
+import { Webhooks } from "./pages/Webhooks";
 
 type Me = Schemas["Me"];
 
@@ -92,35 +89,24 @@ export function App() {
         </button>
       </header>
       <main>
-        {/* Each page is its own chunk, loaded when first visited: the first
-            page ships only what it uses (charts load with the pages that
-            draw them). */}
-        <Suspense
-          fallback={
-            <p className="state" role="status">
-              Loading…
-            </p>
-          }
-        >
-          <Routes>
-            <Route path="/" element={<Navigate to="/agents" replace />} />
-            <Route path="/agents" element={<Agents />} />
-            <Route path="/agents/:agentId" element={<Agent />} />
-            <Route path="/compare" element={<Compare />} />
-            <Route path="/logs" element={<Logs />} />
-            <Route path="/metrics" element={<Metrics />} />
-            <Route path="/prompts" element={<Prompts />} />
-            <Route path="/alerts" element={<Alerts />} />
-            <Route path="/prompts/:name" element={<PromptDetail />} />
-            <Route path="/traces" element={<Traces />} />
-            <Route path="/traces/:traceId" element={<Trace />} />
-            <Route path="/settings/api-keys" element={<Keys />} />
-            <Route path="/settings/webhooks" element={<Webhooks />} />
-            <Route path="/settings/members" element={<Members />} />
-            <Route path="/settings/plan" element={<Plan />} />
-            <Route path="*" element={<p className="state">This page does not exist.</p>} />
-          </Routes>
-        </Suspense>
+        <Routes>
+          <Route path="/" element={<Navigate to="/agents" replace />} />
+          <Route path="/agents" element={<Agents />} />
+          <Route path="/agents/:agentId" element={<Agent />} />
+          <Route path="/compare" element={<Compare />} />
+          <Route path="/logs" element={<Logs />} />
+          <Route path="/metrics" element={<Metrics />} />
+          <Route path="/prompts" element={<Prompts />} />
+          <Route path="/alerts" element={<Alerts />} />
+          <Route path="/prompts/:name" element={<PromptDetail />} />
+          <Route path="/traces" element={<Traces />} />
+          <Route path="/traces/:traceId" element={<Trace />} />
+          <Route path="/settings/api-keys" element={<Keys />} />
+          <Route path="/settings/webhooks" element={<Webhooks />} />
+          <Route path="/settings/members" element={<Members />} />
+          <Route path="/settings/plan" element={<Plan />} />
+          <Route path="*" element={<p className="state">This page does not exist.</p>} />
+        </Routes>
       </main>
     </div>
   );

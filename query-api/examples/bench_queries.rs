@@ -15,6 +15,13 @@
 //! `prompt_daily`, and the reads they serve are timed again (ratios
 //! against the first round). The large organization's runs are all linked
 //! to four versions of a prompt (1,000,000 linked runs at 10M spans).
+//!
+//! With `--dashboard`, the query API also serves the built dashboard
+//! (`web/dist`: `cd web && npm run build` first), one rollup pass runs, a
+//! trace of 5,000 spans is added to the measured organization, and instead
+//! of the HTTP reads `web/e2e/perf.mjs` measures the pages in Debian's
+//! Chromium (time to content from navigation start, frame times while the
+//! waterfall scrolls, the first page's JavaScript).
 
 use agentvista_shared::config::CommonConfig;
 use agentvista_shared::ids;
@@ -26,7 +33,9 @@ const DB: &str = "agentvista_bench";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let dashboard = args.iter().any(|a| a == "--dashboard");
+    args.retain(|a| a != "--dashboard");
     let spans: u64 = args.first().map_or(Ok(10_000_000), |s| s.parse())?;
     let iterations: usize = args.get(1).map_or(Ok(30), |s| s.parse())?;
     let traces = spans / 10;
@@ -44,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
         .with_setting("max_insert_threads", "2");
 
     // The measured organization, with a real account and key.
-    let (org_id, key) = support::bench_account(&common).await?;
+    let (org_id, key, email) = support::bench_user(&common).await?;
     let agents: Vec<String> = (0..20).map(|i| format!("agent-{i:02}")).collect();
     let agent_ids: Vec<String> = agents
         .iter()
@@ -228,6 +237,15 @@ async fn main() -> anyhow::Result<()> {
     config.rollup.interval = Duration::ZERO;
     config.webhooks.events = false;
     config.webhooks.poll = Duration::ZERO;
+    let web_dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
+    if dashboard {
+        anyhow::ensure!(
+            web_dist.join("index.html").exists(),
+            "{} is missing: run `npm run build` in web/ first",
+            web_dist.display()
+        );
+        config.web_dir = Some(web_dist.clone());
+    }
     let server = query_api::build(config).await?;
     let state = server.state();
     let base = format!("http://{}", server.local_addr());
@@ -246,6 +264,10 @@ async fn main() -> anyhow::Result<()> {
             "creating a prompt: {}",
             r.status()
         );
+    }
+
+    if dashboard {
+        return dashboard_figures(&ch, &state, &base, org_id, &email, &agent_ids[0], iterations).await;
     }
 
     // Ids for the queries: a trace of the measured org, and a deep cursor.
@@ -350,6 +372,102 @@ async fn main() -> anyhow::Result<()> {
             p50 / before
         );
     }
+    Ok(())
+}
+
+/// Spans of the large trace the dashboard's waterfall is measured on.
+const LARGE_TRACE_SPANS: u64 = 5_000;
+
+/// `--dashboard`: one rollup pass (as the worker would have run), a trace
+/// of [`LARGE_TRACE_SPANS`] spans (a ten-ary tree) in the measured
+/// organization, then `web/e2e/perf.mjs` in Chromium; prints its figures.
+async fn dashboard_figures(
+    ch: &clickhouse::Client,
+    state: &query_api::AppState,
+    base: &str,
+    org_id: uuid::Uuid,
+    email: &str,
+    agent_id: &str,
+    iterations: usize,
+) -> anyhow::Result<()> {
+    let t = Instant::now();
+    while query_api::store::run_stats::refresh(&state.0.ch, &state.0.pg, Duration::ZERO)
+        .await?
+        .is_none()
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("  rollup pass in {:.1} s", t.elapsed().as_secs_f64());
+    let trace_id = "00000000-0000-4000-a000-000000005000";
+    let started_us = (time::OffsetDateTime::now_utc().unix_timestamp() - 3600) * 1_000_000;
+    ch.query(&format!(
+        "INSERT INTO traces (org_id, trace_id, agent_id, agent_name, status, started_at, ended_at, duration_ms, success, \
+         outcome, total_tokens, total_cost, metadata, retention_days, version) \
+         VALUES (toUUID('{org_id}'), toUUID('{trace_id}'), toUUID('{agent_id}'), 'agent-00', 'completed', \
+           fromUnixTimestamp64Micro({started_us}), NULL, 60000, true, 'qualified', 460000, 0.5, map(), 90, 1)"
+    ))
+    .execute()
+    .await?;
+    let span = |n: &str| {
+        format!("toUUID(concat('00000000-0000-0000-a000-', leftPad(hex({n}), 12, '0')))")
+    };
+    ch.query(&format!(
+        "INSERT INTO spans (org_id, trace_id, span_id, parent_span_id, agent_id, agent_name, span_type, name, status, \
+         started_at, duration_ms, model, input_tokens, output_tokens, total_tokens, cost, attributes, retention_days, version) \
+         SELECT toUUID('{org_id}'), toUUID('{trace_id}'), {sid}, if(number = 0, NULL, {parent}), toUUID('{agent_id}'), 'agent-00', \
+           arrayElement(['agent', 'llm', 'tool', 'http', 'db', 'custom'], (number % 6) + 1), \
+           concat(arrayElement(['plan', 'classify lead', 'crm lookup', 'fetch page', 'select orders', 'summarize'], (number % 6) + 1), ' ', toString(number)), \
+           if(number % 97 = 0, 'failed', 'completed'), fromUnixTimestamp64Micro(toInt64({started_us} + number * 10000)), \
+           toInt64(if(number = 0, 60000, 10 + number % 900)), if(number % 6 = 1, 'gpt-4o', NULL), \
+           toInt64(number % 800), toInt64(number % 120), toInt64(number % 920), toDecimal64((number % 100) / 100000, 9), \
+           map('customer.tier', 'gold', 'step', toString(number)), 90, 1 \
+         FROM numbers({LARGE_TRACE_SPANS})",
+        sid = span("number"),
+        parent = span("intDiv(number - 1, 10)"),
+    ))
+    .execute()
+    .await?;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/e2e/perf.mjs");
+    let out = tokio::process::Command::new("node")
+        .arg(&script)
+        .current_dir(script.parent().and_then(|p| p.parent()).unwrap_or(&script))
+        .env("AV_BASE_URL", base)
+        .env("AV_EMAIL", email)
+        .env("AV_PASSWORD", support::BENCH_PASSWORD)
+        .env("AV_TRACE_ID", trace_id)
+        .env("AV_AGENT_ID", agent_id)
+        .env("AV_ITERATIONS", iterations.to_string())
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "perf.mjs failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figures: serde_json::Value = serde_json::from_slice(
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("{}")
+            .as_bytes(),
+    )?;
+    println!("\ndashboard in Chromium, {iterations} navigations per case after 2 warm-ups (ms from navigation start to content):");
+    for c in figures["cases"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<46} p50 {:>8} p95 {:>8}",
+            c["case"].as_str().unwrap_or(""),
+            c["p50_ms"],
+            c["p95_ms"]
+        );
+    }
+    println!("  spans in the large trace: {}", figures["spans_in_trace"]);
+    println!("  waterfall scroll: {}", figures["scroll"]);
+    println!(
+        "  first page JavaScript: {} bytes gzipped",
+        figures["first_page_js_gzip_bytes"]
+    );
     Ok(())
 }
 

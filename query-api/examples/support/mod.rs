@@ -9,13 +9,24 @@ use uuid::Uuid;
 /// A real account on the Scale plan with a `read`+`write` API key:
 /// (organization id, raw key).
 pub async fn bench_account(common: &CommonConfig) -> anyhow::Result<(Uuid, String)> {
+    let (org, key, _) = bench_user(common).await?;
+    Ok((org, key))
+}
+
+/// The password of every benchmark user.
+pub const BENCH_PASSWORD: &str = "bench password";
+
+/// As [`bench_account`], plus the user's email (to log in with
+/// [`BENCH_PASSWORD`]): (organization id, raw key, email).
+pub async fn bench_user(common: &CommonConfig) -> anyhow::Result<(Uuid, String, String)> {
     let (pg, _) = query_api::connect_pg(common).await?;
     let redis = query_api::connect_redis(common).await?;
+    let email = format!("bench-{}@example.com", Uuid::new_v4().simple());
     let (user, org) = query_api::store::accounts::create_user(
         &pg,
-        &format!("bench-{}@example.com", Uuid::new_v4().simple()),
+        &email,
         "bench",
-        query_api::auth::hash_password("bench password"),
+        query_api::auth::hash_password(BENCH_PASSWORD),
         Plan::Scale,
     )
     .await
@@ -30,7 +41,7 @@ pub async fn bench_account(common: &CommonConfig) -> anyhow::Result<(Uuid, Strin
     )
     .await
     .map_err(|e| anyhow::anyhow!(e.0.detail))?;
-    Ok((org.id, key))
+    Ok((org.id, key, email))
 }
 
 /// Create a benchmark topic (4 partitions) on the stack's broker.

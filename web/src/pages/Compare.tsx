@@ -1,4 +1,4 @@
-import { useMemo } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { useSearchParams } from "react-router";
 import { api, unwrap } from "../api/client";
 import { useLoad } from "../App";
@@ -9,7 +9,18 @@ import { count, ms, percent, usd } from "../format";
  * cost, tokens, outcomes and daily series. The selection is in the URL. */
 export function Compare() {
   const [search, setSearch] = useSearchParams();
-  const chosen = (search.get("agent_ids") ?? "").split(",").filter(Boolean);
+  const inUrl = search.get("agent_ids") ?? "";
+  // The selection answers a click at once (a checkbox must not wait for the
+  // navigation that records it in the URL); the URL stays its record, and
+  // a change of the URL (back, a link) replaces it.
+  const [chosen, setChosen] = useState<string[]>(() => inUrl.split(",").filter(Boolean));
+  const written = useRef(inUrl);
+  useEffect(() => {
+    if (inUrl !== written.current) {
+      written.current = inUrl;
+      setChosen(inUrl.split(",").filter(Boolean));
+    }
+  }, [inUrl]);
   const days = search.get("days") ?? "30";
   const [agents, agentsError] = useLoad(async () => unwrap(await api.GET("/agents")), []);
   const ready = chosen.length >= 2 && chosen.length <= 10;
@@ -26,9 +37,13 @@ export function Compare() {
   );
   const toggle = (id: string) => {
     const next = chosen.includes(id) ? chosen.filter((c) => c !== id) : [...chosen, id].slice(0, 10);
-    const q = new URLSearchParams(search);
-    q.set("agent_ids", next.join(","));
-    setSearch(q);
+    setChosen(next);
+    written.current = next.join(",");
+    setSearch((prev) => {
+      const q = new URLSearchParams(prev);
+      q.set("agent_ids", next.join(","));
+      return q;
+    });
   };
   const dates = useMemo(() => result?.agents[0]?.daily.map((d) => d.date) ?? [], [result]);
   const series = (
@@ -56,9 +71,12 @@ export function Compare() {
         <select
           value={days}
           onChange={(e) => {
-            const q = new URLSearchParams(search);
-            q.set("days", e.target.value);
-            setSearch(q);
+            const value = e.target.value;
+            setSearch((prev) => {
+              const q = new URLSearchParams(prev);
+              q.set("days", value);
+              return q;
+            });
           }}
         >
           <option value="7">7 days</option>

@@ -267,7 +267,16 @@ async fn main() -> anyhow::Result<()> {
     }
 
     if dashboard {
-        return dashboard_figures(&ch, &state, &base, org_id, &email, &agent_ids[0], iterations).await;
+        return dashboard_figures(
+            &ch,
+            &state,
+            &base,
+            org_id,
+            &email,
+            &agent_ids[0],
+            iterations,
+        )
+        .await;
     }
 
     // Ids for the queries: a trace of the measured org, and a deep cursor.
@@ -408,9 +417,8 @@ async fn dashboard_figures(
     ))
     .execute()
     .await?;
-    let span = |n: &str| {
-        format!("toUUID(concat('00000000-0000-0000-a000-', leftPad(hex({n}), 12, '0')))")
-    };
+    let span =
+        |n: &str| format!("toUUID(concat('00000000-0000-0000-a000-', leftPad(hex({n}), 12, '0')))");
     ch.query(&format!(
         "INSERT INTO spans (org_id, trace_id, span_id, parent_span_id, agent_id, agent_name, span_type, name, status, \
          started_at, duration_ms, model, input_tokens, output_tokens, total_tokens, cost, attributes, retention_days, version) \

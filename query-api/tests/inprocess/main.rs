@@ -4,5 +4,6 @@
 //! runs these on any machine; the whole-stack suite (`tests/api`) needs
 //! `--features stack-tests` and the local stack.
 
+mod deploy;
 mod openapi;
 mod router;

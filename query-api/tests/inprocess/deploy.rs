@@ -1,0 +1,58 @@
+//! The deployment files, read as an operator's tools would: what an image
+//! build may send to the builder, and where the dashboard is served.
+
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn no_secret_or_build_output_enters_an_image_build_context() {
+    let ignore = read(".dockerignore");
+    let rules: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    // The local stack holds secrets.env and credentials.json; target/ is
+    // gigabytes; .git holds history.
+    for must in [
+        ".stack/",
+        "target/",
+        ".git/",
+        "**/node_modules/",
+        "**/*.env",
+    ] {
+        assert!(rules.contains(&must), ".dockerignore lacks {must}");
+    }
+    assert!(
+        !rules.iter().any(|r| r.starts_with('!')),
+        "no exception may re-include an ignored path"
+    );
+}
+
+#[test]
+fn the_query_api_image_serves_the_dashboard() {
+    let dockerfile = read("deploy/Dockerfile");
+    let stage = dockerfile
+        .split("FROM ")
+        .find(|s| s.starts_with("runtime AS query-api"))
+        .expect("a query-api stage");
+    assert!(stage.contains("COPY --from=web /src/web/dist /usr/share/agentvista/web"));
+    assert!(stage.contains("AV_WEB_DIR=/usr/share/agentvista/web"));
+    // The routers send everything that is not ingestion to the query API.
+    for conf in ["deploy/nginx.compose.conf", "deploy/nginx.conf.template"] {
+        assert!(
+            read(conf).contains("location / { proxy_pass http://query; }"),
+            "{conf}"
+        );
+    }
+    assert!(read("deploy/k8s/agentvista.yaml").contains(
+        "{ path: /, pathType: Prefix, backend: { service: { name: query-api, port: { number: 8082 } } } }"
+    ));
+}

@@ -40,6 +40,7 @@ pub(crate) async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
     let route = match req.uri().path() {
         "/healthz" | "/readyz" | "/metrics" | BATCH_PATH => req.uri().path().to_string(),
         BATCH_PATH_SLASH => BATCH_PATH.to_string(),
+        p if otlp::Signal::is_base_path(p) => "/api/v1".to_string(),
         p => match otlp::Signal::from_path(p) {
             Some(_) => p.trim_end_matches('/').to_string(),
             None => "other".to_string(),
@@ -98,11 +99,17 @@ async fn route_request(app: &Arc<App>, req: Request<Incoming>) -> Resp {
             }
         }
         (&Method::POST, p) if otlp::Signal::from_path(p).is_some() => {
-            let signal = otlp::Signal::from_path(p).expect("checked");
+            let signal = otlp::Signal::from_path(p);
             ingest_otlp(&app, req, signal).await
         }
+        // The API's base URL: an exporter given it as its endpoint posts
+        // there verbatim; the body says which signal it is.
+        (&Method::POST, p) if otlp::Signal::is_base_path(p) => ingest_otlp(&app, req, None).await,
         (_, p)
-            if p == BATCH_PATH || p == BATCH_PATH_SLASH || otlp::Signal::from_path(p).is_some() =>
+            if p == BATCH_PATH
+                || p == BATCH_PATH_SLASH
+                || otlp::Signal::from_path(p).is_some()
+                || otlp::Signal::is_base_path(p) =>
         {
             let mut r = error_response(&ApiError::bad_request("Method not allowed; use POST."));
             *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;

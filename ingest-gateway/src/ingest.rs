@@ -75,7 +75,13 @@ pub(crate) async fn ingest_batch(app: &App, req: Request<Incoming>) -> Result<Re
 
 /// The OTLP handler: errors in the request's encoding (JSON `{"detail"}` or
 /// protobuf `google.rpc.Status`).
-pub(crate) async fn ingest_otlp(app: &App, req: Request<Incoming>, signal: otlp::Signal) -> Resp {
+/// An OTLP export; `signal` is `None` at the API's base URL, where it is
+/// read off the body ([`otlp::sniff`]).
+pub(crate) async fn ingest_otlp(
+    app: &App,
+    req: Request<Incoming>,
+    signal: Option<otlp::Signal>,
+) -> Resp {
     let enc = match otlp::encoding(req.headers()) {
         Ok(enc) => enc,
         Err(e) => return error_response(&e),
@@ -95,10 +101,11 @@ pub(crate) async fn ingest_otlp(app: &App, req: Request<Incoming>, signal: otlp:
 async fn ingest_otlp_inner(
     app: &App,
     req: Request<Incoming>,
-    signal: otlp::Signal,
+    signal: Option<otlp::Signal>,
     enc: otlp::Encoding,
 ) -> Result<Resp, ApiError> {
     let (_admission, key, bytes) = admit(app, req).await?;
+    let signal = signal.unwrap_or_else(|| otlp::sniff(enc, &bytes));
     let mut outcome = otlp::Outcome::default();
     let template = new_message(&key);
     let window = IngestWindow::around((template.version / 1_000) as i64);

@@ -5,11 +5,18 @@ README tells users to: OTEL_EXPORTER_OTLP_ENDPOINT (the base URL) and
 OTEL_EXPORTER_OTLP_HEADERS (the API key); OTEL_EXPORTER_OTLP_COMPRESSION
 picks gzip or none.
 
+With AV_EXPLICIT_ENDPOINT set, every exporter is instead built as the
+contract's "OpenTelemetry SDK (Python)" page shows:
+OTLPSpanExporter(endpoint=<that URL>, headers={"Authorization": "Bearer
+<AV_API_KEY>"}), the metric and log exporters "with the same endpoint and
+headers"; such an exporter posts to the URL verbatim.
+
 usage: otel_python.py SERVICE_NAME
 Prints one JSON line: the ids it sent. Exits 1 when any export fails.
 """
 import json
 import logging
+import os
 import sys
 
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -26,6 +33,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.metrics.export import MetricExportResult
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import Status, StatusCode
+
+
+def exporter(cls):
+    """An exporter configured from the environment, or as the contract's
+    page shows when AV_EXPLICIT_ENDPOINT is set."""
+    explicit = os.environ.get("AV_EXPLICIT_ENDPOINT")
+    if explicit:
+        return cls(endpoint=explicit, headers={"Authorization": f"Bearer {os.environ['AV_API_KEY']}"})
+    return cls()
 
 
 def main() -> int:
@@ -57,7 +73,7 @@ def main() -> int:
                 tool.set_status(Status(StatusCode.ERROR, "search backend down"))
         trace_id = format(root.get_span_context().trace_id, "032x")
         root_span_id = format(root.get_span_context().span_id, "016x")
-    if OTLPSpanExporter().export(spans.get_finished_spans()) != SpanExportResult.SUCCESS:
+    if exporter(OTLPSpanExporter).export(spans.get_finished_spans()) != SpanExportResult.SUCCESS:
         print("trace export failed", file=sys.stderr)
         return 1
 
@@ -71,7 +87,7 @@ def main() -> int:
     hist = meter.create_histogram("agent.latency", unit="ms", description="Request latency")
     for v in (5, 15, 30, 700):
         hist.record(v, {"route": "/chat"})
-    if OTLPMetricExporter().export(reader.get_metrics_data()) != MetricExportResult.SUCCESS:
+    if exporter(OTLPMetricExporter).export(reader.get_metrics_data()) != MetricExportResult.SUCCESS:
         print("metric export failed", file=sys.stderr)
         return 1
 
@@ -89,7 +105,7 @@ def main() -> int:
         log_trace_id = format(holder.get_span_context().trace_id, "032x")
     logger.info("warm-up complete")
     records = logs.get_finished_logs()
-    if OTLPLogExporter().export(list(records)).name != "SUCCESS":
+    if exporter(OTLPLogExporter).export(list(records)).name != "SUCCESS":
         print("log export failed", file=sys.stderr)
         return 1
 

@@ -1,6 +1,9 @@
 //! OTLP/HTTP ingestion: `/otlp/v1/{traces,metrics,logs}` under the API base
-//! path and the same handlers at `/v1/…` (so `OTEL_EXPORTER_OTLP_ENDPOINT`
-//! can be the base URL).
+//! path and the same handlers at `/v1/…` and `/api/v1/v1/…` (so
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` can be the host or the API's base URL),
+//! and the API's base URL itself (`POST /api/v1`, where an exporter given
+//! that URL as its signal endpoint posts verbatim), whose signal is read
+//! off the body ([`sniff`]).
 //!
 //! Bodies are `application/x-protobuf` or `application/json`, each with or
 //! without `Content-Encoding: gzip`. The answer uses the request's content
@@ -56,6 +59,7 @@ impl Signal {
     pub fn from_path(path: &str) -> Option<Signal> {
         let rest = path
             .strip_prefix("/api/v1/otlp/v1/")
+            .or_else(|| path.strip_prefix("/api/v1/v1/"))
             .or_else(|| path.strip_prefix("/v1/"))?;
         match rest.trim_end_matches('/') {
             "traces" => Some(Signal::Traces),
@@ -63,6 +67,12 @@ impl Signal {
             "logs" => Some(Signal::Logs),
             _ => None,
         }
+    }
+
+    /// Whether `path` is the API's base URL, where any signal may be
+    /// posted (its kind is read off the body).
+    pub fn is_base_path(path: &str) -> bool {
+        matches!(path, "/api/v1" | "/api/v1/")
     }
 
     fn root_field(self) -> &'static str {
@@ -126,6 +136,78 @@ pub fn decode<T: Message + Default + DeserializeOwned>(
             serde_path_to_error::deserialize(v).map_err(|e| {
                 ApiError::bad_request(format!("Invalid OTLP JSON at {}: {}", e.path(), e.inner()))
             })
+        }
+    }
+}
+
+/// The signal of an export posted to the base URL, read off its body: in
+/// JSON, its root field (`resourceSpans`, `resourceMetrics` or
+/// `resourceLogs`); in protobuf, the first of the three request types the
+/// body decodes as with a plausible content (spans with 16-byte trace and
+/// 8-byte span ids; metrics that carry data; log records). The three
+/// messages share field numbers, so a body may decode as more than one;
+/// the checks tell them apart. A body that is none of them is taken for
+/// traces, whose decoding then answers it (an empty export is accepted,
+/// a malformed one gets the usual 400).
+pub fn sniff(enc: Encoding, body: &[u8]) -> Signal {
+    match enc {
+        Encoding::Json => {
+            #[derive(serde::Deserialize)]
+            struct Roots {
+                #[serde(rename = "resourceSpans")]
+                spans: Option<serde::de::IgnoredAny>,
+                #[serde(rename = "resourceMetrics")]
+                metrics: Option<serde::de::IgnoredAny>,
+                #[serde(rename = "resourceLogs")]
+                logs: Option<serde::de::IgnoredAny>,
+            }
+            match serde_json::from_slice::<Roots>(body) {
+                Ok(Roots { spans: Some(_), .. }) => Signal::Traces,
+                Ok(Roots {
+                    metrics: Some(_), ..
+                }) => Signal::Metrics,
+                Ok(Roots { logs: Some(_), .. }) => Signal::Logs,
+                _ => Signal::Traces,
+            }
+        }
+        Encoding::Protobuf => {
+            if let Ok(t) = TracesRequest::decode(body) {
+                let spans = t
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .flat_map(|s| &s.spans);
+                let mut any = false;
+                let mut plausible = true;
+                for s in spans {
+                    any = true;
+                    plausible &= s.trace_id.len() == 16 && s.span_id.len() == 8;
+                }
+                if any && plausible {
+                    return Signal::Traces;
+                }
+            }
+            if let Ok(m) = MetricsRequest::decode(body) {
+                let mut metrics = m
+                    .resource_metrics
+                    .iter()
+                    .flat_map(|r| &r.scope_metrics)
+                    .flat_map(|s| &s.metrics)
+                    .peekable();
+                if metrics.peek().is_some() && metrics.all(|m| m.data.is_some()) {
+                    return Signal::Metrics;
+                }
+            }
+            if let Ok(l) = LogsRequest::decode(body) {
+                if l.resource_logs
+                    .iter()
+                    .flat_map(|r| &r.scope_logs)
+                    .any(|s| !s.log_records.is_empty())
+                {
+                    return Signal::Logs;
+                }
+            }
+            Signal::Traces
         }
     }
 }
@@ -244,6 +326,97 @@ mod tests {
         assert_eq!(Signal::from_path("/v1/logs/"), Some(Signal::Logs));
         assert_eq!(Signal::from_path("/v1/other"), None);
         assert_eq!(Signal::from_path("/api/v1/traces/batch"), None);
+        assert_eq!(Signal::from_path("/api/v1/v1/logs"), Some(Signal::Logs));
+        assert!(Signal::is_base_path("/api/v1"));
+        assert!(Signal::is_base_path("/api/v1/"));
+        assert!(!Signal::is_base_path("/api/v1/traces"));
+    }
+
+    #[test]
+    fn the_base_path_reads_the_signal_off_the_body() {
+        use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        use opentelemetry_proto::tonic::metrics::v1::{
+            metric, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+        };
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let traces = TracesRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![1; 16],
+                        span_id: vec![2; 8],
+                        name: "chat".into(),
+                        start_time_unix_nano: 1,
+                        end_time_unix_nano: 2,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        // Names of 16 and descriptions of 8 bytes, as a span's ids would be.
+        let metric = |data| Metric {
+            name: "sixteen-bytes-nm".into(),
+            description: "eight-bt".into(),
+            unit: "1".into(),
+            data: Some(data),
+            ..Default::default()
+        };
+        let point = NumberDataPoint {
+            time_unix_nano: 5,
+            ..Default::default()
+        };
+        let metrics = MetricsRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![
+                        metric(metric::Data::Gauge(Gauge {
+                            data_points: vec![point.clone()],
+                        })),
+                        metric(metric::Data::Sum(Sum {
+                            data_points: vec![point],
+                            ..Default::default()
+                        })),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let logs = LogsRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord {
+                        time_unix_nano: 7,
+                        severity_number: 9,
+                        body: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue("hello".into())),
+                        }),
+                        trace_id: vec![1; 16],
+                        span_id: vec![2; 8],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let pb = Encoding::Protobuf;
+        assert_eq!(sniff(pb, &traces.encode_to_vec()), Signal::Traces);
+        assert_eq!(sniff(pb, &metrics.encode_to_vec()), Signal::Metrics);
+        assert_eq!(sniff(pb, &logs.encode_to_vec()), Signal::Logs);
+        assert_eq!(sniff(pb, b""), Signal::Traces);
+        assert_eq!(sniff(pb, b"\xff\xff not protobuf"), Signal::Traces);
+        let js = Encoding::Json;
+        assert_eq!(sniff(js, br#"{"resourceSpans": []}"#), Signal::Traces);
+        assert_eq!(
+            sniff(js, br#"{"resourceMetrics": [{"scopeMetrics": []}]}"#),
+            Signal::Metrics
+        );
+        assert_eq!(sniff(js, br#"{"resourceLogs": []}"#), Signal::Logs);
+        assert_eq!(sniff(js, b"not json"), Signal::Traces);
     }
 
     #[test]

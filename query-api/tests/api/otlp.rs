@@ -3,7 +3,7 @@
 //! JSON mapping, stitching and refusals. Values are read back from
 //! ClickHouse and the query API.
 
-use crate::helpers::{batch, spawn_app, TestApp};
+use crate::helpers::{batch, spawn_app, start_router, TestApp};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -28,13 +28,29 @@ pub(crate) fn python() -> PathBuf {
     p
 }
 
+/// How the Python client is pointed at AgentVista.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (the exporters append `/v1/<signal>`).
+    Base,
+    /// Each exporter built with `endpoint=` (posted to verbatim), as the
+    /// contract's Python example does.
+    Explicit,
+}
+
 /// Run the Python client against `endpoint`; returns the ids it printed.
-fn run_python(endpoint: &str, key: &str, service: &str, compression: &str) -> Value {
+fn run_python(endpoint: &str, how: Endpoint, key: &str, service: &str, compression: &str) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/otel_python.py");
-    let out = std::process::Command::new(python())
+    let mut cmd = std::process::Command::new(python());
+    match how {
+        Endpoint::Base => cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        Endpoint::Explicit => cmd
+            .env("AV_EXPLICIT_ENDPOINT", endpoint)
+            .env("AV_API_KEY", key),
+    };
+    let out = cmd
         .arg(script)
         .arg(service)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .env(
             "OTEL_EXPORTER_OTLP_HEADERS",
             format!("Authorization=Bearer {key}"),
@@ -85,11 +101,23 @@ fn w3c_to_uuid(hex32: &str) -> String {
     Uuid::parse_str(hex32).unwrap().to_string()
 }
 
-async fn check_python_export(compression: &str, base_suffix: &str) {
+/// Where the Python client sends: straight to the gateway, or through the
+/// router (nginx with the deployment's configuration) to the API's URLs.
+#[derive(Clone, Copy)]
+enum Via {
+    Gateway(&'static str),
+    Router(&'static str),
+}
+
+async fn check_python_export(compression: &str, via: Via, how: Endpoint) {
     let app = spawn_app().await;
     let acct = app.account().await;
     let service = format!("py-agent-{compression}");
-    let endpoint = format!("{}{base_suffix}", app.ingest);
+    let router = matches!(via, Via::Router(_)).then(|| start_router(&app));
+    let endpoint = match via {
+        Via::Gateway(suffix) => format!("{}{suffix}", app.ingest),
+        Via::Router(suffix) => format!("{}{suffix}", router.as_ref().unwrap().url),
+    };
     let ids = tokio::task::spawn_blocking({
         let (endpoint, key, service, compression) = (
             endpoint.clone(),
@@ -97,7 +125,7 @@ async fn check_python_export(compression: &str, base_suffix: &str) {
             service.clone(),
             compression.to_string(),
         );
-        move || run_python(&endpoint, &key, &service, &compression)
+        move || run_python(&endpoint, how, &key, &service, &compression)
     })
     .await
     .unwrap();
@@ -256,12 +284,27 @@ async fn check_python_export(compression: &str, base_suffix: &str) {
 
 #[tokio::test]
 async fn python_sdk_protobuf_gzip_under_the_otlp_path() {
-    check_python_export("gzip", "/api/v1/otlp").await;
+    check_python_export("gzip", Via::Gateway("/api/v1/otlp"), Endpoint::Base).await;
 }
 
 #[tokio::test]
 async fn python_sdk_protobuf_plain_at_the_base_url() {
-    check_python_export("none", "").await;
+    check_python_export("none", Via::Gateway(""), Endpoint::Base).await;
+}
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` set to the API's base URL: the exporters
+/// post to `/api/v1/v1/traces|metrics|logs`.
+#[tokio::test]
+async fn python_sdk_with_the_api_base_url_as_its_endpoint() {
+    check_python_export("gzip", Via::Router("/api/v1"), Endpoint::Base).await;
+}
+
+/// The contract page's own example: every exporter built with
+/// `endpoint="<base>/api/v1"` posts there verbatim (`POST /api/v1`), and
+/// the gateway tells the three signals apart by their bodies.
+#[tokio::test]
+async fn python_sdk_exactly_as_the_contract_page_configures_it() {
+    check_python_export("none", Via::Router("/api/v1"), Endpoint::Explicit).await;
 }
 
 fn otlp_json_trace(trace_hex: &str, service: &str) -> Value {

@@ -6,9 +6,9 @@
 //!     PROPTEST_CASES=200000 cargo test --release -p ingest-gateway --test fuzz
 
 use agentvista_shared::error::ErrorKind;
-use agentvista_shared::prompts;
 use agentvista_shared::queue::{IngestMessage, FORMAT_VERSION};
 use agentvista_shared::window::IngestWindow;
+use agentvista_shared::{promoted, prompts};
 use ingest_gateway::otlp::{self, Encoding, Signal};
 use ingest_gateway::{body, sdk};
 use proptest::prelude::*;
@@ -116,6 +116,8 @@ proptest! {
         let org = Uuid::nil();
         for enc in [Encoding::Protobuf, Encoding::Json] {
             for input in [&bytes[..], text.as_bytes()] {
+                // The base URL's signal guess takes any body.
+                let _ = otlp::sniff(enc, input);
                 match otlp::decode::<otlp::TracesRequest>(Signal::Traces, enc, input) {
                     Ok(r) => { otlp::traces::translate(&r, org, &HashMap::new(), &IngestWindow::unbounded()); }
                     Err(e) => prop_assert!(is_client_error(e.kind)),
@@ -153,6 +155,44 @@ proptest! {
                 prop_assert!((1..=prompts::MAX_VERSION).contains(&version));
             }
         }
+    }
+
+    /// Message text is stored once: whatever attributes a span carries,
+    /// promoting the text to its columns and restoring it on read gives
+    /// back the attributes as sent (the same pairs; order is not kept).
+    #[test]
+    fn promoted_attributes_read_back_as_sent(
+        attrs in prop::collection::vec(
+            (prop_oneof![
+                Just("input.value".to_string()), Just("gen_ai.input.messages".to_string()),
+                Just("gen_ai.output.messages".to_string()), Just(promoted::INPUT_MARKER.to_string()),
+                "[a-z.]{1,12}",
+            ], "[a-z ]{0,8}"),
+            0..6),
+        pick_in in 0usize..4,
+        pick_out in 0usize..4,
+    ) {
+        let taken = |keys: &[&'static str; 3], i: usize| -> Option<(&'static str, String)> {
+            let key = *keys.get(i)?;
+            attrs.iter().find(|(k, _)| k == key).map(|(_, v)| (key, v.clone()))
+        };
+        let input = taken(&promoted::INPUT_KEYS, pick_in);
+        let output = taken(&promoted::OUTPUT_KEYS, pick_out);
+        let mut stored = attrs.clone();
+        promoted::promote(
+            &mut stored,
+            input.as_ref().map(|(k, v)| (*k, v.as_str())),
+            output.as_ref().map(|(k, v)| (*k, v.as_str())),
+        );
+        promoted::restore(
+            &mut stored,
+            input.as_ref().map(|(_, v)| v.as_str()),
+            output.as_ref().map(|(_, v)| v.as_str()),
+        );
+        let (mut sent, mut read) = (attrs.clone(), stored);
+        sent.sort();
+        read.sort();
+        prop_assert_eq!(sent, read);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod money;
 pub mod openapi;
 pub mod plan;
 pub mod pricing;
+pub mod promoted;
 pub mod prompts;
 pub mod queue;
 pub mod telemetry;

@@ -7,6 +7,7 @@ use agentvista_shared::model::{
 };
 use agentvista_shared::money;
 use agentvista_shared::pricing::Price;
+use agentvista_shared::promoted;
 use agentvista_shared::window::IngestWindow;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -201,6 +202,16 @@ fn translate_span(
             })
         })
     });
+    // The message text goes to the input/output columns and, stored once,
+    // leaves a marker in the attributes (shared::promoted).
+    let text = |keys: &[&'static str]| keys.iter().find_map(|k| a.str(k).map(|v| (*k, v)));
+    let (input, output) = (text(&promoted::INPUT_KEYS), text(&promoted::OUTPUT_KEYS));
+    let mut attributes = attrs::flatten(&span.attributes);
+    promoted::promote(
+        &mut attributes,
+        input.as_ref().map(|(k, v)| (*k, v.as_str())),
+        output.as_ref().map(|(k, v)| (*k, v.as_str())),
+    );
     Ok(SpanRecord {
         trace_id,
         span_id,
@@ -222,14 +233,10 @@ fn translate_span(
         output_tokens: usage.output_tokens,
         total_tokens: usage.total_tokens,
         cost_nanos: usage.cost_nanos,
-        input: a.first_str(&["input.value", "gen_ai.input.messages", "gen_ai.prompt"]),
-        output: a.first_str(&[
-            "output.value",
-            "gen_ai.output.messages",
-            "gen_ai.completion",
-        ]),
+        input: input.map(|(_, v)| v),
+        output: output.map(|(_, v)| v),
         error: error.flatten(),
-        attributes: attrs::flatten(&span.attributes),
+        attributes,
         source: Source::Otlp,
         kind: kind_name(kind).to_string(),
         provider: usage.provider,

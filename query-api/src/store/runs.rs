@@ -5,6 +5,7 @@ use super::micros;
 use crate::error::AppResult;
 use crate::sql::{Bind, Filter};
 use agentvista_shared::model::{RunStatus, SpanType};
+use agentvista_shared::promoted;
 use clickhouse::Row;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -180,15 +181,36 @@ impl RunFilter {
                 );
             }
             if let Some((k, v)) = &self.attribute {
-                s.push(
-                    "(attributes[?] = ? OR resource_attributes[?] = ?)",
-                    [
-                        Bind::Str(k.clone()),
-                        Bind::Str(v.clone()),
-                        Bind::Str(k.clone()),
-                        Bind::Str(v.clone()),
-                    ],
-                );
+                // Message text is stored once, in `input`/`output`, with a
+                // marker naming the attribute it came in (shared::promoted).
+                let promoted = if promoted::INPUT_KEYS.contains(&k.as_str()) {
+                    Some((promoted::INPUT_MARKER, "input"))
+                } else if promoted::OUTPUT_KEYS.contains(&k.as_str()) {
+                    Some((promoted::OUTPUT_MARKER, "output"))
+                } else {
+                    None
+                };
+                let mut binds = vec![
+                    Bind::Str(k.clone()),
+                    Bind::Str(v.clone()),
+                    Bind::Str(k.clone()),
+                    Bind::Str(v.clone()),
+                ];
+                let sql = match promoted {
+                    Some((marker, column)) => {
+                        binds.extend([
+                            Bind::Str(marker.to_string()),
+                            Bind::Str(k.clone()),
+                            Bind::Str(v.clone()),
+                        ]);
+                        format!(
+                            "(attributes[?] = ? OR resource_attributes[?] = ? \
+                              OR (attributes[?] = ? AND {column} = ?))"
+                        )
+                    }
+                    None => "(attributes[?] = ? OR resource_attributes[?] = ?)".to_string(),
+                };
+                s.push(&sql, binds);
             }
             f.push_subquery(
                 "trace_id IN (SELECT trace_id FROM spans FINAL WHERE {})",

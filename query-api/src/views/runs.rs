@@ -8,6 +8,7 @@ use crate::store::run_stats::{self, Totals};
 use crate::store::runs::StoredRun;
 use crate::store::spans::StoredSpan;
 use agentvista_shared::model::{RunStatus, SpanType};
+use agentvista_shared::promoted;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -240,7 +241,13 @@ impl TraceDetail {
                     input: s.input.clone(),
                     output: s.output.clone(),
                     error: s.error.clone(),
-                    attributes: attributes(&s.attributes),
+                    attributes: {
+                        // Message text stored once: put it back under the
+                        // attribute it came in (shared::promoted).
+                        let mut a = s.attributes.clone();
+                        promoted::restore(&mut a, s.input.as_deref(), s.output.as_deref());
+                        attributes(&a)
+                    },
                     resource_attributes: attributes(&s.resource_attributes),
                     scope: s.scope.clone(),
                     events: serde_json::from_str(&s.events).unwrap_or_default(),

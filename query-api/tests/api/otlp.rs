@@ -752,3 +752,102 @@ async fn an_organizations_price_override_is_used_for_computed_costs() {
         assert_eq!(rows[0]["cost"], want);
     }
 }
+
+/// A GenAI span's message text is stored once (in `input` / `output`, the
+/// attribute replaced by a marker), and every read shows it as sent: the
+/// span's attributes, its input and output, and the `attribute=` filter.
+#[tokio::test]
+async fn message_text_is_stored_once_and_read_back_under_its_attribute() {
+    let app = spawn_app().await;
+    let acct = app.account().await;
+    let trace = Uuid::new_v4();
+    let now_ns = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let input = r#"[{"role":"user","parts":[{"type":"text","content":"Qualify lead 42"}]}]"#;
+    let output = r#"[{"role":"assistant","parts":[{"type":"text","content":"Qualified."}]}]"#;
+    let s = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    let body = json!({"resourceSpans": [{
+        "resource": {"attributes": [s("service.name", "message-agent")]},
+        "scopeSpans": [{"scope": {"name": "genai"}, "spans": [{
+            "traceId": trace.simple().to_string(), "spanId": "1111111111111111",
+            "name": "chat gpt-4o", "kind": 3,
+            "startTimeUnixNano": (now_ns - 1_000_000_000).to_string(),
+            "endTimeUnixNano": now_ns.to_string(),
+            "attributes": [
+                s("gen_ai.operation.name", "chat"),
+                s("gen_ai.request.model", "gpt-4o"),
+                s("gen_ai.input.messages", input),
+                s("gen_ai.output.messages", output),
+                s("app.note", "kept"),
+            ]}]}]
+    }]});
+    let r = app
+        .client
+        .post(format!("{}/api/v1/otlp/v1/traces", app.ingest))
+        .bearer_auth(&acct.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+
+    // Stored once: the text in its columns, a marker in the map.
+    let rows = wait_rows(
+        &app,
+        "SELECT input, output, attributes FROM spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?)",
+        &[acct.org_id.to_string(), trace.to_string()],
+        1,
+    )
+    .await;
+    assert_eq!(rows[0]["input"], input);
+    assert_eq!(rows[0]["output"], output);
+    assert_eq!(
+        rows[0]["attributes"],
+        json!({
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "agentvista.promoted.input": "gen_ai.input.messages",
+            "agentvista.promoted.output": "gen_ai.output.messages",
+            "app.note": "kept",
+        })
+    );
+
+    // Read back as sent.
+    let detail = app
+        .wait_for(&acct.key, &format!("/dashboard/traces/{trace}"), |b| {
+            b["span_count"] == 1
+        })
+        .await;
+    let span = &detail["spans"][0];
+    assert_eq!(span["input"], input);
+    assert_eq!(span["output"], output);
+    assert_eq!(
+        span["attributes"],
+        json!({
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.input.messages": input,
+            "gen_ai.output.messages": output,
+            "app.note": "kept",
+        })
+    );
+
+    // The attribute filter still finds the run by the promoted attribute,
+    // and not by a text it does not have.
+    let find = |value: &str| {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("attribute", &format!("gen_ai.output.messages={value}"))
+            .finish();
+        format!("/dashboard/traces?{q}")
+    };
+    let (status, list) = app.get(&acct.key, &find(output)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let ids: Vec<&str> = list["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [trace.to_string().as_str()]);
+    let (_, none) = app.get(&acct.key, &find("something else")).await;
+    assert_eq!(none["traces"], json!([]));
+}

@@ -96,11 +96,7 @@ fn export(n: u64, now_ns: u64) -> (ExportTraceServiceRequest, [u8; 16]) {
     let mut trace_id = [0u8; 16];
     trace_id[..8].copy_from_slice(&n.to_be_bytes());
     trace_id[8..].copy_from_slice(&(rand::random::<u64>() | 1).to_be_bytes());
-    let span_id = |i: usize| {
-        ((n << 8) as u64 | i as u64 | 1 << 63)
-            .to_be_bytes()
-            .to_vec()
-    };
+    let span_id = |i: usize| ((n << 8) | i as u64 | 1 << 63).to_be_bytes().to_vec();
     let spans = (0..SPANS_PER_EXPORT)
         .map(|i| {
             let root = i == 0;

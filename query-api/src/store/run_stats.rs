@@ -58,7 +58,7 @@ const CELL_AGGREGATES: &str = "count() AS runs, \
     quantilesStateIf(0.5, 0.95, 0.99)(assumeNotNull(duration_ms), isNotNull(duration_ms) AND status = 'completed') AS completed_durations, \
     sumMapIf(map(CAST(assumeNotNull(outcome) AS String), toUInt64(1)), isNotNull(outcome)) AS outcomes, \
     sumMapIf(map(CAST(assumeNotNull(outcome) AS String), toUInt64(1)), isNotNull(outcome) AND isNotNull(total_cost)) AS outcome_cost_runs, \
-    sumMapIf(map(CAST(assumeNotNull(outcome) AS String), toInt128(assumeNotNull(total_cost) * 1000000000)), \
+    sumMapIf(map(CAST(assumeNotNull(outcome) AS String), toInt128(toDecimal128(assumeNotNull(total_cost), 9) * 1000000000)), \
              isNotNull(outcome) AND isNotNull(total_cost)) AS outcome_cost_nanos";
 
 const CELL_COLUMNS: &str = "runs, successful, unsuccessful, with_signal, failed_status, cost_runs, cost_nanos, \

@@ -224,6 +224,7 @@ async fn every_dashboard_route_takes_a_cookie_a_jwt_or_an_api_key() {
     // the status its data should give.
     let routes = [
         ("/agents".to_string(), StatusCode::OK),
+        ("/agents/daily?days=30".to_string(), StatusCode::OK),
         (format!("/agents/{agent}"), StatusCode::OK),
         (format!("/agents/{agent}/stats"), StatusCode::OK),
         (format!("/agents/{agent}/runs"), StatusCode::OK),

@@ -42,7 +42,7 @@ async fn money_at_the_accepted_maximum_reads_back_everywhere() {
     // bits of nano-dollars.
     for _ in 0..100 {
         let traces: Vec<Value> = (0..100)
-            .map(|_| json!({"trace": {"trace_id": Uuid::new_v4(), "agent": "whale", "started_at": t, "total_cost_usd": "1000000"}}))
+            .map(|_| json!({"trace": {"trace_id": Uuid::new_v4(), "agent": "whale", "started_at": t, "total_cost_usd": "1000000", "outcome": "won"}}))
             .collect();
         let (status, body) = app
             .post_batch(&acct.key, &json!({ "traces": traces }))
@@ -94,6 +94,16 @@ async fn money_at_the_accepted_maximum_reads_back_everywhere() {
     let (status, one) = app.get(&acct.key, &format!("/agents/{agent}")).await;
     assert_eq!(status, StatusCode::OK, "{one}");
     assert_eq!(one["total_cost"].as_f64(), Some(want));
+    // The outcome's cost, summed over runs at the maximum.
+    let won = &one["cost_by_outcome"][0];
+    assert_eq!(won["outcome"], "won", "{one}");
+    assert_eq!(
+        won["total_cost"].as_f64(),
+        Some(1e6 * won["runs"].as_f64().unwrap())
+    );
+    assert_eq!(won["avg_cost_per_run"].as_f64(), Some(1e6));
+    let (status, daily) = app.get(&acct.key, "/agents/daily?days=7").await;
+    assert_eq!(status, StatusCode::OK, "{daily}");
     let (status, stats) = app
         .get(&acct.key, &format!("/agents/{agent}/stats?days=7"))
         .await;

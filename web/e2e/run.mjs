@@ -208,6 +208,10 @@ try {
   await page.getByRole("button", { name: "Query" }).click();
   await page.waitForURL(/agg=p95/);
   await page.getByRole("img", { name: /p95 of agent.latency/ }).waitFor();
+  // A reload keeps the query (the page's URL is the dashboard's, not a
+  // service's /metrics).
+  await page.reload();
+  await page.getByRole("img", { name: /p95 of agent.latency/ }).waitFor();
   await audit(page, "metrics");
 
   // Prompts: two versions registered through the API, compared, diffed,

@@ -72,7 +72,7 @@ export function App() {
           <NavLink to="/compare">Compare</NavLink>
           <NavLink to="/traces">Traces</NavLink>
           <NavLink to="/logs">Logs</NavLink>
-          <NavLink to="/metrics">Metrics</NavLink>
+          <NavLink to="/explore/metrics">Metrics</NavLink>
           <NavLink to="/prompts">Prompts</NavLink>
           <NavLink to="/alerts">Alerts</NavLink>
           <NavLink to="/settings/api-keys">API keys</NavLink>
@@ -95,7 +95,10 @@ export function App() {
           <Route path="/agents/:agentId" element={<Agent />} />
           <Route path="/compare" element={<Compare />} />
           <Route path="/logs" element={<Logs />} />
-          <Route path="/metrics" element={<Metrics />} />
+          {/* Not /metrics: that path is each service's Prometheus endpoint
+              (and the routers answer it 404), so a reload there would not
+              reach the dashboard. */}
+          <Route path="/explore/metrics" element={<Metrics />} />
           <Route path="/prompts" element={<Prompts />} />
           <Route path="/alerts" element={<Alerts />} />
           <Route path="/prompts/:name" element={<PromptDetail />} />

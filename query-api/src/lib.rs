@@ -40,6 +40,9 @@ pub struct Config {
     pub session_ttl: time::Duration,
     /// Mark the session cookie `Secure` (set behind HTTPS).
     pub cookie_secure: bool,
+    /// Whether anyone may sign up (`AV_SIGNUP_ENABLED`, default true); off,
+    /// accounts come from `query-api admin bootstrap` and member invites.
+    pub signup_enabled: bool,
     pub shutdown_grace: Duration,
     /// The run-statistics rollup worker (`rollup`).
     pub rollup: store::run_stats::RefreshConfig,
@@ -77,6 +80,7 @@ impl Config {
             jwt_ttl: Duration::from_secs(config::parse("AV_JWT_TTL_SECS", 900u64)?),
             session_ttl: time::Duration::days(config::parse("AV_SESSION_TTL_DAYS", 14i64)?),
             cookie_secure: config::parse("AV_COOKIE_SECURE", false)?,
+            signup_enabled: config::parse("AV_SIGNUP_ENABLED", true)?,
             shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
             max_reads: config::parse("AV_QUERY_MAX_READS", 16usize)?.max(1),
             read_wait: Duration::from_millis(config::parse("AV_QUERY_READ_WAIT_MS", 5000u64)?),

@@ -76,6 +76,13 @@ pub async fn signup(
     State(state): State<AppState>,
     Json(body): Json<SignupBody>,
 ) -> AppResult<Response> {
+    if !state.0.config.signup_enabled {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "Sign-up is disabled on this server; ask an administrator of your organization to add you.",
+        )
+        .into());
+    }
     let email = validate_email(body.email)?;
     let password = validate_password(body.password)?;
     let name = body

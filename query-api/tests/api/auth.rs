@@ -426,3 +426,43 @@ async fn a_key_never_mints_a_key_wider_than_itself() {
     let (status, body) = app.get(&acct.key, "/auth/me").await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// `AV_SIGNUP_ENABLED=false`: nobody signs up (403 with a clear detail),
+/// while an account made by an administrator still logs in.
+#[tokio::test]
+async fn signup_can_be_switched_off() {
+    let app = crate::helpers::spawn_apps(|_| {}, |q| q.signup_enabled = false).await;
+    let email = format!("closed-{}@example.com", uuid::Uuid::new_v4().simple());
+    let r = app
+        .client
+        .post(format!("{}/auth/signup", app.api))
+        .json(&json!({"email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"detail": "Sign-up is disabled on this server; ask an administrator of your organization to add you."})
+    );
+    // An account made the administrator's way (as `admin bootstrap` does).
+    query_api::store::accounts::create_user(
+        &app.query.0.pg,
+        &email,
+        "Closed",
+        query_api::auth::hash_password("correct horse battery"),
+        agentvista_shared::plan::Plan::Free,
+    )
+    .await
+    .map_err(|e| e.0.detail)
+    .unwrap();
+    let r = app
+        .client
+        .post(format!("{}/auth/login", app.api))
+        .json(&json!({"email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -56,3 +56,37 @@ fn the_query_api_image_serves_the_dashboard() {
         "{ path: /, pathType: Prefix, backend: { service: { name: query-api, port: { number: 8082 } } } }"
     ));
 }
+
+#[test]
+fn the_manifests_name_the_versioned_images_and_a_secret_per_service() {
+    let version = env!("CARGO_PKG_VERSION");
+    let k8s = read("deploy/k8s/agentvista.yaml");
+    assert!(!k8s.contains(":latest"), "no floating tags");
+    for (service, secret) in [
+        ("ingest-gateway", "agentvista-gateway"),
+        ("writer", "agentvista-writer"),
+        ("query-api", "agentvista-query"),
+    ] {
+        let deployment = k8s
+            .split("---")
+            .find(|d| d.contains("kind: Deployment") && d.contains(&format!("name: {service} }}")))
+            .unwrap_or_else(|| panic!("a Deployment of {service}"));
+        assert!(
+            deployment.contains(&format!("image: agentvista/{service}:{version}")),
+            "{service} runs the image scripts/images tags"
+        );
+        // Only its own Secret.
+        let secrets: Vec<&str> = deployment
+            .match_indices("secretRef: { name: ")
+            .map(|(i, m)| deployment[i + m.len()..].split(' ').next().unwrap())
+            .collect();
+        assert!(
+            !secrets.is_empty() && secrets.iter().all(|s| *s == secret),
+            "{service}: {secrets:?}"
+        );
+    }
+    // HTTPS with a class; the session cookie follows.
+    assert!(k8s.contains("ingressClassName: nginx"));
+    assert!(k8s.contains("secretName: agentvista-tls"));
+    assert!(k8s.contains("AV_COOKIE_SECURE: \"true\""));
+}

@@ -82,6 +82,80 @@ pub async fn migrate(server: &Client, database: &str) -> anyhow::Result<Vec<(u32
     .execute()
     .await
     .context("creating schema_migrations")?;
+    // One migrator at a time (several writers start at once, and a
+    // migration such as 0005 swaps tables): the others wait, then find
+    // the migrations applied.
+    lock(&db).await?;
+    let result = apply_pending(&db).await;
+    unlock(&db).await;
+    result
+}
+
+/// The migration lock: a table whose creation is atomic (`CREATE TABLE`
+/// without `IF NOT EXISTS` succeeds for exactly one caller). A lock older
+/// than [`STALE_LOCK_SECS`] is taken to be a crashed migrator's and is
+/// broken (renamed away, which only one breaker can do).
+const LOCK_TABLE: &str = "schema_migrations_lock";
+const STALE_LOCK_SECS: u32 = 900;
+
+async fn lock(db: &Client) -> anyhow::Result<()> {
+    let mut told = false;
+    loop {
+        let create = db
+            .query(&format!(
+                "CREATE TABLE {LOCK_TABLE} (taken_at DateTime DEFAULT now()) ENGINE = TinyLog"
+            ))
+            .execute()
+            .await;
+        match create {
+            Ok(()) => return Ok(()),
+            Err(e) if e.to_string().contains("TABLE_ALREADY_EXISTS") => {}
+            Err(e) => return Err(e).context("taking the clickhouse migration lock"),
+        }
+        let age: Option<u32> = db
+            .query(
+                "SELECT toUInt32(greatest(now() - metadata_modification_time, 0)) FROM system.tables \
+                 WHERE database = currentDatabase() AND name = ?",
+            )
+            .bind(LOCK_TABLE)
+            .fetch_optional()
+            .await
+            .context("reading the clickhouse migration lock")?;
+        if age.is_some_and(|a| a > STALE_LOCK_SECS) {
+            let stale = format!("{LOCK_TABLE}_stale_{}", uuid::Uuid::new_v4().simple());
+            if db
+                .query(&format!("RENAME TABLE {LOCK_TABLE} TO {stale}"))
+                .execute()
+                .await
+                .is_ok()
+            {
+                tracing::warn!(age_secs = age, "broke a stale clickhouse migration lock");
+                let _ = db
+                    .query(&format!("DROP TABLE IF EXISTS {stale}"))
+                    .execute()
+                    .await;
+            }
+            continue;
+        }
+        if !told {
+            tracing::info!("waiting for another migrator's clickhouse migration lock");
+            told = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+async fn unlock(db: &Client) {
+    if let Err(e) = db
+        .query(&format!("DROP TABLE IF EXISTS {LOCK_TABLE}"))
+        .execute()
+        .await
+    {
+        tracing::warn!(error = %e, "could not release the clickhouse migration lock (it goes stale)");
+    }
+}
+
+async fn apply_pending(db: &Client) -> anyhow::Result<Vec<(u32, &'static str)>> {
     let applied: Vec<u32> = db
         .query("SELECT version FROM schema_migrations FINAL")
         .fetch_all()

@@ -49,3 +49,55 @@ async fn every_writer_row_matches_its_table_after_migrations() {
         }
     }
 }
+
+/// Migrators started at once (several writers, or the migration Job and a
+/// writer) on a new database: one applies each migration, the others wait
+/// for the lock and find them applied; the lock is gone afterwards.
+#[tokio::test]
+async fn concurrent_migrators_apply_each_migration_once() {
+    let _app = spawn_app().await; // the stack is up and migrated
+    let common = agentvista_shared::config::CommonConfig::from_env().unwrap();
+    let server = writer::clickhouse_client(&common);
+    let db = format!("av_migrate_{}", uuid::Uuid::new_v4().simple());
+    let runs =
+        futures::future::join_all((0..3).map(|_| writer::schema::migrate(&server, &db))).await;
+    let mut applied = Vec::new();
+    for r in runs {
+        applied.extend(r.expect("every migrator succeeds"));
+    }
+    applied.sort();
+    let all: Vec<(u32, &str)> = writer::schema::MIGRATIONS
+        .iter()
+        .map(|(v, n, _)| (*v, *n))
+        .collect();
+    assert_eq!(
+        applied, all,
+        "each migration applied by exactly one migrator"
+    );
+    let ch = server.clone().with_database(&db);
+    let rows: u64 = ch
+        .query("SELECT count() FROM schema_migrations")
+        .fetch_one()
+        .await
+        .unwrap();
+    let lock: u64 = ch
+        .query(
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() \
+             AND name LIKE 'schema_migrations_lock%'",
+        )
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(rows as usize, all.len());
+    assert_eq!(lock, 0, "the lock is released");
+    // A later run finds nothing to do.
+    assert!(writer::schema::migrate(&server, &db)
+        .await
+        .unwrap()
+        .is_empty());
+    server
+        .query(&format!("DROP DATABASE IF EXISTS {db}"))
+        .execute()
+        .await
+        .unwrap();
+}

@@ -76,6 +76,7 @@ async fn handle(h: &Health, path: &str) -> Response<Full<Bytes>> {
         "/metrics" => {
             let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
             let s = &h.stats;
+            let lag = consumer_lag(h).await;
             let text = h.metrics.render(
                 "av_writer_http",
                 &[
@@ -97,6 +98,7 @@ async fn handle(h: &Health, path: &str) -> Response<Full<Bytes>> {
                         "counter",
                         load(&s.dead_letters),
                     ),
+                    ("av_writer_consumer_lag_messages", "gauge", lag),
                 ],
             );
             response(StatusCode::OK, "text/plain; version=0.0.4", text)
@@ -107,6 +109,37 @@ async fn handle(h: &Health, path: &str) -> Response<Full<Bytes>> {
             r#"{"detail":"Route not found."}"#.into(),
         ),
     }
+}
+
+/// The messages on this writer's partitions it has not consumed yet: each
+/// partition's high watermark (asked of the brokers, 2 s at most) minus the
+/// writer's position. Partitions whose position or watermark is unknown
+/// count as none.
+async fn consumer_lag(h: &Health) -> u64 {
+    let positions = h
+        .stats
+        .positions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(kafka) = h.kafka.clone() else {
+        return 0;
+    };
+    tokio::task::spawn_blocking(move || {
+        let pairs: Vec<(i64, Option<i64>)> = positions
+            .iter()
+            .filter_map(|(topic, partition, position)| {
+                let (_, high) = kafka
+                    .client()
+                    .fetch_watermarks(topic, *partition, Duration::from_secs(2))
+                    .ok()?;
+                Some((high, *position))
+            })
+            .collect();
+        crate::consumer_lag(&pairs)
+    })
+    .await
+    .unwrap_or(0)
 }
 
 pub async fn serve(

@@ -78,6 +78,41 @@ pub struct Stats {
     pub undecodable: AtomicU64,
     /// Messages recorded in the dead-letter store.
     pub dead_letters: AtomicU64,
+    /// This writer's assigned partitions and the next offset it will
+    /// consume on each (when known), refreshed every few seconds; the
+    /// health endpoint turns them into the consumer-lag gauge.
+    pub positions: std::sync::Mutex<Vec<(String, i32, Option<i64>)>>,
+}
+
+/// How often the writer records its positions ([`Stats::positions`]).
+const LAG_EVERY: Duration = Duration::from_secs(5);
+
+/// The messages behind on each partition: its high watermark minus the
+/// next offset to consume, for the partitions whose both are known.
+pub fn consumer_lag(partitions: &[(i64, Option<i64>)]) -> u64 {
+    partitions
+        .iter()
+        .filter_map(|&(high, position)| Some(u64::try_from(high - position?).unwrap_or(0)))
+        .sum()
+}
+
+/// The consumer's assigned partitions and positions (local to
+/// librdkafka: no request to the brokers).
+fn positions(consumer: &StreamConsumer) -> Option<Vec<(String, i32, Option<i64>)>> {
+    let assigned = consumer.position().ok()?;
+    Some(
+        assigned
+            .elements()
+            .iter()
+            .map(|e| {
+                (
+                    e.topic().to_string(),
+                    e.partition(),
+                    e.offset().to_raw().filter(|o| *o >= 0),
+                )
+            })
+            .collect(),
+    )
 }
 
 pub struct Writer {
@@ -148,6 +183,8 @@ impl Writer {
         let mut shutdown = std::pin::pin!(shutdown);
         tracing::info!(topic = %config.common.kafka_topic, group = %config.group_id, "writer consuming");
         let mut stopped = false;
+        let mut lag_tick = tokio::time::interval(LAG_EVERY);
+        lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !stopped {
             let deadline =
                 first_at.map(|t| tokio::time::Instant::from_std(t + config.flush_interval));
@@ -190,6 +227,11 @@ impl Writer {
                     }
                 },
                 () = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => due = true,
+                _ = lag_tick.tick() => {
+                    if let Some(p) = positions(&consumer) {
+                        *stats.positions.lock().unwrap_or_else(|e| e.into_inner()) = p;
+                    }
+                }
                 () = &mut shutdown => stopped = true,
             }
             if due && !stopped {
@@ -228,5 +270,21 @@ fn close_consumer(consumer: StreamConsumer, limit: Duration) {
             limit_ms = limit.as_millis() as u64,
             "the kafka consumer did not close in time; exiting without waiting"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_sums_what_each_partition_has_left() {
+        assert_eq!(
+            consumer_lag(&[(100, Some(40)), (7, Some(7)), (50, None)]),
+            60
+        );
+        // A position past the watermark (a stale watermark) counts as none.
+        assert_eq!(consumer_lag(&[(10, Some(12))]), 0);
+        assert_eq!(consumer_lag(&[]), 0);
     }
 }

@@ -208,3 +208,81 @@ async fn retries_through_a_killed_gateway_create_no_duplicates() {
     };
     assert_eq!(runs, 60);
 }
+
+/// The writer's `/metrics` reports its consumer lag (messages on its
+/// partitions not consumed yet): messages published before it starts are
+/// a backlog it then works off, and the gauge reads 0 once it has.
+#[tokio::test]
+async fn the_writer_reports_its_consumer_lag() {
+    use agentvista_shared::queue::{IngestMessage, FORMAT_VERSION};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let _app = spawn_app().await; // migrations
+    let topic = format!("av-lag-{}", Uuid::new_v4().simple());
+    create_topic(&topic, 2).await;
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set(
+            "bootstrap.servers",
+            &agentvista_shared::config::CommonConfig::from_env()
+                .unwrap()
+                .kafka_brokers,
+        )
+        .create()
+        .unwrap();
+    let message = IngestMessage {
+        format: FORMAT_VERSION,
+        org_id: Uuid::new_v4(),
+        version: 1,
+        retention_days: 30,
+        traces: Vec::new(),
+        spans: Vec::new(),
+        logs: Vec::new(),
+        metrics: Vec::new(),
+    }
+    .encode();
+    for i in 0..40 {
+        let key = format!("k{i}");
+        producer
+            .send(
+                FutureRecord::to(&topic).key(&key).payload(&message),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let _writer = crate::helpers::start_writer_with(
+        &topic,
+        &format!("{topic}-writers"),
+        &[("AV_WRITER_LISTEN", listen.as_str())],
+    );
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut consumed, mut lag) = (None, None);
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("http://{listen}/metrics")).send().await {
+            let text = r.text().await.unwrap_or_default();
+            let value = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            };
+            consumed = value("av_writer_messages_total");
+            lag = value("av_writer_consumer_lag_messages");
+            assert!(
+                text.contains("# TYPE av_writer_consumer_lag_messages gauge"),
+                "{text}"
+            );
+            if consumed == Some(40) && lag == Some(0) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("consumed {consumed:?} messages, lag {lag:?}");
+}

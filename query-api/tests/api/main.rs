@@ -20,5 +20,6 @@ mod readme;
 mod rollups;
 mod schema;
 mod sdk_python;
+mod tls;
 mod web;
 mod webhooks;

@@ -1,0 +1,202 @@
+//! TLS to the backing services, as far as this machine allows: a private
+//! PostgreSQL server that accepts TLS connections only, with a self-signed
+//! certificate made here, reached through `AV_DATABASE_URL`'s `sslmode` /
+//! `sslrootcert` exactly as an operator sets them for a managed database.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("running a command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// As the `postgres` user (PostgreSQL refuses to run as root).
+fn as_postgres(program: &str) -> Command {
+    let mut c = Command::new("runuser");
+    c.args(["-u", "postgres", "--", program]);
+    c
+}
+
+/// A PostgreSQL cluster in a temporary directory, on its own port, with
+/// `ssl = on` and a `pg_hba.conf` that rejects every connection without
+/// TLS; stopped and removed when dropped.
+struct TlsPostgres {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl TlsPostgres {
+    fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("av-pg-tls-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A CA made here, and a certificate for localhost that it signs
+        // (webpki refuses a CA certificate used as the server's own).
+        let ssl = |args: &[&str]| run(Command::new("openssl").current_dir(&dir).args(args));
+        ssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=AgentVista test CA",
+        ]);
+        ssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        ssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ]);
+        run(Command::new("chmod").args(["600", &dir.join("server.key").display().to_string()]));
+        run(Command::new("chown").args(["-R", "postgres:postgres", &dir.display().to_string()]));
+        let data = dir.join("data");
+        run(as_postgres(&format!("{PG_BIN}/initdb")).args([
+            "-D",
+            &data.display().to_string(),
+            "-U",
+            "postgres",
+            "--auth=trust",
+        ]));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = format!(
+            "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{d}'\n\
+             ssl = on\nssl_cert_file = '{d}/server.crt'\nssl_key_file = '{d}/server.key'\n",
+            d = dir.display()
+        );
+        append(&data.join("postgresql.conf"), &conf);
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .unwrap();
+        run(as_postgres(&format!("{PG_BIN}/pg_ctl")).args([
+            "-D",
+            &data.display().to_string(),
+            "-l",
+            &dir.join("pg.log").display().to_string(),
+            "-w",
+            "start",
+        ]));
+        TlsPostgres { dir, port }
+    }
+
+    fn url(&self, params: &str) -> String {
+        format!(
+            "postgres://postgres@localhost:{}/postgres?{params}",
+            self.port
+        )
+    }
+
+    fn ca(&self) -> String {
+        self.dir.join("ca.crt").display().to_string()
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+impl Drop for TlsPostgres {
+    fn drop(&mut self) {
+        let _ = as_postgres(&format!("{PG_BIN}/pg_ctl"))
+            .args([
+                "-D",
+                &self.dir.join("data").display().to_string(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn postgres_over_tls_with_a_verified_certificate() {
+    let pg = TlsPostgres::start();
+    // verify-full: the certificate chains to the given CA and names the
+    // host; the query API's own connection (and its migrations) over it.
+    let mut common = agentvista_shared::config::CommonConfig::from_env().unwrap();
+    common.database_url = agentvista_shared::config::Secret::new(
+        pg.url(&format!("sslmode=verify-full&sslrootcert={}", pg.ca())),
+    );
+    let (pool, applied) = query_api::connect_pg(&common)
+        .await
+        .expect("connecting over TLS");
+    assert!(!applied.is_empty(), "the migrations ran over TLS");
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(ssl, "the session is encrypted");
+    pool.close().await;
+
+    // Without TLS the server refuses; without the CA the certificate is
+    // not trusted.
+    for params in [
+        "sslmode=disable".to_string(),
+        "sslmode=verify-full".to_string(),
+    ] {
+        let r = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(&pg.url(&params))
+            .await;
+        assert!(r.is_err(), "{params} must fail");
+    }
+    // `require` encrypts without verifying (as libpq's sslmode=require).
+    let r = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&pg.url("sslmode=require"))
+        .await;
+    assert!(r.is_ok(), "sslmode=require connects: {:?}", r.err());
+}

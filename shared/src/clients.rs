@@ -23,6 +23,31 @@ pub fn clickhouse(common: &CommonConfig) -> clickhouse::Client {
     clickhouse_server(common).with_database(&common.clickhouse_database)
 }
 
+/// The Redis client of `AV_REDIS_URL`: `redis://`, or `rediss://` (TLS,
+/// rustls) verified against the system's CAs or, when `AV_REDIS_CA_FILE`
+/// is set, against the CAs in that PEM file.
+pub fn redis_client(common: &CommonConfig) -> Result<redis::Client, redis::RedisError> {
+    match &common.redis_ca_file {
+        Some(path) if common.redis_url.starts_with("rediss://") => {
+            let root_cert = std::fs::read(path).map_err(|e| {
+                redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "reading AV_REDIS_CA_FILE",
+                    e.to_string(),
+                ))
+            })?;
+            redis::Client::build_with_tls(
+                common.redis_url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )
+        }
+        _ => redis::Client::open(common.redis_url.as_str()),
+    }
+}
+
 /// A Redis handle that connects on first use and then reconnects by
 /// itself; each command times out after 2 s (callers decide what an outage
 /// means: the gateway fails open on quota, the key cache falls back to
@@ -40,7 +65,7 @@ impl Redis {
     /// command): for tests of routes that never reach Redis.
     pub fn lazy(common: &CommonConfig) -> Result<Self, redis::RedisError> {
         Ok(Redis {
-            client: redis::Client::open(common.redis_url.as_str())?,
+            client: redis_client(common)?,
             conn: Arc::new(OnceCell::new()),
         })
     }

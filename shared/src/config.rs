@@ -59,6 +59,10 @@ pub struct CommonConfig {
     pub kafka_brokers: String,
     pub kafka_topic: String,
     pub redis_url: String,
+    /// A PEM file of the CA(s) that signed the Redis server's certificate
+    /// (`AV_REDIS_CA_FILE`), for a `rediss://` URL whose server the
+    /// system's CAs do not vouch for.
+    pub redis_ca_file: Option<String>,
     pub database_url: Secret,
     pub clickhouse_url: String,
     pub clickhouse_database: String,
@@ -72,6 +76,7 @@ impl CommonConfig {
             kafka_brokers: string("AV_KAFKA_BROKERS", "127.0.0.1:19092"),
             kafka_topic: string("AV_KAFKA_TOPIC", crate::queue::TOPIC_SPANS),
             redis_url: string("AV_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            redis_ca_file: Some(string("AV_REDIS_CA_FILE", "")).filter(|f| !f.is_empty()),
             database_url: Secret::new(string(
                 "AV_DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/agentvista",

@@ -1,7 +1,9 @@
 //! TLS to the backing services, as far as this machine allows: a private
-//! PostgreSQL server that accepts TLS connections only, with a self-signed
-//! certificate made here, reached through `AV_DATABASE_URL`'s `sslmode` /
-//! `sslrootcert` exactly as an operator sets them for a managed database.
+//! PostgreSQL server and a private Redis server that accept TLS
+//! connections only, with certificates from a CA made here, reached
+//! through `AV_DATABASE_URL`'s `sslmode` / `sslrootcert` and a `rediss://`
+//! `AV_REDIS_URL` with `AV_REDIS_CA_FILE`, as an operator sets them for
+//! managed services.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +27,63 @@ fn as_postgres(program: &str) -> Command {
     c
 }
 
+/// In `dir`: `ca.crt` (a CA made here) and `server.crt` / `server.key`, a
+/// certificate for localhost that it signs (webpki refuses a CA
+/// certificate used as the server's own).
+fn make_certificates(dir: &Path) {
+    let ssl = |args: &[&str]| run(Command::new("openssl").current_dir(dir).args(args));
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-subj",
+        "/CN=AgentVista test CA",
+    ]);
+    ssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "server.ext",
+    ]);
+}
+
 /// A PostgreSQL cluster in a temporary directory, on its own port, with
 /// `ssl = on` and a `pg_hba.conf` that rejects every connection without
 /// TLS; stopped and removed when dropped.
@@ -37,59 +96,7 @@ impl TlsPostgres {
     fn start() -> Self {
         let dir = std::env::temp_dir().join(format!("av-pg-tls-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        // A CA made here, and a certificate for localhost that it signs
-        // (webpki refuses a CA certificate used as the server's own).
-        let ssl = |args: &[&str]| run(Command::new("openssl").current_dir(&dir).args(args));
-        ssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-subj",
-            "/CN=AgentVista test CA",
-        ]);
-        ssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        ssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "1",
-            "-extfile",
-            "server.ext",
-        ]);
+        make_certificates(&dir);
         run(Command::new("chmod").args(["600", &dir.join("server.key").display().to_string()]));
         run(Command::new("chown").args(["-R", "postgres:postgres", &dir.display().to_string()]));
         let data = dir.join("data");
@@ -199,4 +206,79 @@ async fn postgres_over_tls_with_a_verified_certificate() {
         .connect(&pg.url("sslmode=require"))
         .await;
     assert!(r.is_ok(), "sslmode=require connects: {:?}", r.err());
+}
+
+#[tokio::test]
+async fn redis_over_tls_with_a_verified_certificate() {
+    let dir = std::env::temp_dir().join(format!("av-redis-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    make_certificates(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("redis-server")
+        .current_dir(&dir)
+        .args([
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args([
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            "server.crt",
+        ])
+        .args([
+            "--tls-key-file",
+            "server.key",
+            "--tls-ca-cert-file",
+            "ca.crt",
+            "--tls-auth-clients",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting redis-server");
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut common = agentvista_shared::config::CommonConfig::from_env().unwrap();
+    common.redis_url = format!("rediss://localhost:{port}/0");
+    common.redis_ca_file = Some(dir.join("ca.crt").display().to_string());
+    let redis = query_api::connect_redis(&common)
+        .await
+        .expect("connecting over TLS");
+    let mut conn = redis.connection().await.unwrap();
+    let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+    assert_eq!(pong, "PONG");
+    // Without the CA the server's certificate is not trusted; without TLS
+    // the server does not answer.
+    for (url, ca) in [
+        (format!("rediss://localhost:{port}/0"), None),
+        (format!("redis://localhost:{port}/0"), None),
+    ] {
+        common.redis_url = url.clone();
+        common.redis_ca_file = ca;
+        let r = async {
+            let redis = query_api::connect_redis(&common).await?;
+            let mut conn = redis.connection().await?;
+            Ok::<String, anyhow::Error>(redis::cmd("PING").query_async::<String>(&mut conn).await?)
+        };
+        let r = tokio::time::timeout(std::time::Duration::from_secs(10), r).await;
+        assert!(!matches!(r, Ok(Ok(_))), "{url} must not answer");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -92,10 +92,11 @@ pub async fn build(config: Config) -> anyhow::Result<Gateway> {
         .acquire_timeout(Duration::from_secs(3))
         .connect_lazy(config.common.database_url.expose())
         .context("AV_DATABASE_URL is not a valid postgres url")?;
-    let queue = Queue::new(
+    let queue = Queue::with_settings(
         &config.common.kafka_brokers,
         &config.common.kafka_topic,
         config.produce_timeout,
+        &config.common.kafka_settings(),
     )
     .context("creating the kafka producer")?;
     let keys = KeyStore::new(redis.clone(), pg.clone(), config.key_cache_ttl);

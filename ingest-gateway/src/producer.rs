@@ -14,7 +14,22 @@ pub struct Queue {
 
 impl Queue {
     pub fn new(brokers: &str, topic: &str, timeout: Duration) -> Result<Self, KafkaError> {
-        let producer: FutureProducer = ClientConfig::new()
+        Self::with_settings(brokers, topic, timeout, &[])
+    }
+
+    /// [`Queue::new`] with more librdkafka settings (the security ones of
+    /// `CommonConfig::kafka_settings`).
+    pub fn with_settings(
+        brokers: &str,
+        topic: &str,
+        timeout: Duration,
+        settings: &[(&str, String)],
+    ) -> Result<Self, KafkaError> {
+        let mut config = ClientConfig::new();
+        for (k, v) in settings {
+            config.set(*k, v);
+        }
+        let producer: FutureProducer = config
             .set("bootstrap.servers", brokers)
             .set("acks", "all")
             .set("compression.type", "lz4")

@@ -58,6 +58,18 @@ impl fmt::Debug for Secret {
 pub struct CommonConfig {
     pub kafka_brokers: String,
     pub kafka_topic: String,
+    /// `security.protocol` of every Kafka client (`AV_KAFKA_SECURITY_PROTOCOL`:
+    /// `plaintext` by default, `ssl`, `sasl_plaintext`, `sasl_ssl`), with
+    /// the SASL and TLS settings below; passed to librdkafka as they are.
+    pub kafka_security_protocol: Option<String>,
+    /// `sasl.mechanism` (`AV_KAFKA_SASL_MECHANISM`: `PLAIN`,
+    /// `SCRAM-SHA-256`, `SCRAM-SHA-512`).
+    pub kafka_sasl_mechanism: Option<String>,
+    pub kafka_sasl_username: Option<String>,
+    pub kafka_sasl_password: Option<Secret>,
+    /// `ssl.ca.location` (`AV_KAFKA_SSL_CA_LOCATION`): the brokers' CA, a
+    /// PEM file, when the system's CAs do not vouch for them.
+    pub kafka_ssl_ca_location: Option<String>,
     pub redis_url: String,
     /// A PEM file of the CA(s) that signed the Redis server's certificate
     /// (`AV_REDIS_CA_FILE`), for a `rediss://` URL whose server the
@@ -70,13 +82,43 @@ pub struct CommonConfig {
     pub clickhouse_password: Secret,
 }
 
+/// An environment variable that is set and not empty.
+fn optional(var: &str) -> Option<String> {
+    Some(string(var, "")).filter(|v| !v.is_empty())
+}
+
 impl CommonConfig {
+    /// The security settings every Kafka client of the services gets
+    /// (librdkafka names), only those that are set.
+    pub fn kafka_settings(&self) -> Vec<(&'static str, String)> {
+        [
+            ("security.protocol", self.kafka_security_protocol.clone()),
+            ("sasl.mechanism", self.kafka_sasl_mechanism.clone()),
+            ("sasl.username", self.kafka_sasl_username.clone()),
+            (
+                "sasl.password",
+                self.kafka_sasl_password
+                    .as_ref()
+                    .map(|p| p.expose().to_string()),
+            ),
+            ("ssl.ca.location", self.kafka_ssl_ca_location.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect()
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(CommonConfig {
             kafka_brokers: string("AV_KAFKA_BROKERS", "127.0.0.1:19092"),
             kafka_topic: string("AV_KAFKA_TOPIC", crate::queue::TOPIC_SPANS),
+            kafka_security_protocol: optional("AV_KAFKA_SECURITY_PROTOCOL"),
+            kafka_sasl_mechanism: optional("AV_KAFKA_SASL_MECHANISM"),
+            kafka_sasl_username: optional("AV_KAFKA_SASL_USERNAME"),
+            kafka_sasl_password: optional("AV_KAFKA_SASL_PASSWORD").map(Secret::new),
+            kafka_ssl_ca_location: optional("AV_KAFKA_SSL_CA_LOCATION"),
             redis_url: string("AV_REDIS_URL", "redis://127.0.0.1:6379/0"),
-            redis_ca_file: Some(string("AV_REDIS_CA_FILE", "")).filter(|f| !f.is_empty()),
+            redis_ca_file: optional("AV_REDIS_CA_FILE"),
             database_url: Secret::new(string(
                 "AV_DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/agentvista",
@@ -92,6 +134,37 @@ impl CommonConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kafka_security_settings_pass_through_and_the_password_does_not_print() {
+        std::env::set_var("AV_KAFKA_SECURITY_PROTOCOL", "sasl_ssl");
+        std::env::set_var("AV_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512");
+        std::env::set_var("AV_KAFKA_SASL_USERNAME", "agentvista");
+        std::env::set_var("AV_KAFKA_SASL_PASSWORD", "s3cret");
+        let c = CommonConfig::from_env().unwrap();
+        for var in [
+            "AV_KAFKA_SECURITY_PROTOCOL",
+            "AV_KAFKA_SASL_MECHANISM",
+            "AV_KAFKA_SASL_USERNAME",
+            "AV_KAFKA_SASL_PASSWORD",
+        ] {
+            std::env::remove_var(var);
+        }
+        assert_eq!(
+            c.kafka_settings(),
+            vec![
+                ("security.protocol", "sasl_ssl".to_string()),
+                ("sasl.mechanism", "SCRAM-SHA-512".to_string()),
+                ("sasl.username", "agentvista".to_string()),
+                ("sasl.password", "s3cret".to_string()),
+            ]
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(CommonConfig::from_env()
+            .unwrap()
+            .kafka_settings()
+            .is_empty());
+    }
 
     #[test]
     fn secrets_do_not_print() {

@@ -145,11 +145,15 @@ async fn consumer_lag(h: &Health) -> u64 {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ch: Client,
-    brokers: String,
+    common: agentvista_shared::config::CommonConfig,
     stats: Arc<Stats>,
 ) {
-    let kafka: Option<Arc<BaseProducer>> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
+    let mut client = rdkafka::ClientConfig::new();
+    for (k, v) in common.kafka_settings() {
+        client.set(k, v);
+    }
+    let kafka: Option<Arc<BaseProducer>> = client
+        .set("bootstrap.servers", &common.kafka_brokers)
         .create()
         .map_err(|e| tracing::error!(error = %e, "creating the readiness kafka client"))
         .ok()

@@ -124,7 +124,11 @@ pub struct Writer {
 }
 
 pub async fn build(config: Config) -> anyhow::Result<Writer> {
-    let consumer: StreamConsumer = ClientConfig::new()
+    let mut client = ClientConfig::new();
+    for (k, v) in config.common.kafka_settings() {
+        client.set(k, v);
+    }
+    let consumer: StreamConsumer = client
         .set("bootstrap.servers", &config.common.kafka_brokers)
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")
@@ -175,7 +179,7 @@ impl Writer {
         let health_task = tokio::spawn(health::serve(
             health,
             ch.clone(),
-            config.common.kafka_brokers.clone(),
+            config.common.clone(),
             stats.clone(),
         ));
         let mut batch = Batch::default();

@@ -305,6 +305,7 @@ impl Server {
         workers.spawn(workers::webhook_events::WebhookEvents {
             pg: state.pg.clone(),
             brokers: state.config.common.kafka_brokers.clone(),
+            kafka_settings: state.config.common.kafka_settings(),
             topic: state.config.common.kafka_topic.clone(),
             group: hooks.events_group.clone(),
             from: hooks.events_from.clone(),

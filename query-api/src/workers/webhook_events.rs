@@ -36,6 +36,8 @@ const CHUNK: usize = 500;
 pub struct WebhookEvents {
     pub pg: PgPool,
     pub brokers: String,
+    /// The Kafka security settings (`CommonConfig::kafka_settings`).
+    pub kafka_settings: Vec<(&'static str, String)>,
     pub topic: String,
     pub group: String,
     /// `earliest` or `latest` (`AV_WEBHOOK_EVENTS_FROM`).
@@ -62,7 +64,11 @@ impl Worker for WebhookEvents {
     }
 
     async fn run_once(&self) -> anyhow::Result<()> {
-        let consumer: StreamConsumer = ClientConfig::new()
+        let mut client = ClientConfig::new();
+        for (k, v) in &self.kafka_settings {
+            client.set(*k, v);
+        }
+        let consumer: StreamConsumer = client
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", &self.group)
             .set("enable.auto.commit", "false")

@@ -43,6 +43,10 @@ pub struct Config {
     /// Whether anyone may sign up (`AV_SIGNUP_ENABLED`, default true); off,
     /// accounts come from `query-api admin bootstrap` and member invites.
     pub signup_enabled: bool,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served instead of the
+    /// main port (`AV_QUERY_INTERNAL_LISTEN`; unset: on the main port), so
+    /// that a proxy sending `/` to the query API cannot expose them.
+    pub internal_listen: Option<SocketAddr>,
     pub shutdown_grace: Duration,
     /// The run-statistics rollup worker (`rollup`).
     pub rollup: store::run_stats::RefreshConfig,
@@ -81,6 +85,13 @@ impl Config {
             session_ttl: time::Duration::days(config::parse("AV_SESSION_TTL_DAYS", 14i64)?),
             cookie_secure: config::parse("AV_COOKIE_SECURE", false)?,
             signup_enabled: config::parse("AV_SIGNUP_ENABLED", true)?,
+            internal_listen: match config::string("AV_QUERY_INTERNAL_LISTEN", "").as_str() {
+                "" => None,
+                _ => Some(config::parse(
+                    "AV_QUERY_INTERNAL_LISTEN",
+                    SocketAddr::from(([127, 0, 0, 1], 0)),
+                )?),
+            },
             shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
             max_reads: config::parse("AV_QUERY_MAX_READS", 16usize)?.max(1),
             read_wait: Duration::from_millis(config::parse("AV_QUERY_READ_WAIT_MS", 5000u64)?),
@@ -217,6 +228,9 @@ pub async fn connect_redis(common: &CommonConfig) -> anyhow::Result<Redis> {
 
 pub struct Server {
     listener: tokio::net::TcpListener,
+    /// The health and metrics listener, when `AV_QUERY_INTERNAL_LISTEN` is
+    /// set.
+    internal: Option<tokio::net::TcpListener>,
     state: AppState,
 }
 
@@ -262,9 +276,18 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
+    let internal = match config.internal_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr} (AV_QUERY_INTERNAL_LISTEN)"))?,
+        ),
+        None => None,
+    };
     let app = App::new(config, pg, ch, redis).await?;
     Ok(Server {
         listener,
+        internal,
         state: AppState(Arc::new(app)),
     })
 }
@@ -276,6 +299,11 @@ impl Server {
 
     pub fn state(&self) -> AppState {
         self.state.clone()
+    }
+
+    /// The health and metrics listener's address, when there is one.
+    pub fn internal_addr(&self) -> Option<SocketAddr> {
+        self.internal.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub async fn run(
@@ -318,6 +346,14 @@ impl Server {
             hooks.clone(),
             state.webhook_metrics.clone(),
         )?);
+        let internal = self.internal.map(|listener| {
+            let ops = router::ops(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, ops).await {
+                    tracing::error!(error = %e, "the health and metrics listener stopped");
+                }
+            })
+        });
         let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -325,6 +361,9 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving");
+        if let Some(task) = internal {
+            task.abort();
+        }
         // Between passes the workers stop at once; a pass in progress is
         // dropped after 1 s (safe: its lock is a transaction's, its writes
         // are single statements), so a stuck ClickHouse cannot hold up

@@ -173,17 +173,36 @@ async fn openapi_json() -> impl axum::response::IntoResponse {
 pub fn router(state: AppState) -> Router {
     let (api, _) = api().split_for_parts();
     let read_slots = state.clone();
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics_text))
-        .route("/readyz", get(health::readyz))
-        .fallback(web_or_not_found)
+    let main = Router::new().nest("/api/v1", api);
+    // Health and metrics here, or (with AV_QUERY_INTERNAL_LISTEN) only on
+    // the internal listener and a JSON 404 here, not the dashboard.
+    let main = if state.0.config.internal_listen.is_none() {
+        main.merge(ops_routes())
+    } else {
+        let gone = || async { AppError::from(ApiError::not_found("Route")) };
+        main.route("/healthz", get(gone))
+            .route("/metrics", get(gone))
+            .route("/readyz", get(gone))
+    };
+    main.fallback(web_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(state.clone(), record))
         .layer(axum::Extension(read_slots))
         .with_state(state)
+}
+
+fn ops_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics_text))
+        .route("/readyz", get(health::readyz))
+}
+
+/// The internal listener's router (`AV_QUERY_INTERNAL_LISTEN`): health,
+/// readiness and metrics only.
+pub fn ops(state: AppState) -> Router {
+    ops_routes().with_state(state)
 }
 
 /// At most `AV_QUERY_MAX_READS` telemetry reads at once per replica, so

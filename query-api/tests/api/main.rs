@@ -13,6 +13,7 @@ mod helpers;
 mod ingest;
 mod limits;
 mod openapi;
+mod ops;
 mod otlp;
 mod poison;
 mod prompts;

@@ -85,6 +85,10 @@ fn the_manifests_name_the_versioned_images_and_a_secret_per_service() {
             "{service}: {secrets:?}"
         );
     }
+    // The query API's health and metrics on the internal port, which the
+    // Ingress (routing / to 8082) never reaches.
+    assert!(k8s.contains("AV_QUERY_INTERNAL_LISTEN: 0.0.0.0:9082"));
+    assert!(k8s.contains("readinessProbe: { httpGet: { path: /readyz, port: 9082 }"));
     // HTTPS with a class; the session cookie follows.
     assert!(k8s.contains("ingressClassName: nginx"));
     assert!(k8s.contains("secretName: agentvista-tls"));

@@ -18,6 +18,10 @@ async fn offline_router() -> axum::Router {
 }
 
 async fn offline_router_with(tweak: impl FnOnce(&mut Config)) -> axum::Router {
+    query_api::router::router(offline_state(tweak).await)
+}
+
+async fn offline_state(tweak: impl FnOnce(&mut Config)) -> AppState {
     let mut config = Config::from_env().expect("defaults");
     tweak(&mut config);
     config.common.redis_url = "redis://127.0.0.1:1".into();
@@ -29,7 +33,7 @@ async fn offline_router_with(tweak: impl FnOnce(&mut Config)) -> axum::Router {
     let ch = agentvista_shared::clients::clickhouse(&config.common);
     let redis = Redis::lazy(&config.common).unwrap();
     let app = App::new(config, pg, ch, redis).await.unwrap();
-    query_api::router::router(AppState(Arc::new(app)))
+    AppState(Arc::new(app))
 }
 
 async fn call(
@@ -268,4 +272,39 @@ async fn the_dashboard_is_served_outside_the_api_and_api_misses_stay_json() {
     let (status, _, _) = call(&router, get("/api/v1/agents")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// With `AV_QUERY_INTERNAL_LISTEN`, health, readiness and metrics leave the
+/// main port (a JSON 404 there, not the dashboard's page) for the internal
+/// listener's router.
+#[tokio::test]
+async fn health_and_metrics_can_move_to_an_internal_listener() {
+    let state = offline_state(|c| c.internal_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let main = query_api::router::router(state.clone());
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let (status, _, body) = call(&main, get(path)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            body,
+            serde_json::json!({"detail": "Route not found."}),
+            "{path}"
+        );
+    }
+    let ops = query_api::router::ops(state);
+    let (status, _, body) = call(&ops, get("/healthz")).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, serde_json::json!({"status": "ok"}))
+    );
+    let resp = ops.clone().oneshot(get("/metrics")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&text).contains("# TYPE"));
+    // Nothing else is served there.
+    let (status, _, _) = call(&ops, get("/api/v1/agents")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Without the setting they stay on the main port.
+    let main = offline_router().await;
+    let (status, _, _) = call(&main, get("/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -92,11 +92,10 @@ pub async fn build(config: Config) -> anyhow::Result<Gateway> {
         .acquire_timeout(Duration::from_secs(3))
         .connect_lazy(config.common.database_url.expose())
         .context("AV_DATABASE_URL is not a valid postgres url")?;
-    let queue = Queue::with_settings(
-        &config.common.kafka_brokers,
+    let queue = Queue::with_config(
+        agentvista_shared::clients::kafka(&config.common),
         &config.common.kafka_topic,
         config.produce_timeout,
-        &config.common.kafka_settings(),
     )
     .context("creating the kafka producer")?;
     let keys = KeyStore::new(redis.clone(), pg.clone(), config.key_cache_ttl);

@@ -14,23 +14,19 @@ pub struct Queue {
 
 impl Queue {
     pub fn new(brokers: &str, topic: &str, timeout: Duration) -> Result<Self, KafkaError> {
-        Self::with_settings(brokers, topic, timeout, &[])
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", brokers);
+        Self::with_config(config, topic, timeout)
     }
 
-    /// [`Queue::new`] with more librdkafka settings (the security ones of
-    /// `CommonConfig::kafka_settings`).
-    pub fn with_settings(
-        brokers: &str,
+    /// [`Queue::new`] from a base configuration (the brokers and security
+    /// settings of `agentvista_shared::clients::kafka`).
+    pub fn with_config(
+        mut config: ClientConfig,
         topic: &str,
         timeout: Duration,
-        settings: &[(&str, String)],
     ) -> Result<Self, KafkaError> {
-        let mut config = ClientConfig::new();
-        for (k, v) in settings {
-            config.set(*k, v);
-        }
         let producer: FutureProducer = config
-            .set("bootstrap.servers", brokers)
             .set("acks", "all")
             .set("compression.type", "lz4")
             .set("linger.ms", "5")

@@ -51,6 +51,14 @@ fn text(key: &str, value: String) -> KeyValue {
     kv(key, any_value::Value::StringValue(value))
 }
 
+/// The next value of a xorshift64 generator (deterministic text, cheap
+/// enough for the load generator).
+fn xorshift(x: &mut u64) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+}
+
 /// A vocabulary of 512 pseudo-words of 2 to 9 letters: text drawn from it
 /// has about the entropy of natural language (9 bits a word), so that
 /// ClickHouse's compression works as hard as on real messages.
@@ -60,9 +68,7 @@ fn vocabulary() -> &'static [String] {
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         (0..512)
             .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                xorshift(&mut x);
                 let len = 2 + (x % 8) as usize;
                 (0..len)
                     .map(|i| (b'a' + ((x >> (i * 5)) % 26) as u8) as char)
@@ -79,9 +85,7 @@ fn messages(role: &str, seed: u64, n: usize) -> String {
     let mut text = String::new();
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     while text.len() < n.saturating_sub(60) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        xorshift(&mut x);
         text.push_str(&words[(x % 512) as usize]);
         text.push(' ');
     }

@@ -332,8 +332,7 @@ impl Server {
         let hooks = &state.config.webhooks;
         workers.spawn(workers::webhook_events::WebhookEvents {
             pg: state.pg.clone(),
-            brokers: state.config.common.kafka_brokers.clone(),
-            kafka_settings: state.config.common.kafka_settings(),
+            kafka: agentvista_shared::clients::kafka(&state.config.common),
             topic: state.config.common.kafka_topic.clone(),
             group: hooks.events_group.clone(),
             from: hooks.events_from.clone(),

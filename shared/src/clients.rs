@@ -23,6 +23,18 @@ pub fn clickhouse(common: &CommonConfig) -> clickhouse::Client {
     clickhouse_server(common).with_database(&common.clickhouse_database)
 }
 
+/// The base configuration of every Kafka client (producer, consumers, the
+/// readiness probe): the brokers and the security settings
+/// (`CommonConfig::kafka_settings`); each client adds its own settings.
+pub fn kafka(common: &CommonConfig) -> rdkafka::ClientConfig {
+    let mut config = rdkafka::ClientConfig::new();
+    config.set("bootstrap.servers", &common.kafka_brokers);
+    for (k, v) in common.kafka_settings() {
+        config.set(k, v);
+    }
+    config
+}
+
 /// The Redis client of `AV_REDIS_URL`: `redis://`, or `rediss://` (TLS,
 /// rustls) verified against the system's CAs or, when `AV_REDIS_CA_FILE`
 /// is set, against the CAs in that PEM file.

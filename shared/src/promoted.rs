@@ -26,6 +26,18 @@ pub const OUTPUT_KEYS: [&str; 3] = [
 pub const INPUT_MARKER: &str = "agentvista.promoted.input";
 pub const OUTPUT_MARKER: &str = "agentvista.promoted.output";
 
+/// For an attribute key whose text may be promoted: the marker that names
+/// it and the span column the text is stored in (for filters on it).
+pub fn stored_as(key: &str) -> Option<(&'static str, &'static str)> {
+    if INPUT_KEYS.contains(&key) {
+        Some((INPUT_MARKER, "input"))
+    } else if OUTPUT_KEYS.contains(&key) {
+        Some((OUTPUT_MARKER, "output"))
+    } else {
+        None
+    }
+}
+
 /// Replace the attribute that `input` / `output` were read from by its
 /// marker, when that is exact: exactly one attribute has the key and its
 /// value is the column's text. Returns how many were promoted.
@@ -117,6 +129,13 @@ mod tests {
             Some("[{\"role\":\"assistant\"}]"),
         );
         assert_eq!(stored, sent);
+    }
+
+    #[test]
+    fn promoted_keys_name_their_marker_and_column() {
+        assert_eq!(stored_as("gen_ai.prompt"), Some((INPUT_MARKER, "input")));
+        assert_eq!(stored_as("output.value"), Some((OUTPUT_MARKER, "output")));
+        assert_eq!(stored_as("gen_ai.request.model"), None);
     }
 
     #[test]

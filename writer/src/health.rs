@@ -148,12 +148,7 @@ pub async fn serve(
     common: agentvista_shared::config::CommonConfig,
     stats: Arc<Stats>,
 ) {
-    let mut client = rdkafka::ClientConfig::new();
-    for (k, v) in common.kafka_settings() {
-        client.set(k, v);
-    }
-    let kafka: Option<Arc<BaseProducer>> = client
-        .set("bootstrap.servers", &common.kafka_brokers)
+    let kafka: Option<Arc<BaseProducer>> = agentvista_shared::clients::kafka(&common)
         .create()
         .map_err(|e| tracing::error!(error = %e, "creating the readiness kafka client"))
         .ok()

@@ -25,7 +25,6 @@ use agentvista_shared::config::{self, CommonConfig, ConfigError};
 use agentvista_shared::queue::IngestMessage;
 use anyhow::Context;
 use clickhouse::Client;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use std::future::Future;
@@ -124,12 +123,7 @@ pub struct Writer {
 }
 
 pub async fn build(config: Config) -> anyhow::Result<Writer> {
-    let mut client = ClientConfig::new();
-    for (k, v) in config.common.kafka_settings() {
-        client.set(k, v);
-    }
-    let consumer: StreamConsumer = client
-        .set("bootstrap.servers", &config.common.kafka_brokers)
+    let consumer: StreamConsumer = agentvista_shared::clients::kafka(&config.common)
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

@@ -183,20 +183,13 @@ impl RunFilter {
             if let Some((k, v)) = &self.attribute {
                 // Message text is stored once, in `input`/`output`, with a
                 // marker naming the attribute it came in (shared::promoted).
-                let promoted = if promoted::INPUT_KEYS.contains(&k.as_str()) {
-                    Some((promoted::INPUT_MARKER, "input"))
-                } else if promoted::OUTPUT_KEYS.contains(&k.as_str()) {
-                    Some((promoted::OUTPUT_MARKER, "output"))
-                } else {
-                    None
-                };
                 let mut binds = vec![
                     Bind::Str(k.clone()),
                     Bind::Str(v.clone()),
                     Bind::Str(k.clone()),
                     Bind::Str(v.clone()),
                 ];
-                let sql = match promoted {
+                let sql = match promoted::stored_as(k) {
                     Some((marker, column)) => {
                         binds.extend([
                             Bind::Str(marker.to_string()),

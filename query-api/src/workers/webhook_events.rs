@@ -35,9 +35,8 @@ const CHUNK: usize = 500;
 
 pub struct WebhookEvents {
     pub pg: PgPool,
-    pub brokers: String,
-    /// The Kafka security settings (`CommonConfig::kafka_settings`).
-    pub kafka_settings: Vec<(&'static str, String)>,
+    /// The brokers and security settings (`agentvista_shared::clients::kafka`).
+    pub kafka: ClientConfig,
     pub topic: String,
     pub group: String,
     /// `earliest` or `latest` (`AV_WEBHOOK_EVENTS_FROM`).
@@ -64,12 +63,9 @@ impl Worker for WebhookEvents {
     }
 
     async fn run_once(&self) -> anyhow::Result<()> {
-        let mut client = ClientConfig::new();
-        for (k, v) in &self.kafka_settings {
-            client.set(*k, v);
-        }
-        let consumer: StreamConsumer = client
-            .set("bootstrap.servers", &self.brokers)
+        let consumer: StreamConsumer = self
+            .kafka
+            .clone()
             .set("group.id", &self.group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

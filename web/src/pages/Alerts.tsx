@@ -25,6 +25,8 @@ export function Alerts() {
   const [editing, setEditing] = useState<string | null>(null);
   const [secret, setSecret] = useState<string | null>(null);
 
+  const editingAlert = alerts?.find((a) => a.id === editing);
+
   const done = (r: { error?: unknown; response: Response }) => {
     if (r.error !== undefined) setProblem(failure(r.response.status, r.error).message);
     else setProblem(null);
@@ -77,30 +79,7 @@ export function Alerts() {
             ))}
           </select>
         </label>
-        <label>
-          Threshold ({THRESHOLD_HINT[type]})
-          <input name="threshold" type="number" step="any" min="0" required />
-        </label>
-        <label>
-          Window (minutes)
-          <input name="window_minutes" type="number" min={5} max={1440} defaultValue={60} />
-        </label>
-        <label>
-          Cooldown (minutes)
-          <input name="cooldown_minutes" type="number" min={0} max={10080} defaultValue={60} />
-        </label>
-        <label>
-          Channel
-          <select name="channel" defaultValue="email">
-            <option value="email">email</option>
-            <option value="webhook">webhook</option>
-            <option value="both">both</option>
-          </select>
-        </label>
-        <label>
-          Webhook URL (webhook, both)
-          <input name="webhook_url" type="url" />
-        </label>
+        <RuleFields type={type} window={60} cooldown={60} channel="email" />
         <div className="actions">
           <button type="submit" disabled={!agents || agents.length === 0}>
             Create alert
@@ -185,9 +164,9 @@ export function Alerts() {
           </table>
         )}
       </Loaded>
-      {editing && alerts?.find((a) => a.id === editing) && (
+      {editingAlert && (
         <EditAlert
-          alert={alerts.find((a) => a.id === editing)!}
+          alert={editingAlert}
           onSaved={(r) => {
             done(r);
             if (r.error === undefined) setEditing(null);
@@ -197,6 +176,62 @@ export function Alerts() {
       )}
       {history && <History id={history} />}
     </section>
+  );
+}
+
+/** The fields of a rule, with their starting values; the threshold is
+ * left out for `composite` rules, minimum runs when not given. */
+function RuleFields(props: {
+  type: string;
+  threshold?: number | null;
+  window: number;
+  minRuns?: number;
+  cooldown: number;
+  channel: string;
+  webhookUrl?: string | null;
+}) {
+  return (
+    <>
+      {props.type !== "composite" && (
+        <label>
+          Threshold ({THRESHOLD_HINT[props.type]})
+          <input
+            name="threshold"
+            type="number"
+            step="any"
+            min="0"
+            required
+            defaultValue={props.threshold ?? undefined}
+          />
+        </label>
+      )}
+      <label>
+        Window (minutes)
+        <input name="window_minutes" type="number" min={5} max={1440} defaultValue={props.window} />
+      </label>
+      {props.minRuns !== undefined && (
+        <label>
+          Minimum runs
+          <input name="min_runs" type="number" min={1} max={10000} defaultValue={props.minRuns} />
+        </label>
+      )}
+      <label>
+        Cooldown (minutes)
+        <input name="cooldown_minutes" type="number" min={0} max={10080} defaultValue={props.cooldown} />
+      </label>
+      <label>
+        Channel
+        <select name="channel" defaultValue={props.channel}>
+          <option value="email">email</option>
+          <option value="webhook">webhook</option>
+          <option value="both">both</option>
+        </select>
+      </label>
+      <label>
+        Webhook URL (webhook, both)
+        <input name="webhook_url" type="url" defaultValue={props.webhookUrl ?? ""} />
+      </label>
+    </>
   );
 }
 
@@ -228,36 +263,15 @@ function EditAlert(props: {
       <h2>
         Edit: {a.agent_name ?? a.target_service ?? "–"} · {a.type}
       </h2>
-      {a.type !== "composite" && (
-        <label>
-          Threshold ({THRESHOLD_HINT[a.type]})
-          <input name="threshold" type="number" step="any" min="0" required defaultValue={a.threshold ?? undefined} />
-        </label>
-      )}
-      <label>
-        Window (minutes)
-        <input name="window_minutes" type="number" min={5} max={1440} defaultValue={a.window_minutes} />
-      </label>
-      <label>
-        Minimum runs
-        <input name="min_runs" type="number" min={1} max={10000} defaultValue={a.min_runs} />
-      </label>
-      <label>
-        Cooldown (minutes)
-        <input name="cooldown_minutes" type="number" min={0} max={10080} defaultValue={a.cooldown_minutes} />
-      </label>
-      <label>
-        Channel
-        <select name="channel" defaultValue={a.channel}>
-          <option value="email">email</option>
-          <option value="webhook">webhook</option>
-          <option value="both">both</option>
-        </select>
-      </label>
-      <label>
-        Webhook URL (webhook, both)
-        <input name="webhook_url" type="url" defaultValue={a.webhook_url ?? ""} />
-      </label>
+      <RuleFields
+        type={a.type}
+        threshold={a.threshold}
+        window={a.window_minutes}
+        minRuns={a.min_runs}
+        cooldown={a.cooldown_minutes}
+        channel={a.channel}
+        webhookUrl={a.webhook_url}
+      />
       <div className="actions">
         <button type="submit">Save alert</button>
         <button type="button" onClick={props.onCancel}>

@@ -9,9 +9,18 @@ until `KILL QUERY` (see stop()) ends it.
 
 usage: clickhouse_server.py run  DATA_DIR HTTP_PORT TCP_PORT
        clickhouse_server.py stop HTTP_PORT
+
+Environment of `run`:
+  AV_CH_CONFIG_EXTRA   a file of XML elements added to config.xml (for
+                       example a cluster's <remote_servers>)
+  AV_CH_EPHEMERAL=1    a test's server: it exits, removing DATA_DIR, once
+                       the process that started it is gone
 """
 import os
+import shutil
 import sys
+import threading
+import time
 import urllib.request
 
 BLOCKER = "sum(sleepEachRow(1)) FROM system.numbers"
@@ -25,6 +34,10 @@ def run(data_dir: str, http_port: int, tcp_port: int) -> None:
     ports_file = os.path.join(run_dir, "ports.tsv")
     if os.path.exists(ports_file):
         os.remove(ports_file)
+    extra = ""
+    if os.environ.get("AV_CH_CONFIG_EXTRA"):
+        with open(os.environ["AV_CH_CONFIG_EXTRA"]) as f:
+            extra = f.read()
     with open(os.path.join(run_dir, "config.xml"), "w") as f:
         f.write(f"""<clickhouse>
   <listen_host>127.0.0.1</listen_host>
@@ -38,12 +51,15 @@ def run(data_dir: str, http_port: int, tcp_port: int) -> None:
   </logger>
   <max_server_memory_usage_to_ram_ratio>0.5</max_server_memory_usage_to_ram_ratio>
   <max_concurrent_queries>200</max_concurrent_queries>
+{extra}
 </clickhouse>
 """)
     # clickhouse-local reads ./config.xml and turns piped stdin into a table.
     os.chdir(run_dir)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
+    if os.environ.get("AV_CH_EPHEMERAL") == "1":
+        threading.Thread(target=exit_with_parent, args=(data_dir,), daemon=True).start()
     from chdb import _chdb  # imported late: it reads the environment at load time
 
     sql = (
@@ -54,6 +70,15 @@ def run(data_dir: str, http_port: int, tcp_port: int) -> None:
         "function_sleep_max_microseconds_per_block = 0"
     )
     _chdb.query(sql, "TabSeparated", path=os.path.join(data_dir, "db"))
+
+
+def exit_with_parent(data_dir: str) -> None:
+    """Exit (and remove the data) once the parent process is gone."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    os._exit(0)
 
 
 def stop(http_port: int) -> None:

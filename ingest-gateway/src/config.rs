@@ -22,6 +22,12 @@ pub struct Config {
     pub key_cache_ttl: Duration,
     /// Deadline for draining in-flight requests on shutdown.
     pub shutdown_grace: Duration,
+    /// Kafka keys per organization (`AV_KAFKA_KEY_BUCKETS`, 1 to 255):
+    /// records are keyed by organization and a bucket of their trace, so
+    /// one organization spreads over up to this many partitions (and
+    /// writers) while each trace stays on one partition, in order
+    /// (`IngestMessage::keyed`). 1 keys by organization alone.
+    pub kafka_key_buckets: u8,
 }
 
 impl Config {
@@ -44,11 +50,18 @@ impl Config {
                 2_000u64,
             )?),
             shutdown_grace: Duration::from_secs(config::parse("AV_SHUTDOWN_GRACE_SECS", 20u64)?),
+            kafka_key_buckets: config::parse("AV_KAFKA_KEY_BUCKETS", 16u8)?,
         };
         if c.max_inflight_bytes < c.max_body_bytes {
             return Err(ConfigError {
                 var: "AV_GATEWAY_MAX_INFLIGHT_BYTES".into(),
                 message: "must be at least AV_GATEWAY_MAX_BODY_BYTES".into(),
+            });
+        }
+        if c.kafka_key_buckets == 0 {
+            return Err(ConfigError {
+                var: "AV_KAFKA_KEY_BUCKETS".into(),
+                message: "must be 1 to 255".into(),
             });
         }
         if c.max_body_bytes == 0 || c.max_inflight == 0 {

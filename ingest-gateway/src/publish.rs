@@ -1,12 +1,13 @@
-//! Handing accepted records to Kafka: one message per request (OTLP
-//! exports chunked), the quota reserved first and given back when the
-//! broker does not confirm.
+//! Handing accepted records to Kafka: one message per request and key
+//! bucket (OTLP exports chunked; `IngestMessage::keyed` splits by trace),
+//! the quota reserved first and given back when the broker does not
+//! confirm.
 
 use crate::quota::Reservation;
 use crate::App;
 use agentvista_shared::error::ApiError;
 use agentvista_shared::keys::KeyRecord;
-use agentvista_shared::queue::{IngestMessage, FORMAT_VERSION};
+use agentvista_shared::queue::{IngestMessage, MessageKey, FORMAT_VERSION};
 
 pub(crate) fn new_message(key: &KeyRecord) -> IngestMessage {
     IngestMessage {
@@ -72,8 +73,11 @@ pub async fn publish(
         count(|m| m.logs.len()),
         count(|m| m.metrics.len()),
     );
-    let payloads: Vec<Vec<u8>> = messages.iter().map(IngestMessage::encode).collect();
-    drop(messages);
+    let payloads: Vec<(MessageKey, Vec<u8>)> = messages
+        .into_iter()
+        .flat_map(|m| m.keyed(app.config.kafka_key_buckets))
+        .map(|(k, m)| (k, m.encode()))
+        .collect();
     let reservation = app
         .quota
         .reserve(key.org_id, spans, key.monthly_span_limit)
@@ -91,7 +95,7 @@ pub async fn publish(
     };
     let sends = payloads
         .iter()
-        .map(|payload| app.queue.send(key.org_id.as_bytes(), payload));
+        .map(|(k, payload)| app.queue.send(k, payload));
     let results = futures::future::join_all(sends).await;
     if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
         tracing::error!(error = %e, org_id = %key.org_id, "kafka did not confirm the batch");

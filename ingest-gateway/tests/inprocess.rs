@@ -86,21 +86,24 @@ impl QuotaStore for FakeQuota {
     }
 }
 
-/// The messages the queue acknowledged; `down` makes every send fail.
+/// The messages the queue acknowledged (and their keys); `down` makes
+/// every send fail.
 #[derive(Default)]
 struct FakeQueue {
     sent: Mutex<Vec<IngestMessage>>,
+    keys: Mutex<Vec<Vec<u8>>>,
     down: AtomicBool,
 }
 
 impl Publisher for FakeQueue {
-    fn send<'a>(&'a self, _key: &'a [u8], payload: &'a [u8]) -> BoxFuture<'a, Result<(), String>> {
+    fn send<'a>(&'a self, key: &'a [u8], payload: &'a [u8]) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             if self.down.load(Ordering::SeqCst) {
                 return Err("broker down".into());
             }
             let m = IngestMessage::decode(payload).map_err(|e| e.to_string())?;
             self.sent.lock().unwrap().push(m);
+            self.keys.lock().unwrap().push(key.to_vec());
             Ok(())
         })
     }
@@ -214,6 +217,52 @@ async fn an_accepted_batch_reaches_the_queue_as_one_message_of_the_keys_organiza
     assert_eq!(sent[0].traces[0].agent_name, "lead-qualifier");
     assert_eq!(sent[0].spans[0].cost_nanos, Some(3_200_000));
     assert_eq!(h.quota.used.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn traces_of_one_batch_spread_over_keys_and_each_trace_keeps_one() {
+    let h = start().await;
+    let mut body = doc_example();
+    let one = body["traces"][0].clone();
+    // Three traces (the fake key's monthly limit) whose ids fall in three
+    // different key buckets of the default 16.
+    let mut ids: Vec<Uuid> = Vec::new();
+    while ids.len() < 3 {
+        let id = Uuid::new_v4();
+        let bucket = agentvista_shared::queue::key_bucket(id.as_u128(), 16);
+        if ids
+            .iter()
+            .all(|i| agentvista_shared::queue::key_bucket(i.as_u128(), 16) != bucket)
+        {
+            ids.push(id);
+        }
+    }
+    let traces: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            let mut t = one.clone();
+            t["trace"]["trace_id"] = json!(id.to_string());
+            t["spans"][0]["trace_id"] = json!(id.to_string());
+            t["spans"][0]["span_id"] = json!(Uuid::new_v4().to_string());
+            t
+        })
+        .collect();
+    body["traces"] = json!(traces);
+    let (status, answer) = h.batch(Some(WRITE_KEY), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let sent = h.queue.sent.lock().unwrap();
+    let keys = h.queue.keys.lock().unwrap();
+    // One message per trace here, each under the organization's key plus
+    // its trace's bucket, the trace's run row with its span.
+    assert_eq!(sent.len(), 3);
+    for (key, m) in keys.iter().zip(sent.iter()) {
+        assert_eq!(&key[..16], h.org.as_bytes());
+        assert_eq!(m.traces.len(), 1);
+        assert_eq!(m.spans.len(), 1);
+        assert_eq!(m.spans[0].trace_id, m.traces[0].trace_id);
+        let bucket = agentvista_shared::queue::key_bucket(m.traces[0].trace_id.as_u128(), 16);
+        assert_eq!(usize::from(key[16]), bucket);
+    }
 }
 
 #[tokio::test]

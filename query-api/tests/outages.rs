@@ -542,3 +542,6 @@ async fn sigterm_during_a_clickhouse_outage_exits_within_the_grace_and_loses_not
     let _ = next.kill();
     let _ = next.wait();
 }
+
+/// The environment's configuration as it is (the cluster suite changes it).
+pub fn adjust_common(_: &mut agentvista_shared::config::CommonConfig) {}

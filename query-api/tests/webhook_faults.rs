@@ -452,3 +452,6 @@ async fn an_evaluator_killed_mid_pass_loses_no_firing_and_doubles_none() {
     .unwrap();
     assert_eq!(emails, ids.len() as i64);
 }
+
+/// The environment's configuration as it is (the cluster suite changes it).
+pub fn adjust_common(_: &mut agentvista_shared::config::CommonConfig) {}

@@ -9,18 +9,85 @@ use tokio::sync::OnceCell;
 
 /// A ClickHouse client for the server (no database selected: migrations
 /// create it), with synchronous inserts: an insert has returned only once
-/// the rows are stored.
+/// the rows are stored. `http://` or `https://` (rustls), a server
+/// certificate verified against the system's CAs and those of
+/// `AV_CLICKHOUSE_CA_FILE`; the HTTP settings are the crate's own defaults
+/// (keep-alive 60 s, idle connections dropped after 2 s, before the
+/// server's).
 pub fn clickhouse_server(common: &CommonConfig) -> clickhouse::Client {
-    clickhouse::Client::default()
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(path) = &common.clickhouse_ca_file {
+        match ca_certificates(path) {
+            Ok(certs) => {
+                roots.add_parsable_certificates(certs);
+            }
+            // Checked when the configuration was read; a file changed since
+            // then leaves the system's CAs (and a clear TLS error).
+            Err(e) => tracing::error!(error = %e, "AV_CLICKHOUSE_CA_FILE unreadable"),
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports rustls's default protocol versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build(https);
+    clickhouse::Client::with_http_client(client)
         .with_url(&common.clickhouse_url)
         .with_user(&common.clickhouse_user)
         .with_password(common.clickhouse_password.expose())
         .with_setting("async_insert", "0")
 }
 
-/// A ClickHouse client for the AgentVista database.
+/// A ClickHouse client for the database the services read and write: the
+/// schema's on one node; on a cluster its `Distributed` twin, with inserts
+/// that return only once every shard has stored its rows
+/// (`distributed_foreground_insert`, so the writer's offset commit still
+/// follows the insert), and subqueries over distributed tables run on each
+/// shard against its local tables (`distributed_product_mode = 'local'`:
+/// exact because the sharding keys co-locate what the reads join, see
+/// docs/RUNNING-AT-SCALE.md, "Cluster mode"). An `INSERT ... SELECT`
+/// between distributed tables (the rollups) runs on the initiator
+/// (`parallel_distributed_insert_select = 0`): run per shard, each shard
+/// would store its own partial aggregate of a key that the sharding key
+/// puts elsewhere.
 pub fn clickhouse(common: &CommonConfig) -> clickhouse::Client {
-    clickhouse_server(common).with_database(&common.clickhouse_database)
+    let client = clickhouse_server(common).with_database(common.clickhouse_data_database());
+    match common.clickhouse_cluster {
+        Some(_) => client
+            .with_setting("distributed_foreground_insert", "1")
+            .with_setting("distributed_product_mode", "local")
+            .with_setting("parallel_distributed_insert_select", "0"),
+        None => client,
+    }
+}
+
+/// The certificates of a PEM file (at least one), for a private CA.
+pub fn ca_certificates(
+    path: &str,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{path}: {e}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{path}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{path}: no PEM certificate in it"));
+    }
+    Ok(certs)
 }
 
 /// The base configuration of every Kafka client (producer, consumers, the

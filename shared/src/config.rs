@@ -80,6 +80,25 @@ pub struct CommonConfig {
     pub clickhouse_database: String,
     pub clickhouse_user: String,
     pub clickhouse_password: Secret,
+    /// A PEM file of the CA(s) that signed the ClickHouse server's
+    /// certificate (`AV_CLICKHOUSE_CA_FILE`), for an `https://`
+    /// `AV_CLICKHOUSE_URL` that the system's CAs do not vouch for; checked
+    /// when the configuration is read.
+    pub clickhouse_ca_file: Option<String>,
+    /// Cluster mode (`AV_CLICKHOUSE_CLUSTER`): the name of a cluster in the
+    /// ClickHouse servers' `remote_servers`. The schema's tables are local
+    /// to every node (database `clickhouse_database`), and the services
+    /// read and write `Distributed` tables over them (database
+    /// [`CommonConfig::clickhouse_data_database`]). Unset: one node.
+    pub clickhouse_cluster: Option<String>,
+    /// Every node of the cluster, all shards and replicas
+    /// (`AV_CLICKHOUSE_NODES`, comma-separated HTTP URLs): the migrator
+    /// applies the schema to each. Unused on one node.
+    pub clickhouse_nodes: Vec<String>,
+    /// Replicated tables on a cluster (`AV_CLICKHOUSE_REPLICATED=1`): the
+    /// schema's MergeTree engines become their `Replicated` forms, keyed by
+    /// each node's `{shard}` and `{replica}` macros (needs ClickHouse Keeper).
+    pub clickhouse_replicated: bool,
 }
 
 /// An environment variable that is set and not empty.
@@ -108,6 +127,15 @@ impl CommonConfig {
         .collect()
     }
 
+    /// The database the services read and write: the schema's own on one
+    /// node, its `Distributed` twin (`<database>_dist`) on a cluster.
+    pub fn clickhouse_data_database(&self) -> String {
+        match self.clickhouse_cluster {
+            Some(_) => format!("{}_dist", self.clickhouse_database),
+            None => self.clickhouse_database.clone(),
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(CommonConfig {
             kafka_brokers: string("AV_KAFKA_BROKERS", "127.0.0.1:19092"),
@@ -127,6 +155,24 @@ impl CommonConfig {
             clickhouse_database: string("AV_CLICKHOUSE_DATABASE", "agentvista"),
             clickhouse_user: string("AV_CLICKHOUSE_USER", "default"),
             clickhouse_password: Secret::new(string("AV_CLICKHOUSE_PASSWORD", "")),
+            clickhouse_ca_file: match optional("AV_CLICKHOUSE_CA_FILE") {
+                Some(path) => {
+                    crate::clients::ca_certificates(&path).map_err(|message| ConfigError {
+                        var: "AV_CLICKHOUSE_CA_FILE".into(),
+                        message,
+                    })?;
+                    Some(path)
+                }
+                None => None,
+            },
+            clickhouse_cluster: optional("AV_CLICKHOUSE_CLUSTER"),
+            clickhouse_nodes: string("AV_CLICKHOUSE_NODES", "")
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(String::from)
+                .collect(),
+            clickhouse_replicated: parse("AV_CLICKHOUSE_REPLICATED", 0u8)? == 1,
         })
     }
 }

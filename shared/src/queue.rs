@@ -88,6 +88,83 @@ impl IngestMessage {
     pub fn span_count(&self) -> usize {
         self.spans.len()
     }
+
+    /// The message split by Kafka key: the organization followed by a
+    /// bucket (of `buckets`) of each record's trace. A trace's run row,
+    /// spans and logs share a bucket, so they stay on one partition, in
+    /// order, while one organization's traffic spreads over up to
+    /// `buckets` partitions and writers. A log without a trace goes by its
+    /// id, a metric point by its series. One message per non-empty bucket;
+    /// with `buckets` <= 1, the message as it is under one key.
+    pub fn keyed(self, buckets: u8) -> Vec<(MessageKey, IngestMessage)> {
+        let key = |bucket: u8| {
+            let mut k = [0u8; 17];
+            k[..16].copy_from_slice(self.org_id.as_bytes());
+            k[16] = bucket;
+            k
+        };
+        if buckets <= 1 {
+            return vec![(key(0), self)];
+        }
+        let empty = IngestMessage {
+            format: self.format,
+            org_id: self.org_id,
+            version: self.version,
+            retention_days: self.retention_days,
+            traces: Vec::new(),
+            spans: Vec::new(),
+            logs: Vec::new(),
+            metrics: Vec::new(),
+        };
+        let keys: Vec<MessageKey> = (0..buckets).map(key).collect();
+        let mut parts = vec![empty; usize::from(buckets)];
+        let IngestMessage {
+            traces,
+            spans,
+            logs,
+            metrics,
+            ..
+        } = self;
+        for t in traces {
+            parts[key_bucket(t.trace_id.as_u128(), buckets)]
+                .traces
+                .push(t);
+        }
+        for s in spans {
+            parts[key_bucket(s.trace_id.as_u128(), buckets)]
+                .spans
+                .push(s);
+        }
+        for l in logs {
+            let id = l.trace_id.unwrap_or(l.log_id).as_u128();
+            parts[key_bucket(id, buckets)].logs.push(l);
+        }
+        for m in metrics {
+            parts[key_bucket(u128::from(m.series_id), buckets)]
+                .metrics
+                .push(m);
+        }
+        keys.into_iter()
+            .zip(parts)
+            .filter(|(_, m)| {
+                !(m.traces.is_empty()
+                    && m.spans.is_empty()
+                    && m.logs.is_empty()
+                    && m.metrics.is_empty())
+            })
+            .collect()
+    }
+}
+
+/// A message's Kafka key: the organization's 16 bytes and a key bucket.
+pub type MessageKey = [u8; 17];
+
+/// The key bucket (below `buckets`) of an id: a fixed mix of its bits, the
+/// same on every gateway and version.
+pub fn key_bucket(id: u128, buckets: u8) -> usize {
+    let folded = (id as u64) ^ ((id >> 64) as u64);
+    let mixed = folded.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((mixed >> 32) % u64::from(buckets.max(1))) as usize
 }
 
 #[cfg(test)]
@@ -152,6 +229,65 @@ mod tests {
             logs: vec![],
             metrics: vec![],
         }
+    }
+
+    /// Many traces, each with a run row and two spans, and metric points
+    /// of several series.
+    fn many_traces(n: usize) -> IngestMessage {
+        let mut m = message();
+        let (trace, span) = (m.traces[0].clone(), m.spans[0].clone());
+        m.traces.clear();
+        m.spans.clear();
+        for _ in 0..n {
+            let id = Uuid::new_v4();
+            m.traces.push(TraceRecord {
+                trace_id: id,
+                ..trace.clone()
+            });
+            for _ in 0..2 {
+                m.spans.push(SpanRecord {
+                    trace_id: id,
+                    span_id: Uuid::new_v4(),
+                    ..span.clone()
+                });
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn keyed_keeps_every_record_once_and_each_trace_under_one_key() {
+        let m = many_traces(200);
+        let org = m.org_id;
+        let parts = m.clone().keyed(16);
+        assert!(parts.len() > 8, "200 traces fill most of 16 buckets");
+        let mut traces = 0;
+        let mut spans = 0;
+        let mut key_of = std::collections::HashMap::new();
+        for (key, part) in &parts {
+            assert_eq!(&key[..16], org.as_bytes());
+            assert!(key[16] < 16);
+            assert_eq!((part.org_id, part.version), (org, m.version));
+            for t in &part.traces {
+                assert!(key_of.insert(t.trace_id, *key).is_none());
+            }
+            traces += part.traces.len();
+            spans += part.spans.len();
+        }
+        for (key, part) in &parts {
+            for s in &part.spans {
+                assert_eq!(key_of[&s.trace_id], *key, "a span under its trace's key");
+            }
+        }
+        assert_eq!((traces, spans), (200, 400));
+        // Stable: the same split again.
+        let again: Vec<MessageKey> = m.clone().keyed(16).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(again, parts.iter().map(|(k, _)| *k).collect::<Vec<_>>());
+        // One bucket: the message as it is, under the organization's key.
+        let one = m.clone().keyed(1);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].1, m);
+        assert_eq!(one[0].0[16], 0);
     }
 
     #[test]

@@ -140,7 +140,7 @@ pub async fn build(config: Config) -> anyhow::Result<Writer> {
     consumer
         .subscribe(&[&config.common.kafka_topic])
         .context("subscribing to the ingest topic")?;
-    let ch = clickhouse_client(&config.common).with_database(&config.common.clickhouse_database);
+    let ch = agentvista_shared::clients::clickhouse(&config.common);
     let health = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

@@ -66,9 +66,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init("writer");
     let config = writer::Config::from_env().context("reading configuration")?;
-    let server = writer::clickhouse_client(&config.common);
-    let applied = writer::schema::migrate(&server, &config.common.clickhouse_database).await?;
-    let ch = server.with_database(&config.common.clickhouse_database);
+    let applied = writer::schema::migrate_config(&config.common).await?;
+    let ch = agentvista_shared::clients::clickhouse(&config.common);
     match cli.command {
         None | Some(Command::Run) => {
             let w = writer::build(config).await?;

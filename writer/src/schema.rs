@@ -1,7 +1,16 @@
 //! ClickHouse schema migrations, embedded in the binary and applied in
 //! order. Every statement is idempotent (`IF NOT EXISTS`), so concurrent
 //! migrators and re-runs are harmless; `schema_migrations` records what ran.
+//!
+//! Cluster mode (`AV_CLICKHOUSE_CLUSTER`, [`migrate_config`]): the same
+//! migrations create the tables on every node (`AV_CLICKHOUSE_NODES`), as
+//! `Replicated*` engines when `AV_CLICKHOUSE_REPLICATED=1`
+//! ([`replicated_engine`]), and each node gets a `<database>_dist` database
+//! of `Distributed` tables over them, sharded by [`SHARDING`]: one trace
+//! (its spans, run row, logs, prompt links and facets) on one shard, so
+//! that `FINAL`, trace reads and the trace-keyed subqueries stay exact.
 
+use agentvista_shared::config::CommonConfig;
 use anyhow::Context;
 use clickhouse::Client;
 
@@ -57,17 +66,94 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     ),
 ];
 
-/// Create the database if needed and apply pending migrations; returns the
-/// (version, name) of each one applied now.
-pub async fn migrate(server: &Client, database: &str) -> anyhow::Result<Vec<(u32, &'static str)>> {
-    if !database
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        anyhow::bail!(
-            "AV_CLICKHOUSE_DATABASE must be alphanumeric or underscore, got {database:?}"
-        );
+/// The sharding key of each table's `Distributed` twin on a cluster. Rows
+/// that a read deduplicates (`FINAL`, the same key twice) or joins by
+/// trace must land on one shard: the trace tables hash (organization,
+/// trace); the rollups that a read takes as one snapshot hash what the
+/// snapshot covers (an organization's day for `agent_daily`, a prompt for
+/// `prompt_daily`). Materialized-view targets are filled on each node from
+/// its own rows (their key is never used for an insert). A table missing
+/// here stops the cluster migration with its name.
+pub const SHARDING: &[(&str, &str)] = &[
+    ("traces", "cityHash64(org_id, trace_id)"),
+    ("spans", "cityHash64(org_id, trace_id)"),
+    ("logs", "cityHash64(org_id, ifNull(trace_id, log_id))"),
+    ("prompt_links", "cityHash64(org_id, trace_id)"),
+    (
+        "metric_points",
+        "cityHash64(org_id, metric_name, series_id)",
+    ),
+    ("agents", "cityHash64(org_id, agent_id)"),
+    ("agent_daily", "cityHash64(org_id)"),
+    ("prompt_daily", "cityHash64(org_id, prompt_name)"),
+    ("dead_letters", "cityHash64(topic, partition, offset)"),
+    ("span_facets", "cityHash64(org_id, trace_id)"),
+    ("log_traces", "cityHash64(org_id, trace_id)"),
+    ("trace_day_inserts", "cityHash64(org_id)"),
+];
+
+/// Apply the schema as the configuration says: on the one server of
+/// `AV_CLICKHOUSE_URL`, or on every node of the cluster (each under its
+/// own lock, then its `Distributed` tables). Returns the migrations applied
+/// now (on any node).
+pub async fn migrate_config(common: &CommonConfig) -> anyhow::Result<Vec<(u32, &'static str)>> {
+    let server = crate::clickhouse_client(common);
+    let Some(name) = &common.clickhouse_cluster else {
+        return migrate(&server, &common.clickhouse_database).await;
+    };
+    check_name("AV_CLICKHOUSE_CLUSTER", name, &['_', '-'])?;
+    anyhow::ensure!(
+        !common.clickhouse_nodes.is_empty(),
+        "AV_CLICKHOUSE_NODES must list the HTTP URL of every node of cluster {name:?}"
+    );
+    let cluster = Cluster {
+        name,
+        replicated: common.clickhouse_replicated,
+    };
+    let mut applied = Vec::new();
+    for url in &common.clickhouse_nodes {
+        let node = server.clone().with_url(url);
+        for m in migrate_node(&node, &common.clickhouse_database, Some(&cluster))
+            .await
+            .with_context(|| format!("clickhouse node {url}"))?
+        {
+            if !applied.contains(&m) {
+                applied.push(m);
+            }
+        }
     }
+    Ok(applied)
+}
+
+/// The cluster a node belongs to, for [`migrate_node`].
+struct Cluster<'a> {
+    name: &'a str,
+    replicated: bool,
+}
+
+fn check_name(var: &str, value: &str, extra: &[char]) -> anyhow::Result<()> {
+    if value.is_empty()
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
+    {
+        anyhow::bail!("{var} must be letters, digits or underscores, got {value:?}");
+    }
+    Ok(())
+}
+
+/// Create the database if needed and apply pending migrations on one
+/// server; returns the (version, name) of each one applied now.
+pub async fn migrate(server: &Client, database: &str) -> anyhow::Result<Vec<(u32, &'static str)>> {
+    migrate_node(server, database, None).await
+}
+
+async fn migrate_node(
+    server: &Client,
+    database: &str,
+    cluster: Option<&Cluster<'_>>,
+) -> anyhow::Result<Vec<(u32, &'static str)>> {
+    check_name("AV_CLICKHOUSE_DATABASE", database, &[])?;
     server
         .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
         .execute()
@@ -86,9 +172,96 @@ pub async fn migrate(server: &Client, database: &str) -> anyhow::Result<Vec<(u32
     // migration such as 0005 swaps tables): the others wait, then find
     // the migrations applied.
     lock(&db).await?;
-    let result = apply_pending(&db).await;
+    let replicated = cluster.is_some_and(|c| c.replicated);
+    let mut result = apply_pending(&db, replicated).await;
+    if let (Ok(_), Some(c)) = (&result, cluster) {
+        if let Err(e) = distribute(&db, database, c.name).await {
+            result = Err(e);
+        }
+    }
     unlock(&db).await;
     result
+}
+
+/// (Re)create `<database>_dist`: a `Distributed` table over every local
+/// table of the schema, with the structure the migrations left it (so a
+/// column added later reaches the distributed table too).
+async fn distribute(db: &Client, database: &str, cluster: &str) -> anyhow::Result<()> {
+    let known: u64 = db
+        .query("SELECT count() FROM system.clusters WHERE cluster = ?")
+        .bind(cluster)
+        .fetch_one()
+        .await
+        .context("reading system.clusters")?;
+    anyhow::ensure!(
+        known > 0,
+        "cluster {cluster:?} (AV_CLICKHOUSE_CLUSTER) is not in this node's remote_servers"
+    );
+    let dist = format!("{database}_dist");
+    db.query(&format!("CREATE DATABASE IF NOT EXISTS {dist}"))
+        .execute()
+        .await
+        .context("creating the distributed database")?;
+    let tables: Vec<String> = db
+        .query(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() \
+             AND engine LIKE '%MergeTree' AND name != 'schema_migrations' ORDER BY name",
+        )
+        .fetch_all()
+        .await
+        .context("listing the schema's tables")?;
+    for table in tables {
+        let key = SHARDING
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map(|(_, k)| *k)
+            .with_context(|| {
+                format!("table {table} has no sharding key (writer/src/schema.rs, SHARDING)")
+            })?;
+        db.query(&format!(
+            "CREATE OR REPLACE TABLE {dist}.{table} AS {database}.{table} \
+             ENGINE = Distributed('{cluster}', '{database}', '{table}', {key})"
+        ))
+        .execute()
+        .await
+        .with_context(|| format!("creating the distributed table {dist}.{table}"))?;
+    }
+    Ok(())
+}
+
+/// A migration statement with its MergeTree engine in the `Replicated`
+/// form: the replicas of a shard share the Keeper path
+/// `/clickhouse/tables/{shard}/{database}/{table}` (each node's macros), and
+/// `{replica}` names the node. Other statements are returned unchanged.
+pub fn replicated_engine(statement: &str) -> String {
+    const MARK: &str = "ENGINE = ";
+    let Some(at) = statement.find(MARK) else {
+        return statement.to_string();
+    };
+    let start = at + MARK.len();
+    let rest = &statement[start..];
+    let name_len = rest
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len());
+    let name = &rest[..name_len];
+    if !name.ends_with("MergeTree") || name.starts_with("Replicated") {
+        return statement.to_string();
+    }
+    let path = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'";
+    let after = &rest[name_len..];
+    let (args, tail) = match after.strip_prefix('(') {
+        Some(inner) => match inner.find(')') {
+            Some(close) => (inner[..close].trim(), &inner[close + 1..]),
+            None => return statement.to_string(),
+        },
+        None => ("", after),
+    };
+    let args = if args.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}, {args}")
+    };
+    format!("{}Replicated{name}({args}){tail}", &statement[..start])
 }
 
 /// The migration lock: a table whose creation is atomic (`CREATE TABLE`
@@ -155,7 +328,7 @@ async fn unlock(db: &Client) {
     }
 }
 
-async fn apply_pending(db: &Client) -> anyhow::Result<Vec<(u32, &'static str)>> {
+async fn apply_pending(db: &Client, replicated: bool) -> anyhow::Result<Vec<(u32, &'static str)>> {
     let applied: Vec<u32> = db
         .query("SELECT version FROM schema_migrations FINAL")
         .fetch_all()
@@ -167,6 +340,11 @@ async fn apply_pending(db: &Client) -> anyhow::Result<Vec<(u32, &'static str)>> 
             continue;
         }
         for statement in split_statements(sql) {
+            let statement = if replicated {
+                replicated_engine(&statement)
+            } else {
+                statement
+            };
             db.query(&statement)
                 .execute()
                 .await
@@ -222,5 +400,67 @@ mod tests {
         let stmts = split_statements(MIGRATIONS[1].2);
         assert_eq!(stmts.len(), 3);
         assert!(stmts[0].starts_with("ALTER TABLE spans"));
+    }
+
+    #[test]
+    fn replicated_engines_keep_their_arguments() {
+        assert_eq!(
+            replicated_engine(
+                "CREATE TABLE t (v UInt64) ENGINE = ReplacingMergeTree(version) ORDER BY v"
+            ),
+            "CREATE TABLE t (v UInt64) ENGINE = ReplicatedReplacingMergeTree(\
+             '/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version) ORDER BY v"
+        );
+        assert_eq!(
+            replicated_engine(
+                "CREATE TABLE t (v UInt64)\nENGINE = AggregatingMergeTree\nORDER BY v"
+            ),
+            "CREATE TABLE t (v UInt64)\nENGINE = ReplicatedAggregatingMergeTree(\
+             '/clickhouse/tables/{shard}/{database}/{table}', '{replica}')\nORDER BY v"
+        );
+        for unchanged in [
+            "ALTER TABLE spans ADD COLUMN x UInt8",
+            "CREATE TABLE l (t DateTime) ENGINE = TinyLog",
+            "CREATE TABLE r (v UInt8) ENGINE = ReplicatedMergeTree('/p', 'r') ORDER BY v",
+        ] {
+            assert_eq!(replicated_engine(unchanged), unchanged);
+        }
+        // Every table the migrations create gets a replicated engine.
+        for (_, _, sql) in MIGRATIONS {
+            for stmt in split_statements(sql) {
+                if stmt.starts_with("CREATE TABLE") && stmt.contains("MergeTree") {
+                    assert!(
+                        replicated_engine(&stmt).contains("ENGINE = Replicated"),
+                        "{stmt}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_table_of_the_schema_has_a_sharding_key() {
+        let mut created = Vec::new();
+        for (_, _, sql) in MIGRATIONS {
+            for stmt in split_statements(sql) {
+                if let Some(rest) = stmt.strip_prefix("CREATE TABLE ") {
+                    let name = rest.trim_start_matches("IF NOT EXISTS ");
+                    let name = name
+                        .split(|c: char| c.is_whitespace() || c == '(')
+                        .next()
+                        .unwrap();
+                    if stmt.contains("MergeTree") && name != "agents_first" {
+                        created.push(name.to_string());
+                    }
+                }
+            }
+        }
+        assert_eq!(created.len(), SHARDING.len(), "{created:?}");
+        for t in created {
+            assert!(
+                SHARDING.iter().any(|(s, _)| *s == t),
+                "no sharding key for {t}"
+            );
+        }
     }
 }

@@ -21,8 +21,14 @@ pub struct Shared {
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
 
+/// The services' common configuration: the environment's, as the test
+/// binary adjusts it (`crate::adjust_common`: the cluster suite points
+/// ClickHouse at the shards it started).
 fn common() -> agentvista_shared::config::CommonConfig {
-    agentvista_shared::config::CommonConfig::from_env().expect("test configuration")
+    let mut common =
+        agentvista_shared::config::CommonConfig::from_env().expect("test configuration");
+    crate::adjust_common(&mut common);
+    common
 }
 
 /// Create the run's topic, migrate ClickHouse and start the writer (once).
@@ -40,8 +46,7 @@ pub fn shared() -> &'static Shared {
             rt.block_on(async move {
                 let mut common = common();
                 create_topic(&t, 2).await;
-                let server = writer::clickhouse_client(&common);
-                writer::schema::migrate(&server, &common.clickhouse_database)
+                writer::schema::migrate_config(&common)
                     .await
                     .expect("clickhouse migrations");
                 common.kafka_topic = t.clone();
@@ -139,6 +144,7 @@ pub async fn spawn_apps(
         .try_init();
     let shared = shared();
     let mut gw = ingest_gateway::config::Config::from_env().expect("gateway config");
+    gw.common = common();
     gw.common.kafka_topic = shared.topic.clone();
     gw.listen = "127.0.0.1:0".parse().unwrap();
     tweak(&mut gw);
@@ -148,6 +154,7 @@ pub async fn spawn_apps(
     tokio::spawn(gateway.run(std::future::pending()));
 
     let mut q = query_api::Config::from_env().expect("query config");
+    q.common = common();
     q.common.kafka_topic = shared.topic.clone();
     q.listen = "127.0.0.1:0".parse().unwrap();
     q.webhooks.poll = Duration::ZERO;

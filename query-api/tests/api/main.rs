@@ -24,3 +24,6 @@ mod sdk_python;
 mod tls;
 mod web;
 mod webhooks;
+
+/// The environment's configuration as it is (the cluster suite changes it).
+pub fn adjust_common(_: &mut agentvista_shared::config::CommonConfig) {}

@@ -3,7 +3,10 @@
 //! connections only, with certificates from a CA made here, reached
 //! through `AV_DATABASE_URL`'s `sslmode` / `sslrootcert` and a `rediss://`
 //! `AV_REDIS_URL` with `AV_REDIS_CA_FILE`, as an operator sets them for
-//! managed services.
+//! managed services; and the stack's ClickHouse behind a TLS-only HTTPS
+//! endpoint (nginx terminating TLS: the local ClickHouse build cannot open
+//! its own HTTPS port), reached through an `https://` `AV_CLICKHOUSE_URL`
+//! with `AV_CLICKHOUSE_CA_FILE`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -281,4 +284,115 @@ async fn redis_over_tls_with_a_verified_certificate() {
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// nginx serving HTTPS only on a port of its own, with a certificate from a
+/// CA made here, in front of the stack's ClickHouse HTTP port; stopped and
+/// removed when dropped.
+struct TlsProxy {
+    dir: PathBuf,
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsProxy {
+    fn start(upstream: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("av-ch-tls-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        make_certificates(&dir);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.display();
+        let conf = format!(
+            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{}}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n\
+               server {{\n    listen 127.0.0.1:{port} ssl;\n\
+                 ssl_certificate {d}/server.crt;\n    ssl_certificate_key {d}/server.key;\n\
+                 location / {{ proxy_pass {upstream}; proxy_http_version 1.1; \
+                   proxy_set_header Connection \"\"; proxy_buffering off; proxy_request_buffering off; }}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let nginx = std::env::var("AV_NGINX_BIN").unwrap_or_else(|_| "nginx".into());
+        let child = Command::new(&nginx)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .args(["-g", "daemon off; user root;"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{nginx}: {e}; scripts/test installs nginx"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        TlsProxy { dir, child, port }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn clickhouse_over_https_with_a_verified_certificate() {
+    let mut common = agentvista_shared::config::CommonConfig::from_env().unwrap();
+    let proxy = TlsProxy::start(&common.clickhouse_url);
+    let ca = proxy.dir.join("ca.crt").display().to_string();
+    // The CA file is checked when the configuration is read: a file
+    // without a certificate is refused with its name.
+    let not_pem = proxy.dir.join("nginx.conf").display().to_string();
+    let err = agentvista_shared::clients::ca_certificates(&not_pem).unwrap_err();
+    assert!(err.contains("nginx.conf"), "{err}");
+    assert_eq!(
+        agentvista_shared::clients::ca_certificates(&ca)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    common.clickhouse_url = format!("https://localhost:{}", proxy.port);
+    common.clickhouse_ca_file = Some(ca);
+    let version: String = agentvista_shared::clients::clickhouse_server(&common)
+        .query("SELECT version()")
+        .fetch_one()
+        .await
+        .expect("a query over HTTPS");
+    assert!(!version.is_empty());
+    // The services' own clients: the migrations and a read of the schema.
+    writer::schema::migrate_config(&common)
+        .await
+        .expect("migrations over HTTPS");
+    let tables: u64 = agentvista_shared::clients::clickhouse(&common)
+        .query("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'spans'")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(tables, 1);
+
+    // Without the CA the certificate is not trusted; plain HTTP to the TLS
+    // port gets no answer from ClickHouse.
+    for (url, ca) in [
+        (format!("https://localhost:{}", proxy.port), None),
+        (format!("http://localhost:{}", proxy.port), None),
+    ] {
+        common.clickhouse_url = url.clone();
+        common.clickhouse_ca_file = ca;
+        let r = agentvista_shared::clients::clickhouse_server(&common)
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await;
+        assert!(r.is_err(), "{url} must not answer");
+    }
 }

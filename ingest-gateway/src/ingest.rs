@@ -117,7 +117,7 @@ async fn ingest_otlp_inner(
     // for Kafka: only the encoded messages live across it.
     let messages: Vec<IngestMessage> = match signal {
         otlp::Signal::Traces => {
-            let request: otlp::TracesRequest = otlp::decode(signal, enc, &bytes)?;
+            let request = otlp::decode_traces(enc, &bytes)?;
             let t = otlp::traces::translate(&request, key.org_id, &prices, &window);
             outcome.accepted = t.spans.len() as u64;
             outcome.traces = t.traces.len() as u64;

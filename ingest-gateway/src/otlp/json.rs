@@ -43,16 +43,27 @@ fn coerce_array(obj: &mut Map<String, Value>, key: &str) {
     }
 }
 
+/// The number of an enum value given by name (`CLIENT`, or with its
+/// type's prefix, `SPAN_KIND_CLIENT`, in any case) or as a number in a
+/// string.
+pub(crate) fn enum_number(s: &str, names: &[(&str, i64)]) -> Option<i64> {
+    let upper = s.to_ascii_uppercase();
+    names
+        .iter()
+        .find(|(name, _)| {
+            upper == *name
+                || upper
+                    .strip_suffix(name)
+                    .is_some_and(|prefix| prefix.ends_with('_'))
+        })
+        .map(|(_, n)| *n)
+        .or_else(|| s.parse().ok())
+}
+
 /// Replace an enum given by name with its number.
 fn enum_by_name(obj: &mut Map<String, Value>, key: &str, names: &[(&str, i64)]) {
     if let Some(Value::String(s)) = obj.get(key) {
-        let upper = s.to_ascii_uppercase();
-        let n = names
-            .iter()
-            .find(|(name, _)| upper == *name || upper.ends_with(&format!("_{name}")))
-            .map(|(_, n)| *n)
-            .or_else(|| s.parse().ok());
-        if let Some(n) = n {
+        if let Some(n) = enum_number(s, names) {
             obj.insert(key.to_string(), Value::from(n));
         }
     }
@@ -76,7 +87,7 @@ fn nested<'a>(
         .flat_map(move |s| objects(s.get_mut(leaf)))
 }
 
-const SPAN_KINDS: &[(&str, i64)] = &[
+pub(crate) const SPAN_KINDS: &[(&str, i64)] = &[
     ("UNSPECIFIED", 0),
     ("INTERNAL", 1),
     ("SERVER", 2),
@@ -84,7 +95,7 @@ const SPAN_KINDS: &[(&str, i64)] = &[
     ("PRODUCER", 4),
     ("CONSUMER", 5),
 ];
-const STATUS_CODES: &[(&str, i64)] = &[("UNSET", 0), ("OK", 1), ("ERROR", 2)];
+pub(crate) const STATUS_CODES: &[(&str, i64)] = &[("UNSET", 0), ("OK", 1), ("ERROR", 2)];
 const TEMPORALITIES: &[(&str, i64)] = &[("UNSPECIFIED", 0), ("DELTA", 1), ("CUMULATIVE", 2)];
 
 pub fn normalize_traces(root: &mut Value) {

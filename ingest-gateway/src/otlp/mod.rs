@@ -13,6 +13,7 @@
 
 pub mod attrs;
 pub mod json;
+pub mod json_traces;
 pub mod logs;
 pub mod metrics;
 pub mod traces;
@@ -136,6 +137,47 @@ pub fn decode<T: Message + Default + DeserializeOwned>(
             serde_path_to_error::deserialize(v).map_err(|e| {
                 ApiError::bad_request(format!("Invalid OTLP JSON at {}: {}", e.path(), e.inner()))
             })
+        }
+    }
+}
+
+/// Decode a traces export: protobuf, or OTLP/JSON streamed into the
+/// request ([`json_traces`], no `serde_json::Value` tree) with the errors
+/// of [`decode`].
+pub fn decode_traces(enc: Encoding, body: &[u8]) -> Result<TracesRequest, ApiError> {
+    match enc {
+        Encoding::Protobuf => decode(Signal::Traces, enc, body),
+        Encoding::Json => decode_traces_json(body),
+    }
+}
+
+pub(crate) fn decode_traces_json(body: &[u8]) -> Result<TracesRequest, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed: Result<json_traces::Request, _> = serde_path_to_error::deserialize(&mut de);
+    match parsed {
+        // Trailing characters after the object.
+        Ok(r) => match de.end() {
+            Ok(()) => Ok(r.0),
+            Err(e) => Err(ApiError::bad_request(format!("Malformed JSON body: {e}"))),
+        },
+        Err(e) => {
+            let inner = e.inner();
+            let field = Signal::Traces.root_field();
+            if inner.is_syntax() || inner.is_eof() {
+                Err(ApiError::bad_request(format!(
+                    "Malformed JSON body: {inner}"
+                )))
+            } else if inner.to_string().starts_with(json_traces::MISSING) {
+                Err(ApiError::invalid_field(field, "is required"))
+            } else if inner.to_string().starts_with(json_traces::NOT_AN_ARRAY) {
+                Err(ApiError::invalid_field(field, "must be an array"))
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "Invalid OTLP JSON at {}: {}",
+                    e.path(),
+                    inner
+                )))
+            }
         }
     }
 }

@@ -1,0 +1,464 @@
+//! OTLP/JSON traces decoded straight into `opentelemetry-proto`'s types,
+//! without an intermediate `serde_json::Value` tree (the hot JSON path:
+//! the tree cost a map per attribute and most of the JSON path's CPU and
+//! memory).
+//!
+//! It accepts what [`super::json::normalize_traces`] followed by the
+//! crate's serde accepts, and nothing else: 64-bit times as strings or
+//! numbers, span kinds and status codes by number or by name, trace and
+//! span ids in hex; resources, scopes, attributes and links go through the
+//! crate's own serde, unchanged. The unit tests hold the two paths to the
+//! same answer on generated exports (`same_as_the_value_path`).
+
+use super::json::{SPAN_KINDS, STATUS_CODES};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+
+/// What a request that is not an object, or whose `resourceSpans` is
+/// missing or not an array, fails with (mapped to the usual field errors).
+pub const NOT_AN_ARRAY: &str = "resourceSpans must be an array";
+pub const MISSING: &str = "resourceSpans is required";
+
+/// The request: an object whose `resourceSpans` is an array.
+pub struct Request(pub ExportTraceServiceRequest);
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Root;
+        impl<'de> Visitor<'de> for Root {
+            type Value = Request;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an OTLP traces export object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Request, A::Error> {
+                let mut spans = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "resourceSpans" {
+                        spans = Some(map.next_value::<RootArray>()?.0);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                let spans: Vec<JResourceSpans> = spans.ok_or_else(|| de::Error::custom(MISSING))?;
+                Ok(Request(ExportTraceServiceRequest {
+                    resource_spans: spans.into_iter().map(Into::into).collect(),
+                }))
+            }
+        }
+        d.deserialize_any(Root)
+            .map_err(|e: D::Error| match e.to_string() {
+                // Any other JSON value than an object: no resourceSpans.
+                m if m.starts_with("invalid type") => de::Error::custom(MISSING),
+                _ => e,
+            })
+    }
+}
+
+/// `resourceSpans`: an array, or the field error.
+struct RootArray(Vec<JResourceSpans>);
+
+impl<'de> Deserialize<'de> for RootArray {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Array;
+        impl<'de> Visitor<'de> for Array {
+            type Value = RootArray;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RootArray, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(r) = seq.next_element()? {
+                    out.push(r);
+                }
+                Ok(RootArray(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<RootArray, A::Error> {
+                Err(de::Error::custom(NOT_AN_ARRAY))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<RootArray, E> {
+                Err(E::custom(NOT_AN_ARRAY))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<RootArray, E> {
+                Err(E::custom(NOT_AN_ARRAY))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<RootArray, E> {
+                Err(E::custom(NOT_AN_ARRAY))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RootArray, E> {
+                Err(E::custom(NOT_AN_ARRAY))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<RootArray, E> {
+                Err(E::custom(NOT_AN_ARRAY))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RootArray, E> {
+                Err(E::custom(NOT_AN_ARRAY))
+            }
+        }
+        d.deserialize_any(Array)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JResourceSpans {
+    resource: Option<Resource>,
+    scope_spans: Vec<JScopeSpans>,
+    schema_url: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JScopeSpans {
+    scope: Option<InstrumentationScope>,
+    spans: Vec<JSpan>,
+    schema_url: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JSpan {
+    #[serde(deserialize_with = "hex_bytes")]
+    trace_id: Vec<u8>,
+    #[serde(deserialize_with = "hex_bytes")]
+    span_id: Vec<u8>,
+    trace_state: String,
+    #[serde(deserialize_with = "hex_bytes")]
+    parent_span_id: Vec<u8>,
+    flags: u32,
+    name: String,
+    #[serde(deserialize_with = "span_kind")]
+    kind: i32,
+    #[serde(deserialize_with = "nanos")]
+    start_time_unix_nano: u64,
+    #[serde(deserialize_with = "nanos")]
+    end_time_unix_nano: u64,
+    attributes: Vec<KeyValue>,
+    dropped_attributes_count: u32,
+    events: Vec<JEvent>,
+    dropped_events_count: u32,
+    links: Vec<span::Link>,
+    dropped_links_count: u32,
+    status: Option<JStatus>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JEvent {
+    #[serde(deserialize_with = "nanos")]
+    time_unix_nano: u64,
+    name: String,
+    attributes: Vec<KeyValue>,
+    dropped_attributes_count: u32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct JStatus {
+    message: String,
+    #[serde(deserialize_with = "status_code")]
+    code: i32,
+}
+
+impl From<JResourceSpans> for ResourceSpans {
+    fn from(r: JResourceSpans) -> Self {
+        ResourceSpans {
+            resource: r.resource,
+            scope_spans: r.scope_spans.into_iter().map(Into::into).collect(),
+            schema_url: r.schema_url,
+        }
+    }
+}
+
+impl From<JScopeSpans> for ScopeSpans {
+    fn from(s: JScopeSpans) -> Self {
+        ScopeSpans {
+            scope: s.scope,
+            spans: s.spans.into_iter().map(Into::into).collect(),
+            schema_url: s.schema_url,
+        }
+    }
+}
+
+impl From<JSpan> for Span {
+    fn from(s: JSpan) -> Self {
+        Span {
+            trace_id: s.trace_id,
+            span_id: s.span_id,
+            trace_state: s.trace_state,
+            parent_span_id: s.parent_span_id,
+            flags: s.flags,
+            name: s.name,
+            kind: s.kind,
+            start_time_unix_nano: s.start_time_unix_nano,
+            end_time_unix_nano: s.end_time_unix_nano,
+            attributes: s.attributes,
+            dropped_attributes_count: s.dropped_attributes_count,
+            events: s
+                .events
+                .into_iter()
+                .map(|e| span::Event {
+                    time_unix_nano: e.time_unix_nano,
+                    name: e.name,
+                    attributes: e.attributes,
+                    dropped_attributes_count: e.dropped_attributes_count,
+                })
+                .collect(),
+            dropped_events_count: s.dropped_events_count,
+            links: s.links,
+            dropped_links_count: s.dropped_links_count,
+            status: s.status.map(|st| Status {
+                message: st.message,
+                code: st.code,
+            }),
+        }
+    }
+}
+
+/// Bytes from a hex string (trace and span ids, as the OTLP JSON mapping
+/// has them).
+fn hex_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    struct Hex;
+    impl Visitor<'_> for Hex {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string representing hex-encoded bytes")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+            hex::decode(v).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Hex)
+}
+
+/// A 64-bit time in nanoseconds: a string of digits or a non-negative
+/// integer.
+fn nanos<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct Nanos;
+    impl Visitor<'_> for Nanos {
+        type Value = u64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a 64-bit unsigned integer as a string or a number")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(E::custom)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+            v.parse::<u64>().map_err(E::custom)
+        }
+    }
+    d.deserialize_any(Nanos)
+}
+
+/// An enum value: a 32-bit integer, or a name from `names` (also with its
+/// type's prefix, `SPAN_KIND_CLIENT`, in any case), or a number as a
+/// string.
+struct EnumValue(&'static [(&'static str, i64)]);
+
+impl Visitor<'_> for EnumValue {
+    type Value = i32;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an enum number or name")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i32, E> {
+        i32::try_from(v).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i32, E> {
+        i32::try_from(v).map_err(E::custom)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i32, E> {
+        let n = super::json::enum_number(v, self.0)
+            .ok_or_else(|| E::invalid_type(de::Unexpected::Str(v), &self))?;
+        i32::try_from(n).map_err(E::custom)
+    }
+}
+
+fn span_kind<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    d.deserialize_any(EnumValue(SPAN_KINDS))
+}
+
+fn status_code<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    d.deserialize_any(EnumValue(STATUS_CODES))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{decode, Encoding, Signal, TracesRequest};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn streamed(body: &[u8]) -> Result<TracesRequest, String> {
+        super::super::decode_traces_json(body).map_err(|e| e.detail)
+    }
+
+    fn via_value(body: &[u8]) -> Result<TracesRequest, String> {
+        decode::<TracesRequest>(Signal::Traces, Encoding::Json, body).map_err(|e| e.detail)
+    }
+
+    /// A value that a field may hold in an export: the well-formed ones
+    /// and the quirks and mistakes clients send.
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!(1_700_000_000_123_456_789u64)),
+            Just(json!("1700000000123456789")),
+            Just(json!(-5)),
+            Just(json!(2.5)),
+            Just(json!("2")),
+            Just(json!("SPAN_KIND_CLIENT")),
+            Just(json!("server")),
+            Just(json!("STATUS_CODE_ERROR")),
+            Just(json!("ok")),
+            Just(json!("nonsense")),
+            Just(json!(4_000_000_000u64)),
+            Just(json!(null)),
+            Just(json!(true)),
+            Just(json!([])),
+            Just(json!({})),
+            Just(json!("5b8efff798038103d269b633813fc60c")),
+            Just(json!("eee19b7ec3c1b174")),
+            Just(json!("zz")),
+            Just(json!("")),
+        ]
+    }
+
+    fn attribute() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!({"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}})),
+            Just(json!({"key": "n", "value": {"intValue": "42"}})),
+            Just(json!({"key": "n", "value": {"intValue": 42}})),
+            Just(json!({"key": "d", "value": {"doubleValue": 0.5}})),
+            Just(json!({"key": "b", "value": {"boolValue": true}})),
+            Just(json!({"key": "a", "value": {"arrayValue": {"values": [{"stringValue": "x"}]}}})),
+            Just(json!({"key": "bad", "value": {"unknown": 1}})),
+            Just(json!({"key": "s", "value": {"stringValue": "x"}})),
+            Just(json!({"key": "s", "value": {"stringValue": "y"}})),
+            Just(json!({"key": "none"})),
+        ]
+    }
+
+    /// A value for a field: mostly one that field accepts (so that many
+    /// exports decode), sometimes any value at all.
+    fn value_for(field: &'static str) -> BoxedStrategy<Value> {
+        let valid: Vec<Value> = match field {
+            "traceId" => vec![json!("5b8efff798038103d269b633813fc60c"), json!("")],
+            "spanId" | "parentSpanId" => vec![json!("eee19b7ec3c1b174"), json!("")],
+            "kind" | "code" => vec![
+                json!(2),
+                json!("2"),
+                json!("SPAN_KIND_SERVER"),
+                json!("client"),
+                json!("STATUS_CODE_OK"),
+                json!("Error"),
+                json!("UNSET"),
+            ],
+            "startTimeUnixNano" | "endTimeUnixNano" | "timeUnixNano" => vec![
+                json!(1_700_000_000_000_000_000u64),
+                json!("1700000000000000001"),
+                json!(0),
+                json!("+7"),
+            ],
+            "flags" | "droppedAttributesCount" => vec![json!(0), json!(257)],
+            _ => vec![json!("chat gpt-4o"), json!(""), json!("a\"b\u{e9}")],
+        };
+        prop_oneof![3 => proptest::sample::select(valid), 1 => scalar()].boxed()
+    }
+
+    fn span() -> impl Strategy<Value = Value> {
+        const FIELDS: [&str; 10] = [
+            "traceId",
+            "spanId",
+            "parentSpanId",
+            "name",
+            "kind",
+            "startTimeUnixNano",
+            "endTimeUnixNano",
+            "flags",
+            "droppedAttributesCount",
+            "traceState",
+        ];
+        let set = proptest::collection::vec(
+            proptest::sample::select(FIELDS.to_vec()).prop_flat_map(|f| (Just(f), value_for(f))),
+            0..4,
+        );
+        (
+            set,
+            proptest::collection::vec(attribute(), 0..3),
+            proptest::option::of((value_for("name"), value_for("code"))),
+            proptest::option::of(value_for("timeUnixNano")),
+            proptest::bool::weighted(0.8),
+        )
+            .prop_map(|(set, attrs, status, event_time, well_formed)| {
+                let mut s = if well_formed {
+                    json!({"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+                           "name": "chat", "kind": 3, "startTimeUnixNano": "1700000000000000000",
+                           "endTimeUnixNano": 1_700_000_001_000_000_000u64})
+                } else {
+                    json!({})
+                };
+                for (field, v) in set {
+                    s[field] = v;
+                }
+                s["attributes"] = json!(attrs);
+                if let Some((message, code)) = status {
+                    s["status"] = json!({"message": message, "code": code});
+                }
+                if let Some(t) = event_time {
+                    s["events"] = json!([{"timeUnixNano": t, "name": "e"}]);
+                }
+                s
+            })
+    }
+
+    fn export() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            8 => proptest::collection::vec(span(), 0..4).prop_map(|spans| json!({
+                "resourceSpans": [{
+                    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}]},
+                    "scopeSpans": [{"scope": {"name": "s", "version": "1"}, "spans": spans}]
+                }]
+            })),
+            1 => scalar().prop_map(|v| json!({"resourceSpans": v})),
+            1 => scalar(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The streamed decoder and the `Value` path agree: the same
+        /// request, or both a 400.
+        #[test]
+        fn same_as_the_value_path(doc in export()) {
+            let body = serde_json::to_vec(&doc).unwrap();
+            match (streamed(&body), via_value(&body)) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(_), Err(_)) => {}
+                (a, b) => prop_assert!(false, "{doc}: streamed {a:?}, via value {b:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn root_errors_name_the_field_as_before() {
+        for (body, detail) in [
+            (&b"{}"[..], "resourceSpans: is required"),
+            (b"[]", "resourceSpans: is required"),
+            (
+                b"{\"resourceSpans\": {}}",
+                "resourceSpans: must be an array",
+            ),
+        ] {
+            assert_eq!(streamed(body).unwrap_err(), detail);
+            assert_eq!(via_value(body).unwrap_err(), detail);
+        }
+        assert!(streamed(b"{\"resourceSpans\": [")
+            .unwrap_err()
+            .starts_with("Malformed JSON body"));
+    }
+}

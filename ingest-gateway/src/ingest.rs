@@ -136,7 +136,7 @@ async fn ingest_otlp_inner(
             chunked(&template, t.points, |m, c| m.metrics = c)
         }
         otlp::Signal::Logs => {
-            let request: otlp::LogsRequest = otlp::decode(signal, enc, &bytes)?;
+            let request = otlp::decode_logs(enc, &bytes)?;
             let t = otlp::logs::translate(&request, template.version as i64, &window);
             outcome.accepted = t.logs.len() as u64;
             outcome.rejected = t.rejected;

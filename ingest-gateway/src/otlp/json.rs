@@ -123,7 +123,7 @@ pub fn normalize_logs(root: &mut Value) {
     }
 }
 
-fn severity_number_by_name(s: &str) -> i64 {
+pub(crate) fn severity_number_by_name(s: &str) -> i64 {
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SEVERITY_NUMBER_").unwrap_or(&upper);
     let base = [

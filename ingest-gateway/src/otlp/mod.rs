@@ -13,7 +13,7 @@
 
 pub mod attrs;
 pub mod json;
-pub mod json_traces;
+pub mod json_stream;
 pub mod logs;
 pub mod metrics;
 pub mod traces;
@@ -142,34 +142,46 @@ pub fn decode<T: Message + Default + DeserializeOwned>(
 }
 
 /// Decode a traces export: protobuf, or OTLP/JSON streamed into the
-/// request ([`json_traces`], no `serde_json::Value` tree) with the errors
+/// request ([`json_stream`], no `serde_json::Value` tree) with the errors
 /// of [`decode`].
 pub fn decode_traces(enc: Encoding, body: &[u8]) -> Result<TracesRequest, ApiError> {
     match enc {
         Encoding::Protobuf => decode(Signal::Traces, enc, body),
-        Encoding::Json => decode_traces_json(body),
+        Encoding::Json => decode_streamed::<json_stream::JResourceSpans, _>(Signal::Traces, body),
     }
 }
 
-pub(crate) fn decode_traces_json(body: &[u8]) -> Result<TracesRequest, ApiError> {
+/// [`decode_traces`] for logs.
+pub fn decode_logs(enc: Encoding, body: &[u8]) -> Result<LogsRequest, ApiError> {
+    match enc {
+        Encoding::Protobuf => decode(Signal::Logs, enc, body),
+        Encoding::Json => decode_streamed::<json_stream::JResourceLogs, _>(Signal::Logs, body),
+    }
+}
+
+pub(crate) fn decode_streamed<J, R>(signal: Signal, body: &[u8]) -> Result<R, ApiError>
+where
+    J: DeserializeOwned + json_stream::RootField,
+    R: From<json_stream::Root<J>>,
+{
     let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed: Result<json_traces::Request, _> = serde_path_to_error::deserialize(&mut de);
+    let parsed: Result<json_stream::Root<J>, _> = serde_path_to_error::deserialize(&mut de);
     match parsed {
         // Trailing characters after the object.
         Ok(r) => match de.end() {
-            Ok(()) => Ok(r.0),
+            Ok(()) => Ok(r.into()),
             Err(e) => Err(ApiError::bad_request(format!("Malformed JSON body: {e}"))),
         },
         Err(e) => {
             let inner = e.inner();
-            let field = Signal::Traces.root_field();
+            let field = signal.root_field();
             if inner.is_syntax() || inner.is_eof() {
                 Err(ApiError::bad_request(format!(
                     "Malformed JSON body: {inner}"
                 )))
-            } else if inner.to_string().starts_with(json_traces::MISSING) {
+            } else if inner.to_string().starts_with(json_stream::MISSING) {
                 Err(ApiError::invalid_field(field, "is required"))
-            } else if inner.to_string().starts_with(json_traces::NOT_AN_ARRAY) {
+            } else if inner.to_string().starts_with(json_stream::NOT_AN_ARRAY) {
                 Err(ApiError::invalid_field(field, "must be an array"))
             } else {
                 Err(ApiError::bad_request(format!(

@@ -2,10 +2,11 @@
 //! servers started by this binary as the two shards of a cluster: the
 //! schema migrated on both with `Distributed` tables over them, data sent
 //! through the normal path (gateway, broker, writer), and the read suites
-//! of `tests/api` (agents; dashboard: traces, trees, logs and metrics; the
-//! run rollups; prompts with their per-version statistics and rollup; OTLP
-//! from the real SDKs) run unchanged against it, so every read and rollup
-//! must answer across shards exactly what it answers on one node.
+//! of `tests/api` (agents; alert evaluation; dashboard: traces, trees,
+//! logs and metrics; the run rollups; prompts with their per-version
+//! statistics and rollup; OTLP from the real SDKs) run unchanged against
+//! it, so every read and rollup must answer across shards exactly what it
+//! answers on one node.
 //! `shards.rs` checks where the rows went. No replication: that needs
 //! ClickHouse Keeper, which the local ClickHouse build cannot use.
 
@@ -15,6 +16,8 @@ mod helpers;
 
 #[path = "../api/agents.rs"]
 mod agents;
+#[path = "../api/alerts.rs"]
+mod alerts;
 #[path = "../api/dashboard.rs"]
 mod dashboard;
 #[path = "../api/otlp.rs"]

@@ -137,7 +137,8 @@ fn check_name(var: &str, value: &str, extra: &[char]) -> anyhow::Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c))
     {
-        anyhow::bail!("{var} must be letters, digits or underscores, got {value:?}");
+        let also: String = extra.iter().map(|c| format!(" or {c:?}")).collect();
+        anyhow::bail!("{var} must be letters, digits, underscores{also}; got {value:?}");
     }
     Ok(())
 }

@@ -199,3 +199,53 @@ async fn each_trace_is_stored_once_on_one_shard_and_both_shards_are_used() {
         .unwrap();
     assert_eq!(total, 120);
 }
+
+#[tokio::test]
+async fn a_misconfigured_cluster_is_refused_with_the_setting_named() {
+    let cluster = cluster();
+    let mut common =
+        agentvista_shared::config::CommonConfig::from_env().expect("test configuration");
+    crate::adjust_common(&mut common);
+    // A fresh database, so that nothing else's schema is touched.
+    common.clickhouse_database = format!("av_misconf_{}", Uuid::new_v4().simple());
+    let fails = |c: agentvista_shared::config::CommonConfig| async move {
+        format!(
+            "{:#}",
+            writer::schema::migrate_config(&c).await.unwrap_err()
+        )
+    };
+
+    let mut unknown = common.clone();
+    unknown.clickhouse_cluster = Some("no_such_cluster".into());
+    let e = fails(unknown).await;
+    assert!(
+        e.contains("\"no_such_cluster\"") && e.contains("remote_servers"),
+        "{e}"
+    );
+
+    let mut no_nodes = common.clone();
+    no_nodes.clickhouse_nodes.clear();
+    let e = fails(no_nodes).await;
+    assert!(e.contains("AV_CLICKHOUSE_NODES"), "{e}");
+
+    let mut bad_name = common.clone();
+    bad_name.clickhouse_cluster = Some("x'; DROP TABLE spans; --".into());
+    let e = fails(bad_name).await;
+    assert!(e.contains("AV_CLICKHOUSE_CLUSTER must be"), "{e}");
+
+    // The same settings with the real name migrate both nodes, and the
+    // distributed database has every table of the schema.
+    writer::schema::migrate_config(&common).await.unwrap();
+    for url in &cluster.nodes {
+        let tables: u64 = clickhouse::Client::default()
+            .with_url(url)
+            .query(
+                "SELECT count() FROM system.tables WHERE database = ? AND engine = 'Distributed'",
+            )
+            .bind(format!("{}_dist", common.clickhouse_database))
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(tables as usize, writer::schema::SHARDING.len(), "{url}");
+    }
+}

@@ -53,8 +53,9 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Connection settings every service shares.
-#[derive(Debug, Clone)]
+/// Connection settings every service shares. Its `Debug` shows no secret:
+/// the passwords are [`Secret`]s and the Redis URL's password is masked.
+#[derive(Clone)]
 pub struct CommonConfig {
     pub kafka_brokers: String,
     pub kafka_topic: String,
@@ -99,6 +100,47 @@ pub struct CommonConfig {
     /// schema's MergeTree engines become their `Replicated` forms, keyed by
     /// each node's `{shard}` and `{replica}` macros (needs ClickHouse Keeper).
     pub clickhouse_replicated: bool,
+}
+
+impl fmt::Debug for CommonConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommonConfig")
+            .field("kafka_brokers", &self.kafka_brokers)
+            .field("kafka_topic", &self.kafka_topic)
+            .field("kafka_security_protocol", &self.kafka_security_protocol)
+            .field("kafka_sasl_mechanism", &self.kafka_sasl_mechanism)
+            .field("kafka_sasl_username", &self.kafka_sasl_username)
+            .field("kafka_sasl_password", &self.kafka_sasl_password)
+            .field("kafka_ssl_ca_location", &self.kafka_ssl_ca_location)
+            .field("redis_url", &masked_url(&self.redis_url))
+            .field("redis_ca_file", &self.redis_ca_file)
+            .field("database_url", &self.database_url)
+            .field("clickhouse_url", &masked_url(&self.clickhouse_url))
+            .field("clickhouse_database", &self.clickhouse_database)
+            .field("clickhouse_user", &self.clickhouse_user)
+            .field("clickhouse_password", &self.clickhouse_password)
+            .field("clickhouse_ca_file", &self.clickhouse_ca_file)
+            .field("clickhouse_cluster", &self.clickhouse_cluster)
+            .field("clickhouse_nodes", &self.clickhouse_nodes)
+            .field("clickhouse_replicated", &self.clickhouse_replicated)
+            .finish()
+    }
+}
+
+/// A URL with the password of its user info replaced by `***`
+/// (`rediss://:p@host/0` → `rediss://:***@host/0`).
+fn masked_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// An environment variable that is set and not empty.
@@ -210,6 +252,21 @@ mod tests {
             .unwrap()
             .kafka_settings()
             .is_empty());
+    }
+
+    #[test]
+    fn the_redis_urls_password_does_not_print() {
+        let mut c = CommonConfig::from_env().unwrap();
+        c.redis_url = "rediss://default:hunter2@cache.internal:6380/0".into();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("rediss://default:***@cache.internal:6380/0"));
+        assert_eq!(
+            masked_url("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+        assert_eq!(masked_url("redis://:p@h/0"), "redis://:***@h/0");
+        assert_eq!(masked_url("http://user@h:8123"), "http://user@h:8123");
     }
 
     #[test]

@@ -52,15 +52,7 @@ pub async fn publish(
     key: &KeyRecord,
     messages: Vec<IngestMessage>,
 ) -> Result<(), ApiError> {
-    let messages: Vec<IngestMessage> = messages
-        .into_iter()
-        .filter(|m| {
-            !(m.traces.is_empty()
-                && m.spans.is_empty()
-                && m.logs.is_empty()
-                && m.metrics.is_empty())
-        })
-        .collect();
+    let messages: Vec<IngestMessage> = messages.into_iter().filter(|m| !m.is_empty()).collect();
     if messages.is_empty() {
         return Ok(());
     }

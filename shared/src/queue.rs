@@ -84,6 +84,14 @@ impl IngestMessage {
         }
     }
 
+    /// Whether it carries no record at all.
+    pub fn is_empty(&self) -> bool {
+        self.traces.is_empty()
+            && self.spans.is_empty()
+            && self.logs.is_empty()
+            && self.metrics.is_empty()
+    }
+
     /// Spans are the billable events.
     pub fn span_count(&self) -> usize {
         self.spans.len()
@@ -146,12 +154,7 @@ impl IngestMessage {
         }
         keys.into_iter()
             .zip(parts)
-            .filter(|(_, m)| {
-                !(m.traces.is_empty()
-                    && m.spans.is_empty()
-                    && m.logs.is_empty()
-                    && m.metrics.is_empty())
-            })
+            .filter(|(_, m)| !m.is_empty())
             .collect()
     }
 }

@@ -10,7 +10,7 @@
 //! the same answer on generated exports (`same_as_the_value_path`).
 //! Metrics still go through the `Value` path.
 
-use super::json::{severity_number_by_name, SPAN_KINDS, STATUS_CODES};
+use super::json::{enum_number, severity_number_by_name, SPAN_KINDS, STATUS_CODES};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
@@ -362,10 +362,9 @@ fn nanos<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     d.deserialize_any(Nanos)
 }
 
-/// An enum value: a 32-bit integer, or a name from `names` (also with its
-/// type's prefix, `SPAN_KIND_CLIENT`, in any case), or a number as a
-/// string.
-struct EnumValue(&'static [(&'static str, i64)]);
+/// An enum value: a 32-bit integer, or a name that `by_name` knows (or a
+/// number in a string); a string it does not know is refused.
+struct EnumValue(fn(&str) -> Option<i64>);
 
 impl Visitor<'_> for EnumValue {
     type Value = i32;
@@ -379,40 +378,25 @@ impl Visitor<'_> for EnumValue {
         i32::try_from(v).map_err(E::custom)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<i32, E> {
-        let n = super::json::enum_number(v, self.0)
-            .ok_or_else(|| E::invalid_type(de::Unexpected::Str(v), &self))?;
+        let n = (self.0)(v).ok_or_else(|| E::invalid_type(de::Unexpected::Str(v), &self))?;
         i32::try_from(n).map_err(E::custom)
     }
 }
 
+/// A span kind by number or name (`SPAN_KIND_CLIENT`, `client`).
 fn span_kind<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
-    d.deserialize_any(EnumValue(SPAN_KINDS))
+    d.deserialize_any(EnumValue(|s| enum_number(s, SPAN_KINDS)))
 }
 
+/// A status code by number or name (`STATUS_CODE_ERROR`, `error`).
 fn status_code<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
-    d.deserialize_any(EnumValue(STATUS_CODES))
+    d.deserialize_any(EnumValue(|s| enum_number(s, STATUS_CODES)))
 }
 
 /// A log severity: a 32-bit integer, or a name (`ERROR`, `WARN2`,
 /// `SEVERITY_NUMBER_INFO`; anything else is 0, unspecified).
 fn severity_number<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
-    struct Severity;
-    impl Visitor<'_> for Severity {
-        type Value = i32;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a severity number or name")
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i32, E> {
-            i32::try_from(v).map_err(E::custom)
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i32, E> {
-            i32::try_from(v).map_err(E::custom)
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<i32, E> {
-            i32::try_from(severity_number_by_name(v)).map_err(E::custom)
-        }
-    }
-    d.deserialize_any(Severity)
+    d.deserialize_any(EnumValue(|s| Some(severity_number_by_name(s))))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! `migrate` saying what it did, `admin bootstrap` with the signup password
 //! rules, and the writer's readiness naming Kafka as well as ClickHouse.
 
-use crate::helpers::{bin, ChildGuard};
+use crate::helpers::{bin, free_port, ChildGuard};
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -148,14 +148,6 @@ fn http_get(addr: &str, path: &str) -> Option<(u16, Value)> {
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
     let body = buf.split("\r\n\r\n").nth(1)?;
     Some((status, serde_json::from_str(body).ok()?))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! acknowledged span id recorded.
 
 use crate::helpers::{
-    bin, create_topic, long_faults, shared, spawn_app, spawn_app_with, start_writer, ChildGuard,
+    bin, create_topic, free_port, long_faults, shared, spawn_app, spawn_app_with, start_writer,
+    ChildGuard,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -125,11 +126,7 @@ async fn retries_through_a_killed_gateway_create_no_duplicates() {
     let app = spawn_app().await;
     let acct = app.account().await;
     let topic = shared().topic.clone();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}/api/v1/traces/batch");
     let mut gateway = start_gateway(&topic, port);
     let client = reqwest::Client::builder()
@@ -250,11 +247,7 @@ async fn the_writer_reports_its_consumer_lag() {
             .map_err(|(e, _)| e)
             .unwrap();
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let _writer = crate::helpers::start_writer_with(
         &topic,

@@ -392,6 +392,15 @@ pub async fn count_rows_reaching(
     }
 }
 
+/// A loopback port free when asked (the caller binds or hands it on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A service binary next to this test executable (scripts/test builds
 /// them), or `AV_<NAME>_BIN`.
 pub fn bin(name: &str) -> std::path::PathBuf {
@@ -488,11 +497,7 @@ pub fn start_router(app: &TestApp) -> Router {
     for sub in ["run", "logs", "nginx/tmp"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let template = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx.conf.template"),
     )

@@ -5,7 +5,7 @@
 //! store lands in the dead-letter store exactly once, and the operator
 //! commands list and replay it.
 
-use crate::helpers::{bin, create_topic, spawn_app_with, start_writer_with, TestApp};
+use crate::helpers::{bin, create_topic, free_port, spawn_app_with, start_writer_with, TestApp};
 use agentvista_shared::queue::{IngestMessage, FORMAT_VERSION};
 use agentvista_shared::window::IngestWindow;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -159,14 +159,7 @@ async fn poison_messages_never_stall_another_organizations_ingestion() {
     let t = topic.clone();
     let app = spawn_app_with(move |c| c.common.kafka_topic = t).await;
     let bystander = app.account().await;
-    let health = format!(
-        "127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    );
+    let health = format!("127.0.0.1:{}", free_port());
     let mut writer = start_writer_with(
         &topic,
         &format!("{topic}-writers"),

@@ -8,6 +8,7 @@
 //! its own HTTPS port), reached through an `https://` `AV_CLICKHOUSE_URL`
 //! with `AV_CLICKHOUSE_CA_FILE`.
 
+use crate::helpers::free_port;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -110,11 +111,7 @@ impl TlsPostgres {
             "postgres",
             "--auth=trust",
         ]));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let conf = format!(
             "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{d}'\n\
              ssl = on\nssl_cert_file = '{d}/server.crt'\nssl_key_file = '{d}/server.key'\n",
@@ -216,11 +213,7 @@ async fn redis_over_tls_with_a_verified_certificate() {
     let dir = std::env::temp_dir().join(format!("av-redis-tls-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     make_certificates(&dir);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut server = Command::new("redis-server")
         .current_dir(&dir)
         .args([
@@ -300,11 +293,7 @@ impl TlsProxy {
         let dir = std::env::temp_dir().join(format!("av-ch-tls-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
         make_certificates(&dir);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let d = dir.display();
         let conf = format!(
             "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{}}\n\

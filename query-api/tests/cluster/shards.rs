@@ -2,9 +2,8 @@
 //! sharded write leaves on each: every trace with all of its rows on one
 //! shard, both shards used, nothing twice.
 
-use crate::helpers::{batch, spawn_app};
+use crate::helpers::{batch, free_port, spawn_app};
 use reqwest::StatusCode;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -21,14 +20,6 @@ pub struct Cluster {
 }
 
 static CLUSTER_NODES: OnceLock<Cluster> = OnceLock::new();
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Two ClickHouse servers (the stack's engine, `scripts/clickhouse_server.py`)
 /// as the two shards of [`CLUSTER`], started on first use; each exits and

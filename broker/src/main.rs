@@ -1,0 +1,16 @@
+//! The `av-broker` binary: parses the settings and runs the broker
+//! ([`agentvista_broker::start`]) until killed.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = agentvista_broker::Config::parse();
+    agentvista_broker::start(config).await?.wait().await;
+    Ok(())
+}

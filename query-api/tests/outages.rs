@@ -1,8 +1,8 @@
 //! Outages of the infrastructure under the running services: the broker,
-//! ClickHouse and Redis are paused (SIGSTOP, or `CLIENT PAUSE` for Redis;
-//! the broker's memory storage would not survive a restart). This is its
-//! own test binary, and its tests take a lock, so nothing else runs while a
-//! service is paused.
+//! ClickHouse and Redis are paused (SIGSTOP, or `CLIENT PAUSE` for Redis),
+//! and the broker is killed with SIGKILL and restarted. This is its own
+//! test binary, and its tests take a lock, so nothing else runs while a
+//! service is down.
 
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
@@ -242,6 +242,106 @@ async fn a_paused_broker_gets_503_and_the_gateway_recovers() {
         quota_used(&app, acct.org_id).await,
         acked.len() as u64 * SPANS_PER_BATCH + 1
     );
+}
+
+/// Kills the stack's broker with SIGKILL and starts it again with the same
+/// command line (and records its new pid), as an operator's supervisor would.
+fn kill9_and_restart_broker() {
+    let pid = pid_of("broker");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the broker's command line");
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    signal(pid, "KILL");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    {
+        assert!(Instant::now() < deadline, "the broker survived SIGKILL");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(format!("{}/logs/broker.log", stack_home()))
+        .unwrap();
+    // `setsid`: the broker outlives this test process, as the stack's does
+    // (so it is not waited for here).
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new("setsid")
+        .args(&argv)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("restarting the broker");
+    std::fs::write(
+        format!("{}/run/broker.pid", stack_home()),
+        child.id().to_string(),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let port = argv
+        .iter()
+        .position(|a| a == "--listen")
+        .map(|i| argv[i + 1].clone())
+        .expect("--listen in the broker's command line");
+    while std::net::TcpStream::connect(&port).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted broker did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn a_broker_killed_and_restarted_under_load_loses_nothing_it_acknowledged() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let app = Arc::new(spawn_app_with(|c| c.produce_timeout = Duration::from_secs(2)).await);
+    let acct = app.account().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = sustained_load(&app, &acct.key, "broker-kill", &stop);
+
+    // Under sustained ingestion (and with the writer consuming and
+    // committing), the broker is killed with SIGKILL after 2 s and started
+    // again; the load goes on until batches are acknowledged again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::task::spawn_blocking(kill9_and_restart_broker)
+        .await
+        .unwrap();
+    let restarted = Instant::now();
+    let seen = recover_then_stop(
+        &app,
+        &acct.key,
+        Duration::from_secs(60),
+        "the gateway did not recover within 60 s of the broker's restart",
+        &stop,
+        load,
+    )
+    .await;
+
+    // Batches were acknowledged before the kill and after the restart; a
+    // batch in flight at the kill was refused with a 503 and Retry-After,
+    // never another error. Every acknowledged trace is stored with all its
+    // spans, none twice (the writer resumed from its committed offsets and
+    // a batch redelivered is deduplicated).
+    assert!(
+        seen.acked.iter().any(|(_, at)| *at < restarted),
+        "nothing acknowledged before the kill"
+    );
+    assert!(
+        seen.acked.iter().any(|(_, at)| *at > restarted),
+        "nothing acknowledged after the restart"
+    );
+    for (status, retry_after, _) in &seen.refused {
+        assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(retry_after, "503 without Retry-After");
+    }
+    let acked: Vec<Uuid> = seen.acked.iter().map(|(t, _)| *t).collect();
+    assert_all_acknowledged_stored_once(&app, acct.org_id, &acked).await;
 }
 
 #[tokio::test]

@@ -499,20 +499,6 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / clk_tck()
 }
 
-/// Peak resident set size (VmHWM) in MB.
-fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-fn stack_pid(name: &str) -> Option<u32> {
-    let p =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../.stack/run/{name}.pid"));
-    std::fs::read_to_string(p).ok()?.trim().parse().ok()
-}
-
 // ---------------------------------------------------------------- load
 
 /// What the loops of one run counted in the measured window.
@@ -846,7 +832,7 @@ async fn writer_phase(
         eprintln!("the whole backlog fit one flush: the writer rate includes its start-up (raise AV_BENCH_WRITER_SPANS)");
         rows as f64 / (finished - spawned).as_secs_f64()
     };
-    let rss_mb = peak_rss_mb(proc.pid());
+    let rss_mb = support::peak_rss_mb(proc.pid());
     drop(proc);
     support::delete_topic(&common.kafka_brokers, &topic).await;
     let stored_spans: u64 = ch
@@ -1067,7 +1053,7 @@ async fn run() -> anyhow::Result<()> {
             gw.spans_per_sec() / null_load.spans_per_sec(),
             gw.spans_per_sec() / raw.spans_per_sec(),
         );
-        gateway_rss = match (gateway_rss, peak_rss_mb(gateway.pid())) {
+        gateway_rss = match (gateway_rss, support::peak_rss_mb(gateway.pid())) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
@@ -1079,7 +1065,7 @@ async fn run() -> anyhow::Result<()> {
     if std::env::var("AV_BENCH_GATEWAY_ONLY").is_ok() {
         eprintln!("gateway peak RSS {gateway_rss:?} MB");
     }
-    let null_rss = peak_rss_mb(null.pid());
+    let null_rss = support::peak_rss_mb(null.pid());
     drop(null);
     if std::env::var("AV_BENCH_GATEWAY_ONLY").is_ok() {
         return Ok(());
@@ -1139,16 +1125,16 @@ async fn run() -> anyhow::Result<()> {
     for name in ["ingest-gateway", "writer", "query-api"] {
         println!(
             "| {name} (running stack, after the freshness run) | {} |",
-            mb(stack_pid(name).and_then(peak_rss_mb))
+            mb(support::stack_pid(name).and_then(support::peak_rss_mb))
         );
     }
     println!(
         "| this load generator | {} |",
-        mb(peak_rss_mb(std::process::id()))
+        mb(support::peak_rss_mb(std::process::id()))
     );
     println!(
-        "| Kafka-protocol broker (local, in-memory storage; not ours) | {} |",
-        mb(stack_pid("broker").and_then(peak_rss_mb))
+        "| Kafka-protocol broker (local: av-broker) | {} |",
+        mb(support::stack_pid("broker").and_then(support::peak_rss_mb))
     );
     Ok(())
 }

@@ -215,6 +215,16 @@ async fn main() -> anyhow::Result<()> {
         if rate > 0.0 { format!(", {rate} exports/s") } else { String::new() }
     );
     let before = column_bytes(&ch).await?;
+    // The broker's memory and disk over the run (flat is the goal).
+    let broker_pid = support::stack_pid("broker");
+    let broker_rss = || broker_pid.and_then(|p| support::rss_mb(p, "VmRSS:")).unwrap_or(0.0);
+    let broker_dir = std::path::PathBuf::from(
+        std::env::var("AV_HOME").unwrap_or_else(|_| format!("{}/../.stack", env!("CARGO_MANIFEST_DIR"))),
+    )
+    .join("broker");
+    let broker_disk = || support::dir_bytes(&broker_dir) as f64 / 1e6;
+    let (broker_rss_start, broker_disk_start) = (broker_rss(), broker_disk());
+    let mut broker_rss_max = broker_rss_start;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .build()?;
@@ -315,11 +325,14 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
         stored_during = stored(ch.clone()).await?;
+        broker_rss_max = broker_rss_max.max(broker_rss());
         println!(
-            "  {:>5.0} s: acknowledged {:>10}, stored {:>10}",
+            "  {:>5.0} s: acknowledged {:>10}, stored {:>10}, broker RSS {:>4.0} MB, broker disk {:>6.0} MB",
             started.elapsed().as_secs_f64(),
             acked.load(Ordering::Relaxed),
-            stored_during
+            stored_during,
+            broker_rss(),
+            broker_disk()
         );
     }
     stop.store(true, Ordering::Relaxed);
@@ -364,6 +377,14 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| failed exports | {} |", errors.load(Ordering::Relaxed));
     println!("| stored / acknowledged | {stored_now} / {total_acked} |");
+    println!(
+        "| broker RSS start / max during load / end (MB) | {broker_rss_start:.0} / {broker_rss_max:.0} / {:.0} |",
+        broker_rss()
+    );
+    println!(
+        "| broker data on disk start / end (MB) | {broker_disk_start:.0} / {:.0} |",
+        broker_disk()
+    );
     println!("\nbytes per stored span, by column of `spans` (deltas of the active parts; merges may still run):");
     println!("| column | uncompressed | compressed |\n| --- | ---: | ---: |");
     let (mut tu, mut tc) = (0i64, 0i64);

@@ -77,3 +77,42 @@ pub async fn delete_topic(brokers: &str, name: &str) {
         eprintln!("deleting topic {name}: {e}");
     }
 }
+
+/// A process's resident memory in MB: `VmHWM:` (peak) or `VmRSS:` (now).
+pub fn rss_mb(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// A process's peak resident memory in MB.
+pub fn peak_rss_mb(pid: u32) -> Option<f64> {
+    rss_mb(pid, "VmHWM:")
+}
+
+/// The pid of a service `scripts/up` or `scripts/infra` started.
+pub fn stack_pid(name: &str) -> Option<u32> {
+    let home = std::env::var("AV_HOME")
+        .unwrap_or_else(|_| format!("{}/../.stack", env!("CARGO_MANIFEST_DIR")));
+    std::fs::read_to_string(format!("{home}/run/{name}.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Bytes under a directory.
+pub fn dir_bytes(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

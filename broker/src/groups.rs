@@ -426,6 +426,12 @@ impl Coordinator {
         NONE
     }
 
+    /// Whether a group has members now.
+    pub fn has_members(&self, group: &str) -> bool {
+        let groups = self.groups.lock().expect("groups lock");
+        groups.get(group).is_some_and(|g| !g.members.is_empty())
+    }
+
     /// Expires members whose session ran out and ends join phases whose
     /// rebalance timeout passed. Run a few times a second.
     pub fn tick(&self) {
@@ -449,5 +455,81 @@ impl Coordinator {
             }
         }
         groups.retain(|_, g| !(g.state == State::Empty && g.members.is_empty()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(c: &Coordinator, member: &str) -> oneshot::Receiver<Joined> {
+        c.join(JoinRequest {
+            group: "g".into(),
+            member_id: member.into(),
+            client_id: "c".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(10),
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
+            require_member_id: true,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_rebalance_fences_the_previous_generation_out_of_commits() {
+        let c = Coordinator::default();
+        // A new member first gets its id.
+        let first = join(&c, "").await.unwrap();
+        assert_eq!(first.error, MEMBER_ID_REQUIRED);
+        let a = first.member_id;
+        let joined = join(&c, &a).await.unwrap();
+        assert_eq!(
+            (joined.error, joined.generation, joined.leader.as_str()),
+            (NONE, 1, a.as_str())
+        );
+        assert_eq!(joined.members.len(), 1, "the leader gets the member list");
+        let synced = c
+            .sync("g", 1, &a, vec![(a.clone(), Bytes::from_static(b"p0-3"))])
+            .await
+            .unwrap();
+        assert_eq!(&synced.assignment[..], b"p0-3");
+        assert_eq!(c.may_commit("g", 1, &a), NONE);
+
+        // A second member joins: the first learns of it by heartbeat and
+        // rejoins; both get generation 2.
+        let b = join(&c, "").await.unwrap().member_id;
+        let b_joined = join(&c, &b);
+        assert_eq!(c.heartbeat("g", 1, &a), REBALANCE_IN_PROGRESS);
+        assert_eq!(
+            c.may_commit("g", 1, &a),
+            NONE,
+            "the revoking member may still commit"
+        );
+        let a_joined = join(&c, &a).await.unwrap();
+        let b_joined = b_joined.await.unwrap();
+        assert_eq!((a_joined.generation, b_joined.generation), (2, 2));
+        assert!(b_joined.members.is_empty(), "only the leader gets the list");
+        assert_eq!(c.may_commit("g", 1, &a), ILLEGAL_GENERATION);
+        assert_eq!(c.may_commit("g", 2, "stranger"), UNKNOWN_MEMBER_ID);
+        let b_sync = c.sync("g", 2, &b, vec![]);
+        let a_sync = c.sync(
+            "g",
+            2,
+            &a,
+            vec![
+                (a.clone(), Bytes::from_static(b"p0-1")),
+                (b.clone(), Bytes::from_static(b"p2-3")),
+            ],
+        );
+        assert_eq!(&b_sync.await.unwrap().assignment[..], b"p2-3");
+        assert_eq!(&a_sync.await.unwrap().assignment[..], b"p0-1");
+        assert_eq!(c.heartbeat("g", 2, &b), NONE);
+
+        // The leader leaves: the other rejoins and leads generation 3.
+        assert_eq!(c.leave("g", std::slice::from_ref(&a)), vec![NONE]);
+        assert_eq!(c.heartbeat("g", 2, &b), REBALANCE_IN_PROGRESS);
+        let j = join(&c, &b).await.unwrap();
+        assert_eq!((j.generation, j.leader.as_str()), (3, b.as_str()));
+        assert_eq!(c.may_commit("g", 3, &a), UNKNOWN_MEMBER_ID);
     }
 }

@@ -57,6 +57,14 @@ pub struct Config {
     /// Age after which a segment every group has read is deleted.
     #[arg(long, default_value_t = 300)]
     pub retention_consumed_secs: u64,
+    /// Age at which a partition's active segment is closed (so that
+    /// retention can delete it once read).
+    #[arg(long, default_value_t = 600)]
+    pub segment_secs: u64,
+    /// Committed offsets of a group without members are forgotten this
+    /// long after its last commit (Kafka's `offsets.retention.minutes`).
+    #[arg(long, default_value_t = 24 * 3600)]
+    pub offsets_retention_secs: u64,
     /// Flush every append and commit to the disk before acknowledging it
     /// (survives a machine crash, not only the process's).
     #[arg(long)]
@@ -119,6 +127,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         retention_bytes: config.retention_bytes,
         retention: Duration::from_secs(config.retention_secs),
         retention_consumed: Duration::from_secs(config.retention_consumed_secs),
+        segment_age: Duration::from_secs(config.segment_secs),
         fsync,
     };
     let data = config.data.clone();
@@ -142,6 +151,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         max_request_bytes: config.max_request_bytes,
         default_partitions: config.default_partitions.clamp(1, store::MAX_PARTITIONS),
     });
+    let offsets_retention = Duration::from_secs(config.offsets_retention_secs);
     let ticker = {
         let broker = broker.clone();
         tokio::spawn(async move {
@@ -154,6 +164,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 if n.is_multiple_of(40) {
                     let b = broker.clone();
                     let freed = tokio::task::spawn_blocking(move || {
+                        let expired = b
+                            .offsets
+                            .expire(offsets_retention, |g| b.groups.has_members(g));
+                        if let Err(e) = expired {
+                            tracing::warn!(error = %e, "expired offsets not forgotten");
+                        }
                         b.store.retain(|topic, p| b.offsets.min_committed(topic, p))
                     })
                     .await

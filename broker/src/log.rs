@@ -59,6 +59,8 @@ struct Segment {
     batches: Vec<BatchPos>,
     /// When the segment was last written (retention by age).
     modified: SystemTime,
+    /// When its first batch was written (rolling by age).
+    opened: SystemTime,
 }
 
 /// A read of the log: `len` bytes of whole batches at `pos` of `file`.
@@ -206,6 +208,7 @@ impl PartitionLog {
                 size: at as u64,
                 batches,
                 modified,
+                opened: modified,
             },
             clean,
         ))
@@ -229,7 +232,19 @@ impl PartitionLog {
             size: 0,
             batches: Vec::new(),
             modified: SystemTime::now(),
+            opened: SystemTime::now(),
         });
+        Ok(())
+    }
+
+    /// Closes the active segment if it holds data and its first write is
+    /// older than `age`, so that retention can delete it once read (a topic
+    /// no longer written to would otherwise keep its last segment forever).
+    pub fn roll_if_older(&mut self, age: std::time::Duration) -> std::io::Result<()> {
+        let active = self.active();
+        if active.size > 0 && active.opened.elapsed().unwrap_or_default() >= age {
+            self.roll()?;
+        }
         Ok(())
     }
 
@@ -273,6 +288,9 @@ impl PartitionLog {
         }
         if self.active().size >= self.segment_bytes {
             self.roll().map_err(AppendError::Io)?;
+        }
+        if self.active().size == 0 {
+            self.segments.last_mut().expect("an active segment").opened = SystemTime::now();
         }
         let fsync = self.fsync;
         let segment = self.segments.last_mut().expect("an active segment");
@@ -371,12 +389,161 @@ impl PartitionLog {
         }
         freed
     }
+}
 
-    /// Sizes of the closed segments with the offset after each, oldest first.
-    pub fn closed_segments(&self) -> Vec<(i64, u64)> {
-        self.segments
-            .windows(2)
-            .map(|w| (w[1].base, w[0].size))
-            .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record batch (magic 2) claiming `records` records, with a valid
+    /// CRC; its record bytes are opaque to the log.
+    pub fn batch(records: i32, body: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&0i64.to_be_bytes()); // base offset
+        b.extend_from_slice(&0i32.to_be_bytes()); // length, below
+        b.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+        b.push(2); // magic
+        b.extend_from_slice(&0u32.to_be_bytes()); // crc, below
+        b.extend_from_slice(&0i16.to_be_bytes()); // attributes
+        b.extend_from_slice(&(records - 1).to_be_bytes()); // last offset delta
+        b.extend_from_slice(&1_000i64.to_be_bytes()); // base timestamp
+        b.extend_from_slice(&2_000i64.to_be_bytes()); // max timestamp
+        b.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
+        b.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
+        b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+        b.extend_from_slice(&records.to_be_bytes());
+        b.extend_from_slice(body);
+        let len = (b.len() - 12) as i32;
+        b[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&len.to_be_bytes());
+        let crc = crc32c::crc32c(&b[CRC_FROM..]);
+        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    fn dir() -> PathBuf {
+        std::env::temp_dir().join(format!("av-broker-log-{}", uuid::Uuid::new_v4()))
+    }
+
+    fn offsets_in(slice: &[u8]) -> Vec<i64> {
+        let mut at = 0;
+        let mut out = Vec::new();
+        while at < slice.len() {
+            out.push(be_i64(slice, at));
+            at += 12 + be_i32(slice, at + LENGTH_AT) as usize;
+        }
+        out
+    }
+
+    #[test]
+    fn appends_assign_offsets_and_reads_return_whole_batches() {
+        let d = dir();
+        let mut log = PartitionLog::open(&d, 1 << 20, false).unwrap();
+        assert_eq!(log.append(&batch(3, b"abc")).unwrap(), 0);
+        let two = [batch(2, b"de"), batch(1, b"f")].concat();
+        assert_eq!(log.append(&two).unwrap(), 3);
+        assert_eq!(log.next_offset(), 6);
+        // Offset 4 is inside the batch that starts at 3.
+        let s = log.read(4, 1 << 20).unwrap().unwrap().read().unwrap();
+        assert_eq!(offsets_in(&s), vec![3, 5]);
+        // At least one batch even past max_bytes.
+        let s = log.read(0, 1).unwrap().unwrap().read().unwrap();
+        assert_eq!(offsets_in(&s), vec![0]);
+        assert!(log.read(6, 100).unwrap().is_none());
+        assert!(log.read(7, 100).is_err());
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_batch_is_refused_and_changes_nothing() {
+        let d = dir();
+        let mut log = PartitionLog::open(&d, 1 << 20, false).unwrap();
+        let mut bad = batch(2, b"xy");
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let good = batch(1, b"z");
+        assert!(matches!(
+            log.append(&[good.clone(), bad].concat()),
+            Err(AppendError::Corrupt(_))
+        ));
+        assert!(matches!(
+            log.append(&good[..30]),
+            Err(AppendError::Corrupt(_))
+        ));
+        assert!(matches!(log.append(&[]), Err(AppendError::Corrupt(_))));
+        assert_eq!(log.next_offset(), 0);
+        assert_eq!(log.size(), 0);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn reopening_recovers_every_batch_and_cuts_a_torn_tail() {
+        let d = dir();
+        let mut log = PartitionLog::open(&d, 200, false).unwrap();
+        for i in 0..10 {
+            log.append(&batch(2, &[i; 50])).unwrap();
+        }
+        assert!(log.segments.len() > 2, "small segments rolled");
+        drop(log);
+        // A write cut short by a kill: half a batch at the end of the last segment.
+        let last = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .max()
+            .unwrap();
+        let whole = std::fs::metadata(&last).unwrap().len();
+        let mut f = OpenOptions::new().append(true).open(&last).unwrap();
+        f.write_all(&batch(5, &[9; 40])[..70]).unwrap();
+        drop(f);
+
+        let mut log = PartitionLog::open(&d, 200, false).unwrap();
+        assert_eq!(log.next_offset(), 20);
+        assert_eq!(
+            std::fs::metadata(&last).unwrap().len(),
+            whole,
+            "torn tail cut off"
+        );
+        let mut offsets = Vec::new();
+        let mut at = 0;
+        while let Some(s) = log.read(at, 1 << 20).unwrap() {
+            let o = offsets_in(&s.read().unwrap());
+            at = o.last().unwrap() + 2;
+            offsets.extend(o);
+        }
+        assert_eq!(offsets, (0..20).step_by(2).collect::<Vec<i64>>());
+        // Appends continue after the recovered end.
+        assert_eq!(log.append(&batch(1, b"n")).unwrap(), 20);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn retention_deletes_closed_segments_oldest_first_and_keeps_the_log_contiguous() {
+        let d = dir();
+        let mut log = PartitionLog::open(&d, 150, false).unwrap();
+        for i in 0..8 {
+            log.append(&batch(1, &[i; 60])).unwrap();
+        }
+        let segments = log.segments.len();
+        assert!(segments >= 3);
+        // Delete what ends at or below offset 4 (read by every group).
+        let freed = log.delete_segments_below(|end, _, _| end <= 4);
+        assert!(freed > 0);
+        assert!(log.start_offset() > 0 && log.start_offset() <= 4);
+        assert!(
+            log.read(0, 100).is_err(),
+            "deleted offsets are out of range"
+        );
+        assert!(log.read(log.start_offset(), 100).unwrap().is_some());
+        // The active segment is never deleted; an old one is rolled first.
+        log.delete_segments_below(|_, _, _| true);
+        assert_eq!(log.segments.len(), 1);
+        log.roll_if_older(std::time::Duration::ZERO).unwrap();
+        log.delete_segments_below(|_, _, _| true);
+        assert_eq!(log.size(), 0);
+        assert_eq!(log.start_offset(), 8);
+        assert_eq!(log.append(&batch(1, b"x")).unwrap(), 8);
+        drop(log);
+        let log = PartitionLog::open(&d, 150, false).unwrap();
+        assert_eq!((log.start_offset(), log.next_offset()), (8, 9));
+        std::fs::remove_dir_all(d).unwrap();
     }
 }

@@ -1,5 +1,9 @@
 //! Consumer groups' committed offsets, kept in `<data>/offsets.json`.
 //!
+//! Offsets of a group that has no members and has not committed for the
+//! offsets retention are forgotten ([`Offsets::expire`]), so an abandoned
+//! group does not hold a topic's data on disk for ever.
+//!
 //! Every commit rewrites the file (a temporary file renamed over it, so a
 //! kill leaves either the old or the new whole file) before it is
 //! acknowledged; the map is small (groups × partitions).
@@ -17,7 +21,21 @@ pub struct Committed {
 }
 
 /// group → topic → partition → committed offset.
-type Map = BTreeMap<String, BTreeMap<String, BTreeMap<i32, Committed>>>;
+type Map = BTreeMap<String, Group>;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Group {
+    /// Seconds since the epoch of the group's last commit.
+    #[serde(default)]
+    committed_at: u64,
+    topics: BTreeMap<String, BTreeMap<i32, Committed>>,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 pub struct Offsets {
     path: PathBuf,
@@ -49,8 +67,9 @@ impl Offsets {
         let mut map = self.map.lock().expect("offsets lock");
         let mut next = map.clone();
         let g = next.entry(group.to_string()).or_default();
+        g.committed_at = now_secs();
         for (topic, partition, c) in offsets {
-            g.entry(topic).or_default().insert(partition, c);
+            g.topics.entry(topic).or_default().insert(partition, c);
         }
         self.persist(&next)?;
         *map = next;
@@ -68,7 +87,7 @@ impl Offsets {
 
     pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<Committed> {
         let map = self.map.lock().expect("offsets lock");
-        map.get(group)?.get(topic)?.get(&partition).cloned()
+        map.get(group)?.topics.get(topic)?.get(&partition).cloned()
     }
 
     /// Every committed offset of a group: (topic, partition, committed).
@@ -76,7 +95,7 @@ impl Offsets {
         let map = self.map.lock().expect("offsets lock");
         map.get(group)
             .into_iter()
-            .flat_map(|t| t.iter())
+            .flat_map(|g| g.topics.iter())
             .flat_map(|(topic, ps)| ps.iter().map(move |(p, c)| (topic.clone(), *p, c.clone())))
             .collect()
     }
@@ -87,9 +106,36 @@ impl Offsets {
     pub fn min_committed(&self, topic: &str, partition: i32) -> Option<i64> {
         let map = self.map.lock().expect("offsets lock");
         map.values()
-            .filter_map(|g| g.get(topic))
+            .filter_map(|g| g.topics.get(topic))
             .map(|ps| ps.get(&partition).map_or(0, |c| c.offset))
             .min()
+    }
+
+    /// Forgets the offsets of groups without members whose last commit is
+    /// older than `retention`.
+    pub fn expire(
+        &self,
+        retention: std::time::Duration,
+        has_members: impl Fn(&str) -> bool,
+    ) -> std::io::Result<()> {
+        let mut map = self.map.lock().expect("offsets lock");
+        let cutoff = now_secs().saturating_sub(retention.as_secs());
+        let expired: Vec<String> = map
+            .iter()
+            .filter(|(name, g)| g.committed_at < cutoff && !has_members(name))
+            .map(|(name, _)| name.clone())
+            .collect();
+        if expired.is_empty() {
+            return Ok(());
+        }
+        let mut next = map.clone();
+        for name in &expired {
+            tracing::info!(group = %name, "committed offsets expired (no members, no recent commit)");
+            next.remove(name);
+        }
+        self.persist(&next)?;
+        *map = next;
+        Ok(())
     }
 
     /// Forgets a deleted topic's offsets.
@@ -97,9 +143,9 @@ impl Offsets {
         let mut map = self.map.lock().expect("offsets lock");
         let mut next = map.clone();
         for g in next.values_mut() {
-            g.remove(topic);
+            g.topics.remove(topic);
         }
-        next.retain(|_, g| !g.is_empty());
+        next.retain(|_, g| !g.topics.is_empty());
         self.persist(&next)?;
         *map = next;
         Ok(())

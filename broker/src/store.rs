@@ -9,6 +9,8 @@
 //! `retention_consumed`; or when it is older than `retention`; or when the
 //! partition holds more than `retention_bytes` (oldest first). The last two
 //! may drop unread data, as Kafka's retention does; they are the hard bound.
+//! An active segment is closed once its first write is `segment_age` old,
+//! so a topic no longer written to is emptied too.
 
 use crate::log::{AppendError, PartitionLog, Slice};
 use serde::{Deserialize, Serialize};
@@ -25,6 +27,8 @@ pub struct StoreConfig {
     pub retention_bytes: u64,
     pub retention: Duration,
     pub retention_consumed: Duration,
+    /// Age at which an active segment is closed (Kafka's `segment.ms`).
+    pub segment_age: Duration,
     pub fsync: bool,
 }
 
@@ -246,6 +250,9 @@ impl Store {
         for topic in self.topics() {
             for (p, log) in topic.partitions.iter().enumerate() {
                 let mut log = log.lock().expect("partition lock");
+                if let Err(e) = log.roll_if_older(self.config.segment_age) {
+                    tracing::warn!(topic = %topic.name, partition = p, error = %e, "segment not rolled");
+                }
                 let committed = consumed(&topic.name, p as i32);
                 let mut excess = log.size().saturating_sub(self.config.retention_bytes);
                 freed += log.delete_segments_below(|end, size, modified| {

@@ -217,9 +217,14 @@ async fn main() -> anyhow::Result<()> {
     let before = column_bytes(&ch).await?;
     // The broker's memory and disk over the run (flat is the goal).
     let broker_pid = support::stack_pid("broker");
-    let broker_rss = || broker_pid.and_then(|p| support::rss_mb(p, "VmRSS:")).unwrap_or(0.0);
+    let broker_rss = || {
+        broker_pid
+            .and_then(|p| support::rss_mb(p, "VmRSS:"))
+            .unwrap_or(0.0)
+    };
     let broker_dir = std::path::PathBuf::from(
-        std::env::var("AV_HOME").unwrap_or_else(|_| format!("{}/../.stack", env!("CARGO_MANIFEST_DIR"))),
+        std::env::var("AV_HOME")
+            .unwrap_or_else(|_| format!("{}/../.stack", env!("CARGO_MANIFEST_DIR"))),
     )
     .join("broker");
     let broker_disk = || support::dir_bytes(&broker_dir) as f64 / 1e6;

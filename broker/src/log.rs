@@ -546,4 +546,36 @@ mod tests {
         assert_eq!((log.start_offset(), log.next_offset()), (8, 9));
         std::fs::remove_dir_all(d).unwrap();
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Whatever a client sends, an append stores it whole or refuses it,
+        /// and whatever a segment file holds, opening it recovers a valid
+        /// prefix: never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic_on_append_or_recovery(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            cut in 0usize..200,
+        ) {
+            let d = dir();
+            let mut log = PartitionLog::open(&d, 1 << 20, false).unwrap();
+            let _ = log.append(&noise);
+            let good = batch(2, &noise[..noise.len().min(50)]);
+            log.append(&good).unwrap();
+            let next = log.next_offset();
+            drop(log);
+            // Noise after the last good batch, or a good batch cut short.
+            let seg = segment_path(&d, 0);
+            let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+            f.write_all(&noise).unwrap();
+            f.write_all(&good[..cut.min(good.len())]).unwrap();
+            drop(f);
+            let log = PartitionLog::open(&d, 1 << 20, false).unwrap();
+            proptest::prop_assert!(log.next_offset() >= next);
+            let s = log.read(next - 2, 1 << 20).unwrap().unwrap().read().unwrap();
+            proptest::prop_assert_eq!(offsets_in(&s)[0], next - 2);
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
 }

@@ -62,7 +62,7 @@ const WRITER_PORT: u16 = 18183;
 const WRITER_DB: &str = "agentvista_bench_ingest";
 const WARM_UP: Duration = Duration::from_secs(1);
 /// The raw producer's measured window: it moves millions of spans a second
-/// into a broker that (locally) keeps them in memory.
+/// into the broker, which keeps them on disk until the topic is deleted.
 const RAW_SECS: u64 = 3;
 
 fn env_or<T: std::str::FromStr>(var: &str, default: T) -> T {
@@ -987,7 +987,7 @@ async fn run() -> anyhow::Result<()> {
         .filter(|m| only.is_empty() || only.split(',').any(|o| m.name == o.trim()))
     {
         // A gateway and a topic of its own per mode; the topic is deleted
-        // afterwards, because the local broker keeps everything in memory.
+        // afterwards, so the local broker's disk does not keep what it held.
         let topic = format!("av.bench.gateway.{}", Uuid::new_v4().simple());
         support::create_topic(&common.kafka_brokers, &topic).await?;
         let gateway = spawn(

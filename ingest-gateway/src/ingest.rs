@@ -128,7 +128,7 @@ async fn ingest_otlp_inner(
             messages
         }
         otlp::Signal::Metrics => {
-            let request: otlp::MetricsRequest = otlp::decode(signal, enc, &bytes)?;
+            let request = otlp::decode_metrics(enc, &bytes)?;
             let t = otlp::metrics::translate(&request, &window);
             outcome.accepted = t.points.len() as u64;
             outcome.rejected = t.rejected;

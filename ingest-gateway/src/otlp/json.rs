@@ -96,7 +96,8 @@ pub(crate) const SPAN_KINDS: &[(&str, i64)] = &[
     ("CONSUMER", 5),
 ];
 pub(crate) const STATUS_CODES: &[(&str, i64)] = &[("UNSET", 0), ("OK", 1), ("ERROR", 2)];
-const TEMPORALITIES: &[(&str, i64)] = &[("UNSPECIFIED", 0), ("DELTA", 1), ("CUMULATIVE", 2)];
+pub(crate) const TEMPORALITIES: &[(&str, i64)] =
+    &[("UNSPECIFIED", 0), ("DELTA", 1), ("CUMULATIVE", 2)];
 
 pub fn normalize_traces(root: &mut Value) {
     for span in nested(root, "resourceSpans", "scopeSpans", "spans") {

@@ -8,7 +8,7 @@
 //! ids in hex; resources, scopes, attributes, bodies and links go through
 //! the crate's own serde, unchanged. The unit tests hold the two paths to
 //! the same answer on generated exports (`same_as_the_value_path`).
-//! Metrics still go through the `Value` path.
+//! Metrics: [`super::json_metrics`], on the same helpers.
 
 use super::json::{enum_number, severity_number_by_name, SPAN_KINDS, STATUS_CODES};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -326,7 +326,7 @@ impl From<JLogRecord> for LogRecord {
 
 /// Bytes from a hex string (trace and span ids, as the OTLP JSON mapping
 /// has them).
-fn hex_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+pub(crate) fn hex_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
     struct Hex;
     impl Visitor<'_> for Hex {
         type Value = Vec<u8>;
@@ -342,7 +342,7 @@ fn hex_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
 
 /// A 64-bit time in nanoseconds: a string of digits or a non-negative
 /// integer.
-fn nanos<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(crate) fn nanos<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     struct Nanos;
     impl Visitor<'_> for Nanos {
         type Value = u64;
@@ -364,7 +364,7 @@ fn nanos<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 
 /// An enum value: a 32-bit integer, or a name that `by_name` knows (or a
 /// number in a string); a string it does not know is refused.
-struct EnumValue(fn(&str) -> Option<i64>);
+pub(crate) struct EnumValue(pub fn(&str) -> Option<i64>);
 
 impl Visitor<'_> for EnumValue {
     type Value = i32;

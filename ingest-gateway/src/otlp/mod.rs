@@ -13,6 +13,7 @@
 
 pub mod attrs;
 pub mod json;
+pub mod json_metrics;
 pub mod json_stream;
 pub mod logs;
 pub mod metrics;
@@ -148,6 +149,16 @@ pub fn decode_traces(enc: Encoding, body: &[u8]) -> Result<TracesRequest, ApiErr
     match enc {
         Encoding::Protobuf => decode(Signal::Traces, enc, body),
         Encoding::Json => decode_streamed::<json_stream::JResourceSpans, _>(Signal::Traces, body),
+    }
+}
+
+/// [`decode_traces`] for metrics ([`json_metrics`]).
+pub fn decode_metrics(enc: Encoding, body: &[u8]) -> Result<MetricsRequest, ApiError> {
+    match enc {
+        Encoding::Protobuf => decode(Signal::Metrics, enc, body),
+        Encoding::Json => {
+            decode_streamed::<json_metrics::JResourceMetrics, _>(Signal::Metrics, body)
+        }
     }
 }
 

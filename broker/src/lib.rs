@@ -111,15 +111,6 @@ impl Running {
 /// Opens the data directory (recovering it), creates the configured topics
 /// and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
-    let advertised = config
-        .advertised
-        .clone()
-        .unwrap_or_else(|| addr.to_string());
-    let (host, port) = advertised
-        .rsplit_once(':')
-        .ok_or_else(|| anyhow::anyhow!("--advertised must be host:port"))?;
     let fsync = config.fsync;
     let store_config = store::StoreConfig {
         data: config.data.clone(),
@@ -137,6 +128,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Ok((store, offsets))
     })
     .await??;
+    // Listen only once the data is recovered: an open port means ready.
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let advertised = config
+        .advertised
+        .clone()
+        .unwrap_or_else(|| addr.to_string());
+    let (host, port) = advertised
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("--advertised must be host:port"))?;
     for (name, partitions) in &config.topics {
         match store.create_topic(name, *partitions) {
             Ok(()) | Err(store::CreateError::Exists) => {}

@@ -15,7 +15,7 @@
 //! the store's retention pass drives.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -147,6 +147,7 @@ impl PartitionLog {
             fsync,
         };
         let mut broken = false;
+        let last_base = bases.last().copied();
         for base in bases {
             let path = segment_path(dir, base);
             if broken || base != log.next_offset {
@@ -155,7 +156,7 @@ impl PartitionLog {
                 broken = true;
                 continue;
             }
-            let (segment, clean) = Self::recover_segment(&path, base)?;
+            let (segment, clean) = Self::recover_segment(&path, base, Some(base) == last_base)?;
             log.next_offset = segment.batches.last().map_or(base, |b| b.last + 1);
             log.segments.push(segment);
             broken = !clean;
@@ -166,38 +167,53 @@ impl PartitionLog {
         Ok(log)
     }
 
-    /// Reads a segment and indexes its batches; cuts a damaged tail off.
+    /// Indexes a segment's batches and cuts a damaged tail off. The last
+    /// segment (the one a kill can have cut short) is read whole and every
+    /// batch's CRC checked; closed segments, complete before the next one
+    /// was begun, only batch by batch header (length, magic, offsets).
     /// Returns whether the segment was whole.
-    fn recover_segment(path: &Path, base: i64) -> std::io::Result<(Segment, bool)> {
-        let mut data = Vec::new();
-        File::open(path)?.read_to_end(&mut data)?;
-        let mut batches = Vec::new();
-        let (mut at, mut expected) = (0usize, base);
-        let mut clean = true;
-        while at < data.len() {
-            let b = &data[at..];
-            match check_batch(b) {
-                Ok((total, delta)) if be_i64(b, OFFSET_AT) == expected => {
-                    batches.push(BatchPos {
-                        base: expected,
-                        last: expected + delta as i64,
-                        max_timestamp: be_i64(b, MAX_TS_AT),
-                        pos: at as u64,
-                        len: total as u32,
-                    });
-                    expected += delta as i64 + 1;
-                    at += total;
-                }
-                Ok(_) | Err(_) => {
-                    tracing::warn!(path = %path.display(), at, "damaged tail of a segment cut off (a write the broker did not acknowledge)");
-                    clean = false;
-                    break;
-                }
-            }
-        }
+    fn recover_segment(path: &Path, base: i64, last: bool) -> std::io::Result<(Segment, bool)> {
         let file = OpenOptions::new().read(true).append(true).open(path)?;
+        let len = file.metadata()?.len();
+        let mut batches = Vec::new();
+        let (mut at, mut expected) = (0u64, base);
+        let mut clean = true;
+        let mut buf = vec![0u8; BATCH_HEADER];
+        while at < len {
+            let checked = (|| {
+                if len - at < BATCH_HEADER as u64 {
+                    return None;
+                }
+                file.read_exact_at(&mut buf[..BATCH_HEADER], at).ok()?;
+                let total = 12 + u64::try_from(be_i32(&buf, LENGTH_AT)).ok()?;
+                if total < BATCH_HEADER as u64 || at + total > len || buf[MAGIC_AT] != 2 {
+                    return None;
+                }
+                if last {
+                    buf.resize(total as usize, 0);
+                    file.read_exact_at(&mut buf, at).ok()?;
+                    check_batch(&buf).ok()?;
+                }
+                let delta = be_i32(&buf, LAST_DELTA_AT);
+                (be_i64(&buf, OFFSET_AT) == expected && delta >= 0).then_some((total, delta))
+            })();
+            let Some((total, delta)) = checked else {
+                tracing::warn!(path = %path.display(), at, "damaged tail of a segment cut off (a write the broker did not acknowledge)");
+                clean = false;
+                break;
+            };
+            batches.push(BatchPos {
+                base: expected,
+                last: expected + delta as i64,
+                max_timestamp: be_i64(&buf, MAX_TS_AT),
+                pos: at,
+                len: total as u32,
+            });
+            expected += delta as i64 + 1;
+            at += total;
+        }
         if !clean {
-            file.set_len(at as u64)?;
+            file.set_len(at)?;
         }
         let modified = file.metadata()?.modified()?;
         Ok((
@@ -205,7 +221,7 @@ impl PartitionLog {
                 base,
                 path: path.to_path_buf(),
                 file: Arc::new(file),
-                size: at as u64,
+                size: at,
                 batches,
                 modified,
                 opened: modified,

@@ -11,7 +11,11 @@
 //! crate's ([`server`]).
 //!
 //! Production runs Apache Kafka or Redpanda (docker-compose, Kubernetes);
-//! this broker is for the stack `scripts/up` starts and for the tests.
+//! this broker is for the stack `scripts/up` starts and for the tests. It
+//! listens on loopback by default and has no authentication; and the
+//! protocol crate (0.18) pre-allocates an array by the length a frame
+//! declares, so a crafted frame can make it abort (kafka-protocol-rs PRs
+//! #152/#161/#200, open): keep it off networks that others reach.
 
 pub mod groups;
 pub mod log;

@@ -71,6 +71,10 @@ pub enum CreateError {
     Io(std::io::Error),
 }
 
+/// What a deleted topic's directory is renamed with before its files go:
+/// `~` is not allowed in topic names, so it is never taken for a topic.
+const DELETED: &str = "~deleted-";
+
 /// Partitions a topic may have.
 pub const MAX_PARTITIONS: i32 = 1024;
 
@@ -83,8 +87,9 @@ impl Store {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !valid_topic_name(&name) {
-                // A topic being deleted (renamed with a suffix) or a stray file.
-                if name.contains(".deleted-") {
+                // A topic whose deletion a stop interrupted (renamed with a
+                // suffix no topic name can have), or a stray file.
+                if name.contains(DELETED) {
                     let _ = std::fs::remove_dir_all(entry.path());
                 }
                 continue;
@@ -273,5 +278,57 @@ impl Store {
             }
         }
         freed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(data: PathBuf) -> StoreConfig {
+        StoreConfig {
+            data,
+            segment_bytes: 1 << 20,
+            retention_bytes: 1 << 30,
+            retention: Duration::from_secs(3600),
+            retention_consumed: Duration::from_secs(0),
+            segment_age: Duration::from_secs(3600),
+            fsync: false,
+        }
+    }
+
+    #[test]
+    fn topics_survive_a_reopen_and_a_half_deleted_or_half_created_one_does_not() {
+        let data = std::env::temp_dir().join(format!("av-broker-store-{}", Uuid::new_v4()));
+        let store = Store::open(config(data.clone())).unwrap();
+        store.create_topic("keep.me", 2).unwrap();
+        store.create_topic("gone", 1).unwrap();
+        assert!(matches!(
+            store.create_topic("keep.me", 2),
+            Err(CreateError::Exists)
+        ));
+        assert!(matches!(
+            store.create_topic("../x", 1),
+            Err(CreateError::InvalidName)
+        ));
+        assert!(matches!(
+            store.create_topic("x", 0),
+            Err(CreateError::InvalidPartitions)
+        ));
+        drop(store);
+        // A deletion interrupted after the rename, and a creation before
+        // topic.json was written.
+        let topics = data.join("topics");
+        std::fs::rename(topics.join("gone"), topics.join(format!("gone{DELETED}1"))).unwrap();
+        std::fs::create_dir_all(topics.join("half").join("0")).unwrap();
+        let store = Store::open(config(data.clone())).unwrap();
+        let names: Vec<String> = store.topics().iter().map(|t| t.name.clone()).collect();
+        assert_eq!(names, vec!["keep.me".to_string()]);
+        assert_eq!(store.topic("keep.me").unwrap().partitions.len(), 2);
+        assert!(!topics.join(format!("gone{DELETED}1")).exists());
+        assert!(!topics.join("half").exists());
+        assert!(store.delete_topic("keep.me"));
+        assert!(store.topic("keep.me").is_none());
+        std::fs::remove_dir_all(data).unwrap();
     }
 }

@@ -360,3 +360,43 @@ async fn sigkill_under_load_loses_no_acknowledged_message_and_keeps_offsets() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_malformed_request_closes_its_connection_and_the_broker_serves_on() {
+    use std::io::{Read, Write};
+    let broker = BrokerProcess::start(
+        free_port(),
+        temp_dir("malformed"),
+        &["--max-request-bytes", "1048576"],
+    );
+    let closed = |frame: &[u8]| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(frame).unwrap();
+        let mut buf = [0u8; 16];
+        matches!(s.read(&mut buf), Ok(0) | Err(_))
+    };
+    // An unknown API key; a frame past the size limit; a truncated header.
+    assert!(closed(&[0, 0, 0, 8, 0x27, 0x0f, 0, 0, 0, 0, 0, 1]));
+    assert!(closed(&[0x7f, 0, 0, 0]));
+    assert!(closed(&[0, 0, 0, 9, 0, 18, 0, 0, 0, 0, 0, 1, 0xff]));
+    // ApiVersions v0 (key 18): answered with the versions offered.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+    s.write_all(&[0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 7, 0, 0])
+        .unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).unwrap();
+    assert_eq!(&body[..4], &7i32.to_be_bytes(), "the correlation id");
+    assert_eq!(&body[4..6], &0i16.to_be_bytes(), "no error");
+    // And the real client still works.
+    create_topic(&broker.brokers(), "t", 1).await;
+    producer(&broker.brokers())
+        .send(
+            FutureRecord::<(), _>::to("t").payload("after"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("acknowledged after the malformed requests");
+}

@@ -17,6 +17,7 @@
 
 use super::json::{enum_number, TEMPORALITIES};
 use super::json_stream::{hex_bytes, nanos, EnumValue, Root, RootField};
+use super::json_values::key_values;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -115,6 +116,7 @@ struct JSum {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct JNumberPoint {
+    #[serde(deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
     #[serde(deserialize_with = "nanos")]
     start_time_unix_nano: u64,
@@ -131,6 +133,7 @@ struct JNumberPoint {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct JHistogramPoint {
+    #[serde(deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
     #[serde(deserialize_with = "nanos")]
     start_time_unix_nano: u64,
@@ -155,6 +158,7 @@ struct JHistogramPoint {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct JExpPoint {
+    #[serde(deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
     #[serde(deserialize_with = "nanos")]
     start_time_unix_nano: u64,
@@ -190,6 +194,7 @@ struct JBuckets {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct JSummaryPoint {
+    #[serde(deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
     #[serde(deserialize_with = "nanos")]
     start_time_unix_nano: u64,
@@ -215,6 +220,7 @@ struct JQuantile {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct JExemplar {
+    #[serde(deserialize_with = "key_values")]
     filtered_attributes: Vec<KeyValue>,
     #[serde(deserialize_with = "nanos")]
     time_unix_nano: u64,

@@ -11,6 +11,7 @@
 //! Metrics: [`super::json_metrics`], on the same helpers.
 
 use super::json::{enum_number, severity_number_by_name, SPAN_KINDS, STATUS_CODES};
+use super::json_values::{key_values, some_any_value};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
@@ -169,6 +170,7 @@ struct JSpan {
     start_time_unix_nano: u64,
     #[serde(deserialize_with = "nanos")]
     end_time_unix_nano: u64,
+    #[serde(deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
     dropped_attributes_count: u32,
     events: Vec<JEvent>,
@@ -184,6 +186,7 @@ struct JEvent {
     #[serde(deserialize_with = "nanos")]
     time_unix_nano: u64,
     name: String,
+    #[serde(deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
     dropped_attributes_count: u32,
 }
@@ -277,7 +280,9 @@ struct JLogRecord {
     #[serde(deserialize_with = "severity_number")]
     severity_number: i32,
     severity_text: String,
+    #[serde(deserialize_with = "some_any_value")]
     body: Option<AnyValue>,
+    #[serde(deserialize_with = "key_values")]
     attributes: Vec<KeyValue>,
     dropped_attributes_count: u32,
     flags: u32,
@@ -453,6 +458,26 @@ mod tests {
             Just(json!({"key": "s", "value": {"stringValue": "x"}})),
             Just(json!({"key": "s", "value": {"stringValue": "y"}})),
             Just(json!({"key": "none"})),
+            Just(json!({"key": "null", "value": null})),
+            Just(json!({"key": "f", "value": {"intValue": 2.5}})),
+            Just(json!({"key": "big", "value": {"intValue": 18_446_744_073_709_551_615u64}})),
+            Just(json!({"key": "neg", "value": {"intValue": "-7"}})),
+            Just(json!({"key": "two", "value": {"stringValue": "a", "intValue": "3"}})),
+            Just(json!({"key": "skip", "value": {"other": [1], "boolValue": false}})),
+            Just(
+                json!({"key": "kv", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"doubleValue": 1}}]}}})
+            ),
+            Just(json!({"key": "kv0", "value": {"kvlistValue": {}}})),
+            Just(json!({"key": "arr0", "value": {"arrayValue": {}}})),
+            Just(json!({"key": "arrn", "value": {"arrayValue": {"values": [null]}}})),
+            Just(json!({"key": "bytes", "value": {"bytesValue": "aGVsbG8="}})),
+            Just(json!({"key": "badbytes", "value": {"bytesValue": "!!"}})),
+            Just(json!({"key": "snull", "value": {"stringValue": null}})),
+            Just(json!({"key": "btext", "value": {"boolValue": "true"}})),
+            Just(json!({"key": 5, "value": {"stringValue": "x"}})),
+            Just(json!({"value": {"stringValue": "no key"}})),
+            Just(json!({"key": "plain", "value": "text"})),
+            Just(json!({"key": "extra", "value": {"stringValue": "x"}, "other": 1})),
         ]
     }
 

@@ -15,6 +15,7 @@ pub mod attrs;
 pub mod json;
 pub mod json_metrics;
 pub mod json_stream;
+pub mod json_values;
 pub mod logs;
 pub mod metrics;
 pub mod traces;

@@ -5,9 +5,11 @@
 //! It accepts what [`super::json`]'s normalization followed by the crate's
 //! serde accepts, and nothing else: 64-bit times as strings or numbers, span
 //! kinds, status codes and severities by number or by name, trace and span
-//! ids in hex; resources, scopes, attributes, bodies and links go through
-//! the crate's own serde, unchanged. The unit tests hold the two paths to
-//! the same answer on generated exports (`same_as_the_value_path`).
+//! ids in hex; attributes and log bodies through [`super::json_values`]
+//! (the crate's rules without its `flatten` buffer); resources, scopes and
+//! links through the crate's own serde, unchanged. The unit tests hold the
+//! two paths to the same answer on generated exports
+//! (`same_as_the_value_path`).
 //! Metrics: [`super::json_metrics`], on the same helpers.
 
 use super::json::{enum_number, severity_number_by_name, SPAN_KINDS, STATUS_CODES};

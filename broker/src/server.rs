@@ -253,7 +253,7 @@ impl Broker {
                             .with_base_offset(-1)
                             .with_log_append_time_ms(-1)
                             .with_log_start_offset(-1);
-                        let Some(topic) = topic.as_ref().filter(|t| p.index >= 0 && (p.index as usize) < t.partitions.len())
+                        let Some(topic) = topic.as_ref().filter(|t| t.has_partition(p.index))
                         else {
                             return resp.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
                         };
@@ -325,9 +325,8 @@ impl Broker {
                             .with_preferred_read_replica(BrokerId(-1))
                             .with_aborted_transactions(Some(Vec::new()))
                             .with_records(Some(Bytes::new()));
-                        let Some(topic) = topic.as_ref().filter(|t| {
-                            p.partition >= 0 && (p.partition as usize) < t.partitions.len()
-                        }) else {
+                        let Some(topic) = topic.as_ref().filter(|t| t.has_partition(p.partition))
+                        else {
                             errors = true;
                             return data.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
                         };
@@ -389,10 +388,10 @@ impl Broker {
                             .with_timestamp(-1)
                             .with_offset(-1)
                             .with_leader_epoch(-1);
-                        let Some(topic) = topic.as_ref().filter(|t| {
-                            p.partition_index >= 0
-                                && (p.partition_index as usize) < t.partitions.len()
-                        }) else {
+                        let Some(topic) = topic
+                            .as_ref()
+                            .filter(|t| t.has_partition(p.partition_index))
+                        else {
                             return resp.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
                         };
                         let log = topic.partitions[p.partition_index as usize]
@@ -523,7 +522,7 @@ impl Broker {
         let unknown = |t: &offset_commit_request::OffsetCommitRequestTopic, p: i32| {
             self.store
                 .topic(&t.name.0)
-                .is_none_or(|topic| p < 0 || p as usize >= topic.partitions.len())
+                .is_none_or(|topic| !topic.has_partition(p))
         };
         if error == groups::NONE {
             let offsets = r

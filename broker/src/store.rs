@@ -45,6 +45,13 @@ pub struct Topic {
     dir: PathBuf,
 }
 
+impl Topic {
+    /// Whether `p` is one of the topic's partitions.
+    pub fn has_partition(&self, p: i32) -> bool {
+        usize::try_from(p).is_ok_and(|p| p < self.partitions.len())
+    }
+}
+
 pub struct Store {
     config: StoreConfig,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,

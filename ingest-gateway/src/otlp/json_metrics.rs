@@ -17,7 +17,7 @@
 
 use super::json::{enum_number, TEMPORALITIES};
 use super::json_stream::{hex_bytes, nanos, EnumValue, Root, RootField};
-use super::json_values::key_values;
+use super::json_values::{array_of, key_values, Int};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
     SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::fmt;
 
@@ -427,106 +427,55 @@ fn double<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     d.deserialize_any(Double)
 }
 
+/// A double read by [`double`].
+struct D64(f64);
+
+impl<'de> Deserialize<'de> for D64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        double(d).map(D64)
+    }
+}
+
+impl From<D64> for f64 {
+    fn from(v: D64) -> f64 {
+        v.0
+    }
+}
+
+/// A 64-bit unsigned integer read by [`nanos`] (a number or a string).
+struct Uint64(u64);
+
+impl<'de> Deserialize<'de> for Uint64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        nanos(d).map(Uint64)
+    }
+}
+
+impl From<Uint64> for u64 {
+    fn from(v: Uint64) -> u64 {
+        v.0
+    }
+}
+
 /// An optional double; `null` is absent.
 fn some_double<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    struct MaybeDouble;
-    impl<'de> Visitor<'de> for MaybeDouble {
-        type Value = Option<f64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a number or null")
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Option<f64>, E> {
-            Ok(None)
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<f64>, E> {
-            Double.visit_f64(v).map(Some)
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<f64>, E> {
-            Double.visit_u64(v).map(Some)
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<f64>, E> {
-            Double.visit_i64(v).map(Some)
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<f64>, E> {
-            Double.visit_str(v).map(Some)
-        }
-    }
-    d.deserialize_any(MaybeDouble)
+    Ok(Option::<D64>::deserialize(d)?.map(f64::from))
 }
 
 /// An optional signed 64-bit integer, as a number or a string; `null` is
 /// absent.
 fn some_int64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    struct Int64;
-    impl<'de> Visitor<'de> for Int64 {
-        type Value = Option<i64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a 64-bit integer as a string or a number")
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Option<i64>, E> {
-            Ok(None)
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<i64>, E> {
-            Ok(Some(v))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<i64>, E> {
-            i64::try_from(v).map(Some).map_err(E::custom)
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<i64>, E> {
-            v.parse().map(Some).map_err(E::custom)
-        }
-    }
-    d.deserialize_any(Int64)
+    Ok(Option::<Int>::deserialize(d)?.map(|i| i.0))
 }
 
 /// Unsigned 64-bit integers (bucket counts), each a number or a string.
 fn uint64s<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
-    struct Uint64(u64);
-    impl<'de> Deserialize<'de> for Uint64 {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            nanos(d).map(Uint64)
-        }
-    }
-    struct Seq;
-    impl<'de> Visitor<'de> for Seq {
-        type Value = Vec<u64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an array of 64-bit unsigned integers")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u64>, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(256));
-            while let Some(Uint64(v)) = seq.next_element()? {
-                out.push(v);
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_seq(Seq)
+    array_of::<D, Uint64, u64>(d, "an array of 64-bit unsigned integers")
 }
 
 /// Doubles (explicit bounds), each a number or a mapping string.
 fn doubles<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
-    struct D64(f64);
-    impl<'de> Deserialize<'de> for D64 {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            double(d).map(D64)
-        }
-    }
-    struct Seq;
-    impl<'de> Visitor<'de> for Seq {
-        type Value = Vec<f64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an array of numbers")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f64>, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(256));
-            while let Some(D64(v)) = seq.next_element()? {
-                out.push(v);
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_seq(Seq)
+    array_of::<D, D64, f64>(d, "an array of numbers")
 }
 
 #[cfg(test)]

@@ -18,9 +18,16 @@ use opentelemetry_proto::tonic::common::v1::{
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
+use std::marker::PhantomData;
 
 /// A `KeyValue` of the crate, read without the flatten buffer.
 struct JKeyValue(KeyValue);
+
+impl From<JKeyValue> for KeyValue {
+    fn from(kv: JKeyValue) -> Self {
+        kv.0
+    }
+}
 
 impl<'de> Deserialize<'de> for JKeyValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -63,6 +70,12 @@ impl<'de> Deserialize<'de> for JKeyValue {
 
 /// An `AnyValue` of the crate.
 struct JAnyValue(AnyValue);
+
+impl From<JAnyValue> for AnyValue {
+    fn from(v: JAnyValue) -> Self {
+        v.0
+    }
+}
 
 impl<'de> Deserialize<'de> for JAnyValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -112,8 +125,9 @@ impl<'de> Deserialize<'de> for JAnyValue {
     }
 }
 
-/// `intValue`: a 64-bit signed integer as a number or a string.
-struct Int(i64);
+/// `intValue` (and metrics' `asInt`): a 64-bit signed integer as a
+/// number or a string.
+pub(crate) struct Int(pub i64);
 
 impl<'de> Deserialize<'de> for Int {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -149,42 +163,38 @@ struct JKvList {
     values: Vec<KeyValue>,
 }
 
-fn any_values<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<AnyValue>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Vec<AnyValue>;
+/// An array whose elements are read as `W` and kept as `T`; `what` names
+/// it in errors.
+pub(crate) fn array_of<'de, D, W, T>(d: D, what: &'static str) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    W: Deserialize<'de> + Into<T>,
+{
+    struct Seq<W, T>(&'static str, PhantomData<(W, T)>);
+    impl<'de, W: Deserialize<'de> + Into<T>, T> Visitor<'de> for Seq<W, T> {
+        type Value = Vec<T>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a sequence")
+            f.write_str(self.0)
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<AnyValue>, A::Error> {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
             let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-            while let Some(JAnyValue(v)) = seq.next_element()? {
-                out.push(v);
+            while let Some(w) = seq.next_element::<W>()? {
+                out.push(w.into());
             }
             Ok(out)
         }
     }
-    d.deserialize_seq(V)
+    d.deserialize_seq(Seq::<W, T>(what, PhantomData))
+}
+
+fn any_values<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<AnyValue>, D::Error> {
+    array_of::<D, JAnyValue, AnyValue>(d, "a sequence")
 }
 
 /// Attributes (`attributes`, `values` of a key-value list): an array of
 /// `KeyValue`.
 pub(crate) fn key_values<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyValue>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Vec<KeyValue>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a sequence")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<KeyValue>, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-            while let Some(JKeyValue(kv)) = seq.next_element()? {
-                out.push(kv);
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_seq(V)
+    array_of::<D, JKeyValue, KeyValue>(d, "a sequence")
 }
 
 /// A log record's `body`: an `AnyValue`, or null for none.

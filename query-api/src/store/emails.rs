@@ -65,16 +65,15 @@ pub struct DueEmail {
     pub attempts: i32,
 }
 
-/// Take up to `limit` due emails: locked (`SKIP LOCKED`) in `tx` until
-/// the sender records their outcome and commits.
-pub async fn due(tx: &mut Transaction<'_, Postgres>, limit: i64) -> AppResult<Vec<DueEmail>> {
+/// Take the next due email: locked (`SKIP LOCKED`) in `tx` until the
+/// sender records its outcome and commits.
+pub async fn next_due(tx: &mut Transaction<'_, Postgres>) -> AppResult<Option<DueEmail>> {
     Ok(sqlx::query_as(
         "SELECT id, to_addr, subject, body_text, body_html, attempts FROM emails \
          WHERE status = 'pending' AND next_attempt_at <= now() \
-         ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+         ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
     )
-    .bind(limit)
-    .fetch_all(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?)
 }
 

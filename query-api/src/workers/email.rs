@@ -1,6 +1,6 @@
 //! The email sender: every second, take due emails from the outbox (one
-//! sender per email across replicas: `SKIP LOCKED` in a transaction that
-//! holds them until their outcome is recorded) and send them over SMTP.
+//! sender per email across replicas: `SKIP LOCKED` in a transaction per
+//! email that holds it until its outcome is recorded) and send them over SMTP.
 //! A failed send is retried after 30 s, 2, 10 and 30 minutes, then marked
 //! `failed`. Without `AV_SMTP_HOST` the sender does not run and emails stay
 //! `pending`.
@@ -12,6 +12,9 @@ use sqlx::PgPool;
 use std::time::Duration;
 
 const RETRY_SECS: [u64; 4] = [30, 120, 600, 1800];
+
+/// Emails sent per pass at most (the rest wait for the next second).
+const PER_PASS: usize = 20;
 
 pub struct EmailSender {
     pub pg: PgPool,
@@ -36,9 +39,14 @@ impl Worker for EmailSender {
             return Ok(());
         };
         let transport = config.transport()?;
-        let mut tx = self.pg.begin().await?;
-        let due = emails::due(&mut tx, 20).await?;
-        for e in due {
+        // One transaction per email: its outcome is committed as soon as it
+        // is sent, so a crash mid-pass re-sends at most the one in flight
+        // and the history shows `sent` while the next one is on the wire.
+        for _ in 0..PER_PASS {
+            let mut tx = self.pg.begin().await?;
+            let Some(e) = emails::next_due(&mut tx).await? else {
+                break;
+            };
             let attempts = e.attempts + 1;
             let sent = crate::email::send(
                 &transport,
@@ -59,8 +67,8 @@ impl Worker for EmailSender {
                     .min(RETRY_SECS.len() - 1)],
             );
             emails::record(&mut tx, e.id, attempts, error.as_deref(), retry).await?;
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 }

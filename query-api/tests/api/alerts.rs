@@ -538,9 +538,18 @@ async fn an_email_alert_reaches_the_owner_over_smtp() {
     assert!(m.contains("Threshold: 1"), "{m}");
     // The observed value: hours since the last run (five hours ago).
     assert!(m.contains("Observed value: 5."), "{m}");
-    // The history lists the email and its outcome.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let events = app.alert_events(&acct, &id).await;
+    // The history lists the email and its outcome (committed just after
+    // the catcher has the message, so it may lag the file by a moment).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let events = loop {
+        let events = app.alert_events(&acct, &id).await;
+        if events[0]["notifications"][0]["status"] != "pending"
+            || std::time::Instant::now() > deadline
+        {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let n = &events[0]["notifications"][0];
     assert_eq!(n["channel"], "email");
     assert_eq!(n["to"], acct.email.as_str());

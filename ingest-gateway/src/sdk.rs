@@ -135,16 +135,21 @@ pub fn parse(
     prices: &HashMap<String, Price>,
     window: &IngestWindow,
 ) -> Result<Batch, ApiError> {
+    // Path tracking (which captures every key as a `String`) only for a
+    // refused body, parsed again for the error that names the field.
+    let fast = RawBatch::deserialize(&mut serde_json::Deserializer::from_slice(body));
     let de = &mut serde_json::Deserializer::from_slice(body);
-    let raw: RawBatch = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() || path == "." {
-            ApiError::bad_request(format!("Malformed JSON body: {inner}"))
-        } else {
-            ApiError::invalid_field(path, strip_position(&inner.to_string()))
-        }
-    })?;
+    let raw: RawBatch = fast
+        .or_else(|_| serde_path_to_error::deserialize(de))
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() || path == "." {
+                ApiError::bad_request(format!("Malformed JSON body: {inner}"))
+            } else {
+                ApiError::invalid_field(path, strip_position(&inner.to_string()))
+            }
+        })?;
     let entries = raw
         .traces
         .ok_or_else(|| ApiError::invalid_field("traces", "is required"))?;

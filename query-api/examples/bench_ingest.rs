@@ -401,25 +401,13 @@ fn modes(org_id: Uuid) -> Vec<Mode> {
 
 // ---------------------------------------------------------------- processes
 
-/// A child process, stopped when dropped: SIGTERM (the services shut down
-/// gracefully, and `MIMALLOC_SHOW_STATS=1` prints the allocator's figures
-/// then), SIGKILL if it is still running 5 s later.
+/// A child process, killed when dropped.
 struct Proc {
     child: Child,
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

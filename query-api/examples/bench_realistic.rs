@@ -297,14 +297,16 @@ async fn main() -> anyhow::Result<()> {
                                             }
                                         }
                                     }
-                                    // 50 ms apart for the first second, then
-                                    // a fifth of the wait so far (within 20%
-                                    // past it): the pollers of a backlog must
-                                    // not load the store they measure (with a
+                                    // 50 ms apart for the first 3 s (the
+                                    // freshness goal is 2 s: a reading is at
+                                    // most 50 ms late there), then a fifth of
+                                    // the wait so far (within 20% past it):
+                                    // the pollers of a backlog must not load
+                                    // the store they measure (with a
                                     // twentieth they took a third of
                                     // ClickHouse's CPU in session 9).
                                     let waited = acked_at.elapsed();
-                                    let wait = if waited < Duration::from_secs(1) {
+                                    let wait = if waited < Duration::from_secs(3) {
                                         Duration::from_millis(50)
                                     } else {
                                         waited / 5

@@ -64,6 +64,11 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
         "outcome_costs",
         include_str!("../migrations/0012_outcome_costs.sql"),
     ),
+    (
+        13,
+        "spans_granules",
+        include_str!("../migrations/0013_spans_granules.sql"),
+    ),
 ];
 
 /// The sharding key of each table's `Distributed` twin on a cluster. Rows
@@ -441,21 +446,32 @@ mod tests {
 
     #[test]
     fn every_table_of_the_schema_has_a_sharding_key() {
+        // A table that its own migration drops again (the new table of a
+        // rebuild, swapped in and dropped under its temporary name) is not
+        // part of the schema.
         let mut created = Vec::new();
         for (_, _, sql) in MIGRATIONS {
-            for stmt in split_statements(sql) {
+            let stmts = split_statements(sql);
+            for stmt in &stmts {
                 if let Some(rest) = stmt.strip_prefix("CREATE TABLE ") {
                     let name = rest.trim_start_matches("IF NOT EXISTS ");
                     let name = name
                         .split(|c: char| c.is_whitespace() || c == '(')
                         .next()
                         .unwrap();
-                    if stmt.contains("MergeTree") && name != "agents_first" {
+                    let dropped = stmts
+                        .iter()
+                        .skip_while(|s| *s != stmt)
+                        .any(|s| s.starts_with(&format!("DROP TABLE {name}")));
+                    if stmt.contains("MergeTree") && !dropped {
                         created.push(name.to_string());
                     }
                 }
             }
         }
+        assert!(!created
+            .iter()
+            .any(|t| t == "agents_first" || t == "spans_rebuilt"));
         assert_eq!(created.len(), SHARDING.len(), "{created:?}");
         for t in created {
             assert!(

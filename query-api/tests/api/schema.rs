@@ -101,3 +101,87 @@ async fn concurrent_migrators_apply_each_migration_once() {
         .await
         .unwrap();
 }
+
+/// Migration 0013 rebuilds `spans` (smaller index granules) on a table
+/// that already holds spans: every span is still there once (in two
+/// monthly partitions), the new setting is in force, the temporary tables
+/// are gone, and the span-facets view still fills from new inserts.
+#[tokio::test]
+async fn the_spans_rebuild_keeps_every_span_and_the_facets_view() {
+    let _app = spawn_app().await;
+    let common = agentvista_shared::config::CommonConfig::from_env().unwrap();
+    let server = writer::clickhouse_client(&common);
+    let db = format!("av_rebuild_{}", uuid::Uuid::new_v4().simple());
+    writer::schema::migrate(&server, &db).await.unwrap();
+    let ch = server.clone().with_database(&db);
+    let insert = |model: &'static str, rows: u32| {
+        let ch = ch.clone();
+        async move {
+            ch.query(
+                "INSERT INTO spans (org_id, trace_id, span_id, agent_id, span_type, name, status, \
+                 started_at, model, input, retention_days, version) \
+                 SELECT toUUID('00000000-0000-4000-8000-000000000001'), generateUUIDv4(number), \
+                 generateUUIDv4(number), generateUUIDv4(0), 'llm', 'chat', 'completed', \
+                 toDateTime64('2026-10-15 12:00:00', 6, 'UTC') + toIntervalDay(number % 40), \
+                 ?, repeat('x', 2000), 30, 1 FROM numbers(?)",
+            )
+            .bind(model)
+            .bind(rows)
+            .execute()
+            .await
+            .unwrap();
+        }
+    };
+    insert("before", 3000).await;
+    // Undo the record of 0013 so that the next run applies it to this data.
+    ch.query("DELETE FROM schema_migrations WHERE version = 13")
+        .execute()
+        .await
+        .unwrap();
+    let applied = writer::schema::migrate(&server, &db).await.unwrap();
+    assert_eq!(applied, vec![(13, "spans_granules")]);
+
+    let (rows, distinct): (u64, u64) = ch
+        .query("SELECT count(), uniqExact(span_id) FROM spans FINAL")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!((rows, distinct), (3000, 3000));
+    let partitions: u64 = ch
+        .query("SELECT uniqExact(toYYYYMM(started_at)) FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(partitions, 2);
+    let engine: String = ch
+        .query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'spans'")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert!(
+        engine.contains("index_granularity_bytes = 1048576"),
+        "{engine}"
+    );
+    let leftovers: u64 = ch
+        .query(
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() \
+             AND name IN ('spans_rebuilt', 'spans_rebuild_mark')",
+        )
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(leftovers, 0);
+
+    insert("after", 10).await;
+    let facets: Vec<String> = ch
+        .query("SELECT DISTINCT model FROM span_facets ORDER BY model")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(facets, vec!["after".to_string(), "before".to_string()]);
+    server
+        .query(&format!("DROP DATABASE IF EXISTS {db} SYNC"))
+        .execute()
+        .await
+        .unwrap();
+}

@@ -2,8 +2,11 @@
 //! ClickHouse.
 //!
 //! Messages are buffered until `AV_WRITER_BATCH_ROWS` rows or
-//! `AV_WRITER_FLUSH_MS` since the first buffered message, whichever comes
-//! first. A flush ([`flush`]) inserts agents, spans, logs, metric points
+//! `AV_WRITER_FLUSH_MS` since the first buffered message arrived, whichever
+//! comes first (arrival: the message's producer timestamp, bounded by the
+//! previous flush's start and now, [`arrived_at`]; a message that waited in
+//! the client's queue while a flush ran is not made to wait the whole
+//! interval again after it). A flush ([`flush`]) inserts agents, spans, logs, metric points
 //! and runs, retrying transient errors with backoff until ClickHouse
 //! accepts them; only then are the offsets committed. A message ClickHouse
 //! can never accept goes to the dead-letter store ([`dead_letter`]) instead
@@ -31,7 +34,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -178,6 +181,7 @@ impl Writer {
         ));
         let mut batch = Batch::default();
         let mut first_at: Option<Instant> = None;
+        let mut last_flush_start = Instant::now();
         let mut shutdown = std::pin::pin!(shutdown);
         tracing::info!(topic = %config.common.kafka_topic, group = %config.group_id, "writer consuming");
         let mut stopped = false;
@@ -187,7 +191,17 @@ impl Writer {
             let deadline =
                 first_at.map(|t| tokio::time::Instant::from_std(t + config.flush_interval));
             let mut due = false;
+            // Biased: a message already received is buffered before a due
+            // flush runs, so a flush that is due at once (after a long one)
+            // takes everything that queued meanwhile, not one message.
             tokio::select! {
+                biased;
+                () = &mut shutdown => stopped = true,
+                _ = lag_tick.tick() => {
+                    if let Some(p) = positions(&consumer) {
+                        *stats.positions.lock().unwrap_or_else(|e| e.into_inner()) = p;
+                    }
+                }
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
                         stats.messages.fetch_add(1, Ordering::Relaxed);
@@ -213,7 +227,14 @@ impl Writer {
                             }
                         }
                         batch.pending.push(pending);
-                        first_at.get_or_insert_with(Instant::now);
+                        if first_at.is_none() {
+                            first_at = Some(arrived_at(
+                                m.timestamp().to_millis(),
+                                last_flush_start,
+                                Instant::now(),
+                                SystemTime::now(),
+                            ));
+                        }
                         due = batch.buffer.len() >= config.batch_rows;
                     }
                     Err(e) => {
@@ -225,14 +246,9 @@ impl Writer {
                     }
                 },
                 () = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => due = true,
-                _ = lag_tick.tick() => {
-                    if let Some(p) = positions(&consumer) {
-                        *stats.positions.lock().unwrap_or_else(|e| e.into_inner()) = p;
-                    }
-                }
-                () = &mut shutdown => stopped = true,
             }
             if due && !stopped {
+                last_flush_start = Instant::now();
                 match flush::flush(&ch, &consumer, &mut batch, &stats, &mut shutdown).await {
                     Flushed::Done => first_at = None,
                     Flushed::Cancelled => stopped = true,
@@ -252,6 +268,26 @@ impl Writer {
         tracing::info!("writer stopped");
         Ok(())
     }
+}
+
+/// When the first message of a batch is taken to have arrived, for the
+/// flush deadline: its producer timestamp (milliseconds since the epoch),
+/// but never before `floor` (the start of the previous flush: a producer
+/// clock running behind must not make every message due at once, which
+/// would flush one message at a time) and never after `now` (nor when the
+/// message has no timestamp).
+pub fn arrived_at(
+    timestamp_ms: Option<i64>,
+    floor: Instant,
+    now: Instant,
+    wall_now: SystemTime,
+) -> Instant {
+    let age = timestamp_ms
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+        .and_then(|at| wall_now.duration_since(at).ok())
+        .unwrap_or_default();
+    now.checked_sub(age).unwrap_or(floor).max(floor).min(now)
 }
 
 /// Close the consumer (leaving the group) on a thread of its own, waiting
@@ -284,5 +320,24 @@ mod tests {
         // A position past the watermark (a stale watermark) counts as none.
         assert_eq!(consumer_lag(&[(10, Some(12))]), 0);
         assert_eq!(consumer_lag(&[]), 0);
+    }
+
+    #[test]
+    fn a_batch_counts_from_when_its_first_message_was_produced_within_bounds() {
+        let now = Instant::now();
+        let floor = now - Duration::from_millis(800);
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let ms = |before_now: u64| Some(1_000_000_000 - before_now as i64);
+        // Produced 300 ms ago (it waited in the queue during a flush).
+        assert_eq!(
+            arrived_at(ms(300), floor, now, wall),
+            now - Duration::from_millis(300)
+        );
+        // A producer clock far behind: no older than the last flush's start.
+        assert_eq!(arrived_at(ms(60_000), floor, now, wall), floor);
+        // A producer clock ahead, no timestamp, or a negative one: now.
+        assert_eq!(arrived_at(Some(1_000_005_000), floor, now, wall), now);
+        assert_eq!(arrived_at(None, floor, now, wall), now);
+        assert_eq!(arrived_at(Some(-5), floor, now, wall), now);
     }
 }

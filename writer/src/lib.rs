@@ -6,9 +6,9 @@
 //! comes first (arrival: the message's producer timestamp, bounded by the
 //! previous flush's start and now, [`arrived_at`]; a message that waited in
 //! the client's queue while a flush ran is not made to wait the whole
-//! interval again after it). A flush ([`flush`]) inserts agents, spans, logs, metric points
-//! and runs, retrying transient errors with backoff until ClickHouse
-//! accepts them; only then are the offsets committed. A message ClickHouse
+//! interval again after it). A flush ([`flush`]) inserts agents, spans,
+//! logs, metric points and runs, retrying transient errors with backoff
+//! until ClickHouse accepts them; only then are the offsets committed. A message ClickHouse
 //! can never accept goes to the dead-letter store ([`dead_letter`]) instead
 //! of stopping the partition. A crash before the commit means redelivery,
 //! and redelivered rows carry the same version, so `ReplacingMergeTree` +

@@ -29,10 +29,11 @@ import sys
 import time
 import urllib.request
 
+from cpu_by_process import read_stat
+
 PORT = int(os.environ.get("AV_CH_HTTP_PORT", "18123"))
 STACK = os.environ.get("AV_HOME", os.path.join(os.path.dirname(__file__), "..", ".stack"))
 DB = "bench_store"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def q(sql: str, **settings) -> str:
@@ -49,10 +50,7 @@ def server_pid() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of the process and all its threads."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return read_stat(pid)[1]
 
 
 def spans_ddl() -> str:
@@ -87,15 +85,6 @@ def with_settings(**settings):
 def without_index(name: str):
     def f(ddl: str) -> str:
         return re.sub(rf"\n\s+INDEX {name} [^\n]*?,?\n", "\n", ddl).replace(",\n)", "\n)")
-
-    return f
-
-
-def compose(*fs):
-    def f(ddl: str) -> str:
-        for g in fs:
-            ddl = g(ddl)
-        return ddl
 
     return f
 

@@ -284,7 +284,7 @@ async fn main() -> anyhow::Result<()> {
                             let id = uuid::Uuid::from_bytes(trace_id);
                             let query = std::env::var("AV_BENCH_QUERY_URL")
                                 .unwrap_or_else(|_| "http://127.0.0.1:8082".into());
-                            let (ch, poll_api) = (ch.clone(), poll_api);
+                            let ch = ch.clone();
                             tokio::spawn(async move {
                                 let acked_at = Instant::now();
                                 let deadline = acked_at + Duration::from_secs(600);

@@ -119,6 +119,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                     "The request body is too large or could not be read.",
                 ))
             })?;
+        // PostgreSQL text cannot hold NUL: a 400 naming the field, before
+        // any store sees it (the escape is the only way JSON carries one).
+        if contains(&bytes, b"\\u0000") {
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                if let Some(field) = nul_path(&value, String::new()) {
+                    let field = if field.is_empty() { "body".to_string() } else { field };
+                    return Err(AppError(ApiError::invalid_field(
+                        field,
+                        "must not contain a NUL character (\\u0000)",
+                    )));
+                }
+            }
+        }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de).map(Json).map_err(|e| {
             let field = e.path().to_string();
@@ -131,6 +144,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 ApiError::invalid_field(field, strip_position(&inner.to_string()))
             })
         })
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The path (`a.b[0]`) of the first string (or object key) holding a NUL
+/// character, `""` for the body itself.
+fn nul_path(value: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0').then_some(at),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_path(v, format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_path(v, here)
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -158,6 +201,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     /// `errors` array, like every other validation error.
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(AppError(ApiError::invalid_field(
+                name.replace('\0', ""),
+                "must not contain a NUL character",
+            )));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(Query)

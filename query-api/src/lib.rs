@@ -11,6 +11,7 @@ pub mod histogram;
 pub mod login_throttle;
 pub mod router;
 pub mod routes;
+pub mod security;
 pub mod spantree;
 pub mod sql;
 pub mod store;

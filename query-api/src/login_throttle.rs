@@ -3,6 +3,10 @@
 //!
 //! A login is checked *before* its password is hashed, so a throttled
 //! attempt costs no Argon2 time (the hash is no amplification target). The
+//! check and the count are one step in Redis ([`LoginThrottle::reserve`], a
+//! script): an attempt is counted as a failure before its password is
+//! checked and refunded when it succeeds, so parallel attempts cannot all
+//! pass the check before any of them is counted. The
 //! limits ([`LIMITS`]) make guessing slow from one client and from many,
 //! while a lockout is never permanent: every counter expires 15 minutes
 //! after its first failure, and locking a user out from elsewhere takes
@@ -43,60 +47,71 @@ impl LoginThrottle {
         }
     }
 
-    /// Seconds until the attempt may be made, when a limit is reached.
-    pub async fn blocked(&self, redis: &Redis) -> Option<u64> {
+    /// Reserve an attempt: `Some(seconds)` until one may be made when a
+    /// limit is reached (nothing counted); otherwise the attempt is counted
+    /// as a failure in every counter (each expires a window after its first
+    /// failure) in the same atomic step, and `None`.
+    pub async fn reserve(&self, redis: &Redis) -> Option<u64> {
+        static RESERVE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                r"local wait = 0
+                for i, key in ipairs(KEYS) do
+                  local count = tonumber(redis.call('GET', key) or '0')
+                  if count >= tonumber(ARGV[i]) then
+                    local ttl = redis.call('TTL', key)
+                    if ttl < 1 then ttl = tonumber(ARGV[4]) end
+                    if ttl > wait then wait = ttl end
+                  end
+                end
+                if wait > 0 then return wait end
+                for _, key in ipairs(KEYS) do
+                  redis.call('INCR', key)
+                  redis.call('EXPIRE', key, ARGV[4], 'NX')
+                end
+                return 0",
+            )
+        });
         let mut conn = redis.clone();
-        let counts: Vec<Option<u64>> = match redis::cmd("MGET")
-            .arg(&self.keys[..])
-            .query_async(&mut conn)
-            .await
-        {
-            Ok(c) => c,
+        let mut call = RESERVE.prepare_invoke();
+        for key in &self.keys {
+            call.key(key);
+        }
+        for limit in LIMITS {
+            call.arg(limit);
+        }
+        call.arg(WINDOW_SECS);
+        match call.invoke_async::<u64>(&mut conn).await {
+            Ok(0) => None,
+            Ok(wait) => Some(wait),
             Err(e) => {
                 tracing::warn!(error = %e, "login throttle unavailable; not throttling");
-                return None;
+                None
             }
-        };
-        let mut wait = None;
-        for ((key, count), limit) in self.keys.iter().zip(counts).zip(LIMITS) {
-            if count.unwrap_or(0) >= limit {
-                let ttl: i64 = redis::cmd("TTL")
-                    .arg(key)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap_or(WINDOW_SECS as i64);
-                let ttl = u64::try_from(ttl).unwrap_or(WINDOW_SECS).max(1);
-                wait = Some(wait.map_or(ttl, |w: u64| w.max(ttl)));
-            }
-        }
-        wait
-    }
-
-    /// Count a failed attempt in every counter (each expires a window after
-    /// its first failure).
-    pub async fn failed(&self, redis: &Redis) {
-        let mut conn = redis.clone();
-        let mut pipe = redis::pipe();
-        for key in &self.keys {
-            pipe.cmd("INCR").arg(key).ignore();
-            pipe.cmd("EXPIRE")
-                .arg(key)
-                .arg(WINDOW_SECS)
-                .arg("NX")
-                .ignore();
-        }
-        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
-            tracing::warn!(error = %e, "login throttle unavailable; failure not counted");
         }
     }
 
-    /// A successful login clears its (account, client) counter.
+    /// A successful login clears its (account, client) counter and refunds
+    /// the attempt [`Self::reserve`] counted in the others (never below
+    /// zero, never reviving an expired counter).
     pub async fn succeeded(&self, redis: &Redis) {
+        static REFUND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                r"redis.call('DEL', KEYS[1])
+                for i = 2, #KEYS do
+                  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+                  if count > 0 then redis.call('DECR', KEYS[i]) end
+                end
+                return 0",
+            )
+        });
         let mut conn = redis.clone();
-        let _: Result<(), _> = redis::cmd("DEL")
-            .arg(&self.keys[0])
-            .query_async(&mut conn)
-            .await;
+        let mut call = REFUND.prepare_invoke();
+        for key in &self.keys {
+            call.key(key);
+        }
+        if let Err(e) = call.invoke_async::<i64>(&mut conn).await {
+            tracing::warn!(error = %e, "login throttle unavailable; success not recorded");
+        }
     }
 }
 

@@ -187,7 +187,14 @@ pub fn router(state: AppState) -> Router {
     main.fallback(web_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::security::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), record))
+        // gzip or zstd for clients that ask (a 10,000-span trace is
+        // megabytes of JSON).
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true).zstd(true))
         .layer(axum::Extension(read_slots))
         .with_state(state)
 }

@@ -122,9 +122,9 @@ pub async fn login(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
     let throttle = LoginThrottle::new(&email, login_throttle::client_ip(peer, &headers));
-    // Checked before the password is hashed: a throttled attempt costs no
-    // Argon2 time.
-    if let Some(wait) = throttle.blocked(&state.0.redis).await {
+    // Checked (and counted, in one atomic step) before the password is
+    // hashed: a throttled attempt costs no Argon2 time.
+    if let Some(wait) = throttle.reserve(&state.0.redis).await {
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
             axum::Json(ErrorBody {
@@ -146,7 +146,7 @@ pub async fn login(
         .unwrap_or_else(|| state.0.dummy_hash.clone());
     let ok = authn::verify_password_async(password, stored).await;
     let Some(user) = user.filter(|_| ok) else {
-        throttle.failed(&state.0.redis).await;
+        // Counted already by the reservation.
         return Err(ApiError::new(ErrorKind::Unauthorized, "Invalid email or password.").into());
     };
     throttle.succeeded(&state.0.redis).await;

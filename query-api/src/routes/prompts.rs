@@ -100,11 +100,13 @@ pub async fn create(
         .into());
     }
     let version = checked_version("version", body.version.unwrap_or(1))?;
+    let variables = crate::views::prompts::variables(&template_text);
     let new = NewPrompt {
         name: &name,
         version,
         template_text: &template_text,
         description: body.description.as_deref(),
+        variables: &variables,
     };
     let prompt = store::create(&state.0.pg, p.org_id, p.user_id, &new).await?;
     Ok((StatusCode::CREATED, Json(Prompt::from(prompt))))

@@ -256,13 +256,20 @@ pub async fn detail(
     let (org, ch) = (principal.org_id, &state.0.ch);
     // The run, its spans and its logs are independent reads: run them at
     // once (the answer waits for the slowest, not for the sum).
-    let (header, spans, logs) = tokio::try_join!(
+    let (header, (spans, total_spans), logs) = tokio::try_join!(
         runs::get(ch, org, trace_id),
         spans::of_trace(ch, org, trace_id),
         logs::of_trace(ch, org, trace_id),
     )?;
-    let logs = logs.iter().map(Log::from).collect();
-    TraceDetail::build(header.as_ref(), trace_id, &spans, logs)
+    // Building the tree of up to 10,000 spans is CPU work: off the async
+    // workers, so that other requests do not wait behind it.
+    let detail = tokio::task::spawn_blocking(move || {
+        let logs = logs.iter().map(Log::from).collect();
+        TraceDetail::build(header.as_ref(), trace_id, &spans, total_spans, logs)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    detail
         .map(Json)
         .ok_or_else(|| ApiError::not_found("Trace").into())
 }

@@ -25,9 +25,13 @@ pub struct StoredPrompt {
     pub description: Option<String>,
     pub is_active: bool,
     pub created_at: OffsetDateTime,
+    /// The template's variables as computed when it was written (NULL for
+    /// versions older than the column).
+    pub variables: Option<Vec<String>>,
 }
 
-const COLUMNS: &str = "id, name, version, template_text, description, is_active, created_at";
+const COLUMNS: &str =
+    "id, name, version, template_text, description, is_active, created_at, variables";
 
 /// A new version as validated by the route.
 pub struct NewPrompt<'a> {
@@ -35,6 +39,8 @@ pub struct NewPrompt<'a> {
     pub version: i32,
     pub template_text: &'a str,
     pub description: Option<&'a str>,
+    /// The template's `{{variable}}` names, stored with it.
+    pub variables: &'a [String],
 }
 
 /// Serialize every change of the active version of one name.
@@ -63,8 +69,8 @@ pub async fn create(
         .execute(&mut *tx)
         .await?;
     let inserted = sqlx::query_as::<_, StoredPrompt>(&format!(
-        "INSERT INTO prompt_versions (id, org_id, name, version, template_text, description, is_active, created_by, activated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, true, $7, now()) \
+        "INSERT INTO prompt_versions (id, org_id, name, version, template_text, description, is_active, created_by, activated_at, variables) \
+         VALUES ($1, $2, $3, $4, $5, $6, true, $7, now(), $8) \
          ON CONFLICT ON CONSTRAINT prompt_versions_name_version DO NOTHING RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -74,6 +80,7 @@ pub async fn create(
     .bind(new.template_text)
     .bind(new.description)
     .bind(user_id)
+    .bind(new.variables)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(prompt) = inserted else {

@@ -49,20 +49,37 @@ pub struct StoredSpan {
     pub links: String,
 }
 
-/// The spans of a trace (at most [`MAX_TRACE_SPANS`]), by start.
+/// The first spans of a trace by start (at most [`MAX_TRACE_SPANS`]), and
+/// how many the trace holds in all (counted only when there are more).
 pub async fn of_trace(
     ch: &clickhouse::Client,
     org_id: Uuid,
     trace_id: Uuid,
-) -> AppResult<Vec<StoredSpan>> {
-    Ok(ch
+) -> AppResult<(Vec<StoredSpan>, u64)> {
+    // One more than the cap tells whether there are more.
+    let mut spans: Vec<StoredSpan> = ch
         .query(
             "SELECT ?fields FROM spans FINAL WHERE org_id = toUUID(?) AND trace_id = toUUID(?) \
              ORDER BY started_at, span_id LIMIT ?",
         )
         .bind(org_id.to_string())
         .bind(trace_id.to_string())
-        .bind(MAX_TRACE_SPANS)
+        .bind(MAX_TRACE_SPANS + 1)
         .fetch_all()
-        .await?)
+        .await?;
+    if spans.len() as i64 <= MAX_TRACE_SPANS {
+        let n = spans.len() as u64;
+        return Ok((spans, n));
+    }
+    spans.truncate(MAX_TRACE_SPANS as usize);
+    let total: u64 = ch
+        .query(
+            "SELECT count() FROM (SELECT span_id FROM spans FINAL \
+             WHERE org_id = toUUID(?) AND trace_id = toUUID(?))",
+        )
+        .bind(org_id.to_string())
+        .bind(trace_id.to_string())
+        .fetch_one()
+        .await?;
+    Ok((spans, total.max(MAX_TRACE_SPANS as u64)))
 }

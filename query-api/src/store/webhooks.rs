@@ -324,28 +324,24 @@ pub async fn release(pg: &PgPool, endpoint_id: Uuid) -> AppResult<()> {
     Ok(())
 }
 
-/// The endpoint's next pending deliveries in creation order, as long as
-/// they are due: the oldest first, stopping at the first that is not due
-/// (deliveries of an endpoint go in creation order: a later one waits for
-/// the head).
+/// The endpoint's pending deliveries that are due now, oldest first. Each
+/// delivery is retried on its own schedule: one that keeps failing never
+/// holds the endpoint's later deliveries back (ordering is not promised;
+/// every event carries its `created_at`).
 pub async fn due(
     pg: &PgPool,
     endpoint_id: Uuid,
     limit: i64,
 ) -> AppResult<Vec<(Uuid, String, i32)>> {
-    let rows: Vec<(Uuid, String, i32, bool)> = sqlx::query_as(
-        "SELECT id, body, attempts, next_attempt_at <= now() FROM webhook_deliveries \
-         WHERE endpoint_id = $1 AND status = 'pending' ORDER BY created_at, id LIMIT $2",
+    Ok(sqlx::query_as(
+        "SELECT id, body, attempts FROM webhook_deliveries \
+         WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at <= now() \
+         ORDER BY created_at, id LIMIT $2",
     )
     .bind(endpoint_id)
     .bind(limit)
     .fetch_all(pg)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .take_while(|r| r.3)
-        .map(|(id, body, attempts, _)| (id, body, attempts))
-        .collect())
+    .await?)
 }
 
 /// Record deliveries that succeeded on their attempt `n`, in one
@@ -495,7 +491,7 @@ pub async fn record_attempt(
                 "webhook.endpoint_paused",
                 "A webhook endpoint was paused",
                 &format!(
-                    "The endpoint {endpoint_id} ({url}) failed {breaker} deliveries in a row and was paused. \
+                    "The endpoint {endpoint_id} ({url}) failed {breaker} delivery attempts in a row and was paused. \
                      Fix the receiver, then re-enable it (PATCH is_active: true)."
                 ),
             )

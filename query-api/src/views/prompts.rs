@@ -27,7 +27,9 @@ pub struct Prompt {
 impl From<StoredPrompt> for Prompt {
     fn from(p: StoredPrompt) -> Self {
         Prompt {
-            variables: variables(&p.template_text),
+            variables: p
+                .variables
+                .unwrap_or_else(|| variables(&p.template_text)),
             id: p.id,
             name: p.name,
             version: p.version,
@@ -44,32 +46,54 @@ const MAX_VARIABLE_CHARS: usize = 128;
 
 /// The `{{ name }}` placeholders of a template, in order of first use, each
 /// once: a name starts with a letter or `_` and goes on with letters,
-/// digits, `_`, `.` or `-`; spaces inside the braces are allowed.
+/// digits, `_`, `.` or `-`; spaces inside the braces are allowed. A `{{`
+/// that does not open a name (`{{ {{x}} }}`) is passed over, so that a name
+/// nested in it is still found.
+///
+/// One pass: each `{{` is tried once and a try reads at most the spaces
+/// after it and [`MAX_VARIABLE_CHARS`] + 1 name characters, never reaching
+/// past the next `{` (no name or space holds one), so the whole scan is
+/// linear in the template's length.
 pub fn variables(template: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find("{{") {
-        let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else {
-            break;
-        };
-        let inner = after[..close].trim();
-        let mut chars = inner.chars();
-        let valid = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-            && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
-            && inner.chars().count() <= MAX_VARIABLE_CHARS;
-        if valid && !out.iter().any(|v| v == inner) {
-            out.push(inner.to_string());
+    let mut seen = std::collections::HashSet::new();
+    let mut from = 0;
+    while let Some(at) = template[from..].find("{{") {
+        let open = from + at;
+        if let Some(name) = placeholder(&template[open + 2..]) {
+            if seen.insert(name) {
+                out.push(name.to_string());
+            }
         }
-        // A placeholder that is not a name (`{{ {{x}} }}`) is skipped up to
-        // its first `{{` only, so that a name nested in it is still found.
-        rest = if valid {
-            &after[close + 2..]
-        } else {
-            &rest[open + 2..]
-        };
+        from = open + 2;
     }
     out
+}
+
+/// The name of the placeholder whose `{{` comes just before `rest`, if it
+/// is one: spaces, a name, spaces, `}}`.
+fn placeholder(rest: &str) -> Option<&str> {
+    let trimmed = rest.trim_start();
+    let skipped = rest.len() - trimmed.len();
+    let mut chars = trimmed.char_indices();
+    let first = chars.next()?.1;
+    if !(first.is_alphabetic() || first == '_') {
+        return None;
+    }
+    let mut end = first.len_utf8();
+    let mut count = 1;
+    for (i, c) in chars {
+        if !(c.is_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+            break;
+        }
+        count += 1;
+        if count > MAX_VARIABLE_CHARS {
+            return None;
+        }
+        end = i + c.len_utf8();
+    }
+    let after = trimmed[end..].trim_start();
+    after.starts_with("}}").then(|| &rest[skipped..skipped + end])
 }
 
 /// `GET /dashboard/prompts/{name}/compare`.
@@ -166,7 +190,7 @@ pub struct PromptUsage {
 
 #[cfg(test)]
 mod tests {
-    use super::variables;
+    use super::{variables, MAX_VARIABLE_CHARS};
 
     #[test]
     fn variables_are_the_named_placeholders_once_each() {
@@ -178,5 +202,24 @@ mod tests {
         assert_eq!(variables("{{ {{inner}} }}"), vec!["inner"]);
         assert_eq!(variables("unclosed {{name"), Vec::<String>::new());
         assert_eq!(variables("{{ä_1-x}}"), vec!["ä_1-x"]);
+        assert_eq!(variables("{{a}b}} {{ b }}}"), vec!["b"]);
+        let long = "x".repeat(MAX_VARIABLE_CHARS);
+        assert_eq!(variables(&format!("{{{{{long}}}}}")), vec![long.clone()]);
+        assert!(variables(&format!("{{{{{long}y}}}}")).is_empty());
+    }
+
+    #[test]
+    fn a_pathological_template_is_scanned_in_linear_time() {
+        // 50,000 openings and one close: each `{{` is tried once and fails
+        // at the next `{`. Quadratic, this took seconds.
+        let t = format!("{}}}}}", "{{".repeat(49_999));
+        let started = std::time::Instant::now();
+        assert!(variables(&t).is_empty());
+        let spaces = format!("{{{{{}}}}}", " ".repeat(1_000_000));
+        assert!(variables(&spaces).is_empty());
+        let names = "{{a".repeat(100_000);
+        assert!(variables(&names).is_empty());
+        // Generous for a loaded machine; the scan takes about a millisecond.
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 }

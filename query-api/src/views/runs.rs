@@ -177,7 +177,14 @@ pub struct SpanNode {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TraceDetail {
     pub trace: Run,
+    /// The spans in `spans` (at most 10,000).
     pub span_count: usize,
+    /// The spans the trace holds in all; more than `span_count` when the
+    /// trace is larger than one answer holds.
+    pub total_spans: u64,
+    /// Whether `spans` holds only the trace's first spans (by start):
+    /// `total_spans` says how many there are.
+    pub truncated: bool,
     /// Depth first from the roots.
     pub spans: Vec<SpanNode>,
     /// Log records linked to the trace, oldest first.
@@ -191,6 +198,7 @@ impl TraceDetail {
         header: Option<&StoredRun>,
         trace_id: Uuid,
         spans: &[StoredSpan],
+        total_spans: u64,
         logs: Vec<Log>,
     ) -> Option<Self> {
         let trace = match header {
@@ -258,6 +266,8 @@ impl TraceDetail {
         Some(TraceDetail {
             trace,
             span_count: spans.len(),
+            total_spans: total_spans.max(spans.len() as u64),
+            truncated: total_spans > spans.len() as u64,
             spans: nodes,
             logs,
         })

@@ -144,7 +144,7 @@ fn trace_detail_with_its_tree_and_logs() {
         span(4, Some(3), "llm", Some(900), Some(3_000_000)),
         span(5, Some(99), "custom", None, None),
     ];
-    let detail = TraceDetail::build(Some(&run()), id(1), &spans, vec![Log::from(&log())]).unwrap();
+    let detail = TraceDetail::build(Some(&run()), id(1), &spans, spans.len() as u64, vec![Log::from(&log())]).unwrap();
     insta::assert_json_snapshot!(detail);
 }
 
@@ -153,9 +153,9 @@ fn a_trace_without_a_run_is_summarized_from_its_spans() {
     let mut failed = span(2, Some(1), "llm", Some(300), Some(1_500_000));
     failed.status = "failed".into();
     let spans = vec![span(1, None, "agent", Some(10), None), failed];
-    let detail = TraceDetail::build(None, id(1), &spans, vec![]).unwrap();
+    let detail = TraceDetail::build(None, id(1), &spans, spans.len() as u64, vec![]).unwrap();
     insta::assert_json_snapshot!(detail.trace);
-    assert!(TraceDetail::build(None, id(1), &[], vec![]).is_none());
+    assert!(TraceDetail::build(None, id(1), &[], 0, vec![]).is_none());
 }
 
 #[test]
@@ -301,6 +301,7 @@ fn prompt_version_and_comparison() {
         description: (v == 2).then(|| "adds escalation".into()),
         is_active: active,
         created_at: datetime!(2026-11-01 12:00:00 UTC) + Duration::days(i64::from(v)),
+        variables: None,
     };
     insta::assert_json_snapshot!("prompt_version", Prompt::from(version(2, true)));
     let totals = VersionTotals {

@@ -1,51 +1,53 @@
-//! Which URLs a webhook may call. `https://` only unless plain HTTP is
-//! allowed; and no destination inside the server's own networks unless
-//! private networks are allowed: loopback, private (RFC 1918, unique-local),
-//! link-local (cloud metadata at 169.254.169.254 included), carrier-grade
-//! NAT, unspecified, multicast and broadcast addresses are refused. The
+//! Which URLs a webhook (or an alert) may call. `https://` only unless
+//! plain HTTP is allowed; and no destination inside the server's own
+//! networks unless private networks are allowed: every block of IANA's
+//! IPv4 and IPv6 Special-Purpose Address registries is refused (the
+//! `iprfc` crate's snapshot of both: loopback, private, shared, link-local
+//! with cloud metadata, benchmarking `198.18.0.0/15`, documentation,
+//! reserved, 6to4, Teredo, NAT64 and the rest), as are IPv4 multicast and
+//! every IPv6 address outside global unicast `2000::/3` (site-local,
+//! unique-local, IPv4-compatible and -mapped forms of any address). The
 //! check runs at registration (the name is resolved) and again at every
 //! connection ([`GuardedResolver`]: the addresses a name resolves to then
 //! are filtered, so a DNS answer that changes cannot reach them), and for
-//! IP-literal URLs before each attempt.
+//! IP-literal URLs before each attempt. The delivery client uses no proxy
+//! (a proxy from the environment would connect on the guard's behalf).
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use url::Url;
 
 /// Whether `ip` is a public unicast address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return public_v4(v4);
-            }
-            let seg = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg[0] & 0xfe00) == 0xfc00 // unique local
-                || (seg[0] & 0xffc0) == 0xfe80 // link local
-                || (seg[0] == 0x64 && seg[1] == 0xff9b) // NAT64 of anything
-                || seg[0] == 0x2001 && seg[1] == 0xdb8) // documentation
-        }
+        IpAddr::V6(v6) => public_v6(v6),
     }
 }
 
 fn public_v4(ip: Ipv4Addr) -> bool {
-    let o = ip.octets();
-    !(ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || o[0] == 0
-        || (o[0] == 100 && (o[1] & 0xc0) == 64) // 100.64/10, carrier-grade NAT
-        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
-        || o[0] >= 240) // reserved
+    !(iprfc::RFC6890.contains(&ip) || ip.is_multicast())
 }
+
+fn public_v6(ip: Ipv6Addr) -> bool {
+    // Global unicast is allocated from 2000::/3 only; everything else
+    // (::/96 IPv4-compatible, ::ffff:0:0/96 mapped, fc00::/7, fe80::/10,
+    // fec0::/10, ff00::/8) is refused whatever it embeds.
+    let global_unicast = (ip.segments()[0] & 0xe000) == 0x2000;
+    global_unicast && !iprfc::RFC6890.contains(&ip)
+}
+
+/// The resolver's refusal of a name that resolves to no public address.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} resolves to no public address", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// A URL checked for shape: scheme, host, no credentials. `Err` is the
 /// message for a 400 on `url`.
@@ -132,7 +134,7 @@ impl Resolve for GuardedResolver {
                 .filter(|a| is_public(a.ip()))
                 .collect();
             if addrs.is_empty() {
-                return Err(format!("{host} resolves to no public address").into());
+                return Err(Box::new(Refused(host)) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
@@ -161,6 +163,22 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "::",
+            // Embedded IPv4, 6to4, Teredo, site-local, benchmarking,
+            // reserved and protocol blocks.
+            "::169.254.169.254",
+            "::127.0.0.1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+            "64:ff9b::a9fe:a9fe",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.0.8",
+            "240.0.0.1",
+            "192.88.99.1",
+            "3fff::1",
+            "100::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

@@ -1,11 +1,14 @@
 //! The webhook dispatcher: every `AV_WEBHOOK_POLL_MS`, take endpoints that
 //! have a due delivery (a lease on the endpoint row with `SKIP LOCKED`, so
 //! one dispatcher per endpoint, and so per delivery, across replicas) and
-//! send each one's due deliveries in creation order on a task of its own
-//! (at most `AV_WEBHOOK_CONCURRENCY` endpoints at once per replica: a slow
-//! receiver holds only its own task). A failed attempt leaves the endpoint
-//! for its retry time; later deliveries of the endpoint wait behind it, so
-//! a receiver sees events in the order they were created.
+//! send each one's due deliveries, oldest first, on a task of its own (at
+//! most `AV_WEBHOOK_CONCURRENCY` endpoints at once per replica: a slow
+//! receiver holds only its own task). Each delivery is retried on its own
+//! schedule: a failed one waits for its retry time while the endpoint's
+//! other deliveries go on (order is not promised; every event carries its
+//! `created_at`). The breaker counts failed attempts across deliveries:
+//! `AV_WEBHOOK_BREAKER_THRESHOLD` in a row (any success resets the count)
+//! pause the endpoint, so a dead receiver is paused within one pass.
 //!
 //! Every attempt is signed with the endpoint's current secret, carries the
 //! delivery's id, is limited to `AV_WEBHOOK_TIMEOUT_SECS`, follows no
@@ -62,7 +65,10 @@ impl WebhookDispatcher {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .user_agent("AgentVista-Webhooks/1");
+            .user_agent("AgentVista-Webhooks/1")
+            // Never a proxy from the environment (HTTPS_PROXY): it would
+            // connect on the URL policy's behalf.
+            .no_proxy();
         if !config.allow_private {
             client = client.dns_resolver(Arc::new(url_policy::GuardedResolver));
         }
@@ -133,9 +139,10 @@ struct EndpointTask {
 }
 
 impl EndpointTask {
-    /// Send the endpoint's due deliveries in order, then let it go.
+    /// Send the endpoint's due deliveries, oldest first, then let it go.
     /// Successes are recorded together after each batch; a failure is
-    /// recorded at once and ends the pass (the head waits for its retry).
+    /// recorded at once and the pass goes on with the next delivery, unless
+    /// it tripped the breaker.
     async fn drain(&self, endpoint: LeasedEndpoint) -> anyhow::Result<()> {
         let mut sent = 0;
         'lease: while sent < PER_LEASE {
@@ -180,10 +187,16 @@ impl EndpointTask {
                     succeeded.push((delivery_id, attempt, outcome));
                     continue;
                 }
+                // Successes before this failure are recorded first, so the
+                // breaker's count sees the attempts in the order they ran.
                 store::record_successes(&self.pg, endpoint.id, &succeeded).await?;
-                self.failed(&endpoint, &url, delivery_id, attempt, &outcome)
-                    .await?;
-                break 'lease;
+                succeeded.clear();
+                if self
+                    .failed(&endpoint, delivery_id, attempt, &outcome)
+                    .await?
+                {
+                    break 'lease;
+                }
             }
             store::record_successes(&self.pg, endpoint.id, &succeeded).await?;
         }
@@ -192,15 +205,15 @@ impl EndpointTask {
     }
 
     /// Record a failed attempt: a retry, or the end of the delivery; and
-    /// the breaker when the endpoint reached its threshold now.
+    /// the breaker when the endpoint reached its threshold now (`true`:
+    /// the endpoint is paused).
     async fn failed(
         &self,
         endpoint: &LeasedEndpoint,
-        url: &str,
         delivery_id: uuid::Uuid,
         attempt: i32,
         outcome: &AttemptOutcome,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let m = &self.metrics;
         let retry_in = schedule::retry_delay(attempt, self.config.backoff_scale);
         let (after, tripped) = store::record_attempt(
@@ -221,9 +234,9 @@ impl EndpointTask {
         if tripped {
             // The admins' notice was queued with the pause.
             m.breaker_trips.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(endpoint_id = %endpoint.id, url, "webhook endpoint paused after consecutive failures");
+            tracing::warn!(endpoint_id = %endpoint.id, "webhook endpoint paused after consecutive failures");
         }
-        Ok(())
+        Ok(tripped)
     }
 
     /// One signed POST of the stored body.
@@ -245,12 +258,12 @@ impl EndpointTask {
         };
         let parsed = match url::Url::parse(url) {
             Ok(u) => u,
-            Err(e) => return finish(None, Some(format!("invalid URL: {e}"))),
+            Err(_) => return finish(None, Some("invalid url".into())),
         };
         if !url_policy::literal_allowed(&parsed, self.config.allow_private) {
             return finish(
                 None,
-                Some("destination refused: not a public address".into()),
+                Some("destination refused".into()),
             );
         }
         let timestamp = attempted_at.unix_timestamp();
@@ -268,31 +281,40 @@ impl EndpointTask {
             .await;
         match sent {
             Ok(resp) => finish(Some(i32::from(resp.status().as_u16())), None),
-            Err(e) if e.is_timeout() => finish(
-                None,
-                Some(format!(
-                    "timed out after {} s",
-                    self.config.timeout.as_secs()
-                )),
-            ),
-            Err(e) => finish(None, Some(describe(&e))),
+            Err(e) => finish(None, Some(error_class(&e).to_string())),
         }
     }
 }
 
-/// A transport error as one line (the source chain, without the URL's
-/// query string, which could carry a token).
-fn describe(e: &reqwest::Error) -> String {
-    let mut out = if e.is_connect() {
-        "connection failed".to_string()
-    } else {
-        "request failed".to_string()
-    };
+/// A transport error as one of a few generic classes. Never the error's
+/// own text: a member reads the attempts, and "connection refused" against
+/// "no route to host" or a TLS alert for an address would make the
+/// dispatcher a port scanner of the network it runs in.
+fn error_class(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        return "timeout";
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return "connection refused";
+            }
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return "timeout";
+            }
+        }
+        if s.downcast_ref::<url_policy::Refused>().is_some() {
+            return "destination refused";
+        }
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return "tls";
+        }
         source = s.source();
     }
-    out.chars().take(500).collect()
+    if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    }
 }

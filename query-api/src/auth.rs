@@ -1,6 +1,9 @@
 //! Who is calling: a session cookie, a JWT, or an API key.
 //!
 //! Sessions and JWTs come from the browser login flow and carry every scope;
+//! a JWT names the session it was issued with (`sid`) and works only while
+//! that session lives: logging out, "log out everywhere" and a password
+//! change end the JWTs too;
 //! API keys carry the scopes they were created with. A principal acts in one
 //! organization: the key's, or for users the one named by the
 //! `X-AgentVista-Org` header (a slug they belong to), else their personal one.
@@ -115,6 +118,10 @@ impl OrgMember {
 pub struct Claims {
     pub sub: Uuid,
     pub org: Uuid,
+    /// The session the token was issued with; a token without one (issued
+    /// before sessions were tied to tokens) is refused.
+    #[serde(default)]
+    pub sid: Option<Uuid>,
     pub iat: i64,
     pub exp: i64,
 }
@@ -132,11 +139,12 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, user_id: Uuid, org_id: Uuid, ttl_secs: i64) -> String {
+    pub fn issue(&self, user_id: Uuid, org_id: Uuid, session_id: Uuid, ttl_secs: i64) -> String {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: user_id,
             org: org_id,
+            sid: Some(session_id),
             iat: now,
             exp: now + ttl_secs,
         };
@@ -221,19 +229,27 @@ impl FromRequestParts<AppState> for Principal {
             if token.starts_with(keys::KEY_PREFIX) {
                 return api_key_principal(state, &token).await;
             }
-            let claims = app.jwt.verify(&token).ok_or_else(|| {
+            let invalid = || {
                 AppError(ApiError::new(
                     ErrorKind::Unauthorized,
                     "Invalid or expired token.",
                 ))
-            })?;
+            };
+            let claims = app.jwt.verify(&token).ok_or_else(invalid)?;
+            let sid = claims.sid.ok_or_else(invalid)?;
+            if !accounts::session_live(&app.pg, sid, claims.sub).await? {
+                return Err(AppError(ApiError::new(
+                    ErrorKind::Unauthorized,
+                    "The session of this token ended (logged out); log in again.",
+                )));
+            }
             let org_id = select_org(state, claims.sub, &parts.headers, Some(claims.org)).await?;
             return Ok(Principal {
                 user_id: claims.sub,
                 org_id,
                 scopes: vec![SCOPE_READ.into(), SCOPE_WRITE.into()],
                 method: AuthMethod::Jwt,
-                session_id: None,
+                session_id: Some(sid),
             });
         }
         if let Some(token) = session_token(&parts.headers) {
@@ -342,9 +358,10 @@ mod tests {
     fn jwts_verify_and_expire() {
         let k = JwtKeys::new(b"secret");
         let (u, o) = (Uuid::new_v4(), Uuid::new_v4());
-        let c = k.verify(&k.issue(u, o, 60)).unwrap();
-        assert_eq!((c.sub, c.org), (u, o));
-        assert!(k.verify(&k.issue(u, o, -60)).is_none());
-        assert!(JwtKeys::new(b"other").verify(&k.issue(u, o, 60)).is_none());
+        let s = Uuid::new_v4();
+        let c = k.verify(&k.issue(u, o, s, 60)).unwrap();
+        assert_eq!((c.sub, c.org, c.sid), (u, o, Some(s)));
+        assert!(k.verify(&k.issue(u, o, s, -60)).is_none());
+        assert!(JwtKeys::new(b"other").verify(&k.issue(u, o, s, 60)).is_none());
     }
 }

@@ -178,6 +178,22 @@ async fn rule(state: &AppState, org_id: Uuid, body: AlertBody) -> AppResult<Aler
     })
 }
 
+/// Outbound destinations (an alert's `webhook_url`, like webhook
+/// endpoints) are set by the organization's admins only: a 403 otherwise.
+async fn outbound_admin(state: &AppState, p: &Principal) -> Result<(), ApiError> {
+    let role = crate::store::members::role_by_org(&state.0.pg, p.org_id, p.user_id)
+        .await
+        .map_err(|e| e.0)?;
+    if role.as_deref() == Some("admin") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            agentvista_shared::error::ErrorKind::Forbidden,
+            "Only the organization's admins may set an alert's webhook_url (an outbound destination).",
+        ))
+    }
+}
+
 fn alert_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found("Alert"))
 }
@@ -205,6 +221,19 @@ pub async fn create(
 ) -> AppResult<(StatusCode, Json<CreatedAlert>)> {
     let p = principal.writer()?;
     let rule = rule(&state, p.org_id, body).await?;
+    if rule.webhook_url.is_some() {
+        outbound_admin(&state, &p).await?;
+    }
+    if store::count(&state.0.pg, p.org_id).await? >= store::MAX_ALERTS_PER_ORG {
+        return Err(ApiError::new(
+            agentvista_shared::error::ErrorKind::Conflict,
+            format!(
+                "An organization can have at most {} alerts.",
+                store::MAX_ALERTS_PER_ORG
+            ),
+        )
+        .into());
+    }
     let secret = signing::new_secret();
     let alert = store::create(&state.0.pg, p.org_id, p.user_id, &rule, &secret).await?;
     Ok((
@@ -263,6 +292,9 @@ pub async fn update(
         ApiError::invalid_field(field, e.into_inner().to_string())
     })?;
     let rule = rule(&state, p.org_id, body).await?;
+    if rule.webhook_url.is_some() && rule.webhook_url != current.webhook_url {
+        outbound_admin(&state, &p).await?;
+    }
     let alert = store::update(&state.0.pg, p.org_id, id, &rule)
         .await?
         .ok_or_else(|| ApiError::not_found("Alert"))?;

@@ -1,10 +1,12 @@
-//! `/me/api-keys/`: list, create (raw key shown once), revoke, ping.
+//! `/me/api-keys/`: list, create (raw key shown once), revoke, ping; and
+//! `/org/{org_slug}/api-keys`: an organization's admins list and revoke
+//! every member's keys.
 
 use super::page_params;
 use crate::auth::{AuthMethod, Principal};
 use crate::error::{AppResult, Json, Query};
 use crate::store::{accounts, keys};
-use crate::views::keys::{ApiKey, ApiKeyPage, CreatedApiKey, Status};
+use crate::views::keys::{ApiKey, ApiKeyPage, CreatedApiKey, MemberApiKey, Status};
 use crate::AppState;
 use agentvista_shared::error::{ApiError, ErrorBody, ErrorKind};
 use agentvista_shared::keys::{ALL_SCOPES, SCOPE_READ};
@@ -163,4 +165,47 @@ pub async fn revoke(
 pub async fn ping(principal: Principal) -> AppResult<Json<Status>> {
     principal.require(SCOPE_READ)?;
     Ok(Json(Status::OK))
+}
+
+/// Every key of the organization's members, with its owner (admins only;
+/// at most 1,000, active first).
+#[utoipa::path(operation_id = "org_api_keys_list", get, path = "/org/{org_slug}/api-keys", tag = "api-keys",
+    params(("org_slug" = String, Path, description = "The organization's slug")),
+    responses((status = 200, body = Vec<MemberApiKey>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn org_list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Vec<MemberApiKey>>> {
+    let m = principal.member_of(&state, &slug).await?.admin()?;
+    let rows = keys::of_org(&state.0.pg, m.org_id).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(k, user_id, user_email)| MemberApiKey {
+                key: ApiKey::from(k),
+                user_id,
+                user_email,
+            })
+            .collect(),
+    ))
+}
+
+/// Revoke any member's key of the organization (admins only): 204; it
+/// stops working on the ingestion path within seconds.
+#[utoipa::path(operation_id = "org_api_keys_revoke", delete, path = "/org/{org_slug}/api-keys/{key_id}", tag = "api-keys",
+    params(("org_slug" = String, Path, description = "The organization's slug"),
+           ("key_id" = Uuid, Path, description = "The key id")),
+    responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn org_revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((slug, key_id)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    let m = principal.member_of(&state, &slug).await?.admin()?;
+    let key_id = Uuid::parse_str(&key_id).map_err(|_| ApiError::not_found("API key"))?;
+    if keys::revoke_in_org(&state.0.pg, &state.0.redis, m.org_id, key_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("API key").into())
+    }
 }

@@ -1,10 +1,12 @@
-//! `/auth/*`: sign-up, login (session cookie and JWT), logout, me.
+//! `/auth/*`: sign-up, login (session cookie and JWT), logout, me, the
+//! password change and the caller's sessions (listed, ended one by one or
+//! all at once).
 
 use crate::auth::{self as authn, Principal, SESSION_COOKIE};
 use crate::error::{AppError, AppResult, Json};
 use crate::login_throttle::{self, LoginThrottle};
 use crate::store::accounts;
-use crate::views::accounts::{Me, OrganizationView, SignedUp, Token, UserView};
+use crate::views::accounts::{Me, OrganizationView, SessionView, SignedUp, Token, UserView};
 use crate::AppState;
 use agentvista_shared::error::{ApiError, ErrorBody, ErrorKind};
 use agentvista_shared::keys;
@@ -171,7 +173,7 @@ async fn start_session(
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = hex::encode(raw);
     let ttl = app.config.session_ttl;
-    accounts::create_session(
+    let session_id = accounts::create_session(
         &app.pg,
         &keys::hash(&token),
         user_id,
@@ -189,7 +191,7 @@ async fn start_session(
         }
     );
     let token = Token {
-        access_token: app.jwt.issue(user_id, org_id, jwt_ttl),
+        access_token: app.jwt.issue(user_id, org_id, session_id, jwt_ttl),
         token_type: "bearer",
         expires_in: jwt_ttl,
     };
@@ -214,12 +216,126 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> AppRes
     if let Some(token) = authn::session_token(&headers) {
         accounts::delete_session(&state.0.pg, &keys::hash(&token)).await?;
     }
+    // A JWT's session ends too (so the token stops working at once).
+    let claims = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(keys::bearer)
+        .filter(|t| !t.starts_with(keys::KEY_PREFIX))
+        .and_then(|t| state.0.jwt.verify(t));
+    if let Some((sid, user)) = claims.and_then(|c| c.sid.map(|s| (s, c.sub))) {
+        accounts::end_session(&state.0.pg, user, sid).await?;
+    }
+    Ok(cleared_cookie(StatusCode::NO_CONTENT))
+}
+
+fn cleared_cookie(status: StatusCode) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::SET_COOKIE,
         HeaderValue::from_static("av_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
     );
-    Ok((StatusCode::NO_CONTENT, headers).into_response())
+    (status, headers).into_response()
+}
+
+/// A user signed in (session cookie or JWT): API keys cannot manage
+/// sessions or passwords.
+fn signed_in(p: &Principal) -> Result<Uuid, AppError> {
+    match (p.method, p.session_id) {
+        (authn::AuthMethod::ApiKey, _) | (_, None) => Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "This route needs a signed-in user (session cookie or bearer token), not an API key.",
+        )
+        .into()),
+        (_, Some(sid)) => Ok(sid),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    current_password: Option<String>,
+    /// 8 to 256 characters.
+    new_password: Option<String>,
+}
+
+/// Change the caller's password (204): the current one is checked, and
+/// every other session of the user ends (with their tokens); this one
+/// stays signed in.
+#[utoipa::path(operation_id = "auth_change_password", post, path = "/auth/password", tag = "auth",
+    request_body = PasswordChange,
+    responses((status = 204, description = "Changed"), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<PasswordChange>,
+) -> AppResult<StatusCode> {
+    let sid = signed_in(&principal)?;
+    let new = body.new_password.map(|p| validate_password(Some(p)).map_err(|e| {
+        ApiError::invalid_field("new_password", e.0.detail.trim_start_matches("password ").to_string())
+    }));
+    let new = match new {
+        Some(n) => n?,
+        None => return Err(ApiError::invalid_field("new_password", "is required").into()),
+    };
+    let user = accounts::user_by_id(&state.0.pg, principal.user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    let current = body.current_password.unwrap_or_default();
+    if !authn::verify_password_async(current, user.password_hash).await {
+        return Err(ApiError::invalid_field("current_password", "is not the current password").into());
+    }
+    let hash = authn::hash_password_async(new).await?;
+    accounts::set_password(&state.0.pg, user.id, &hash, Some(sid)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's live sessions, newest first; `current` marks the one the
+/// request came with.
+#[utoipa::path(operation_id = "auth_sessions", get, path = "/auth/sessions", tag = "auth",
+    responses((status = 200, body = Vec<SessionView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Json<Vec<SessionView>>> {
+    let sid = signed_in(&principal)?;
+    let rows = accounts::sessions_of(&state.0.pg, principal.user_id).await?;
+    Ok(Json(
+        rows.into_iter().map(|s| SessionView::build(s, sid)).collect(),
+    ))
+}
+
+/// Log out everywhere: every session of the caller ends, this one
+/// included, with every JWT issued with them (204).
+#[utoipa::path(operation_id = "auth_end_sessions", delete, path = "/auth/sessions", tag = "auth",
+    responses((status = 204, description = "Every session ended"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn end_sessions(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> AppResult<Response> {
+    signed_in(&principal)?;
+    accounts::end_sessions(&state.0.pg, principal.user_id, None).await?;
+    Ok(cleared_cookie(StatusCode::NO_CONTENT))
+}
+
+/// End one of the caller's sessions (204; 404 for an unknown one or
+/// another user's).
+#[utoipa::path(operation_id = "auth_end_session", delete, path = "/auth/sessions/{session_id}", tag = "auth",
+    params(("session_id" = Uuid, Path, description = "The session id")),
+    responses((status = 204, description = "Ended"), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn end_session(
+    State(state): State<AppState>,
+    principal: Principal,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> AppResult<StatusCode> {
+    signed_in(&principal)?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("Session"))?;
+    if accounts::end_session(&state.0.pg, principal.user_id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("Session").into())
+    }
 }
 
 /// The caller and their organizations.

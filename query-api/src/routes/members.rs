@@ -37,6 +37,10 @@ fn refused(r: members::Refused) -> ApiError {
             ErrorKind::Conflict,
             "The organization must keep at least one admin.",
         ),
+        members::Refused::NotAdmin => ApiError::new(
+            ErrorKind::Forbidden,
+            "This action requires the admin role in the organization.",
+        ),
     }
 }
 
@@ -88,7 +92,7 @@ pub async fn add(
         );
     }
     let role = role(body.role)?;
-    let added = members::add(&state.0.pg, m.org_id, &email, role.as_str())
+    let added = members::add(&state.0.pg, m.org_id, m.principal.user_id, &email, role.as_str())
         .await?
         .map_err(refused)?;
     Ok((StatusCode::CREATED, Json(Member::from(added))))
@@ -116,7 +120,7 @@ pub async fn change_role(
     let m = principal.member_of(&state, &slug).await?.admin()?;
     let user_id = member_id(&user_id)?;
     let role = role(body.role)?;
-    let changed = members::set_role(&state.0.pg, m.org_id, user_id, role.as_str())
+    let changed = members::set_role(&state.0.pg, m.org_id, m.principal.user_id, user_id, role.as_str())
         .await?
         .map_err(refused)?;
     Ok(Json(Member::from(changed)))
@@ -137,13 +141,15 @@ pub async fn remove(
 ) -> AppResult<StatusCode> {
     let m = principal.member_of(&state, &slug).await?;
     let user_id = member_id(&user_id)?;
-    let m = if user_id == m.principal.user_id {
+    let (m, actor) = if user_id == m.principal.user_id {
         m.principal.require(agentvista_shared::keys::SCOPE_WRITE)?;
-        m
+        (m, None)
     } else {
-        m.admin()?
+        let m = m.admin()?;
+        let actor = m.principal.user_id;
+        (m, Some(actor))
     };
-    members::remove(&state.0.pg, m.org_id, user_id)
+    members::remove(&state.0.pg, m.org_id, actor, user_id)
         .await?
         .map_err(refused)?;
     keys::revoke_all_of(&state.0.pg, &state.0.redis, user_id, m.org_id).await?;

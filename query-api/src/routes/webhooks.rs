@@ -8,7 +8,7 @@ use crate::auth::{OrgMember, Principal};
 use crate::error::{AppResult, Json, Query};
 use crate::store::webhooks::{self as store, EndpointUpdate, NewDelivery};
 use crate::views::webhooks::{
-    Delivery, DeliveryPage, TestDelivery, WebhookEndpoint, WebhookEndpointWithSecret,
+    Delivery, DeliveryPage, OutboundDestination, TestDelivery, WebhookEndpoint, WebhookEndpointWithSecret,
 };
 use crate::webhooks::{
     signing, url_policy, Envelope, EnvelopeOrg, MAX_ENDPOINTS_PER_ORG, MAX_NAME_LEN, TEST_EVENT,
@@ -143,6 +143,21 @@ pub async fn list(
     let m = principal.member_of(&state, &slug).await?.reader()?;
     let rows = store::list(&state.0.pg, m.org_id).await?;
     Ok(Json(rows.into_iter().map(WebhookEndpoint::from).collect()))
+}
+
+/// Every outbound URL of the organization: its webhook endpoints and the
+/// webhook URLs of its alerts (which the endpoint list does not show).
+#[utoipa::path(operation_id = "webhooks_destinations", get, path = "/org/{org_slug}/webhooks/destinations", tag = "webhooks",
+    params(("org_slug" = String, Path, description = "The organization's slug")),
+    responses((status = 200, body = Vec<OutboundDestination>), (status = 404, body = ErrorBody)))]
+pub async fn destinations(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Vec<OutboundDestination>>> {
+    let m = principal.member_of(&state, &slug).await?.reader()?;
+    let rows = store::destinations(&state.0.pg, m.org_id).await?;
+    Ok(Json(rows.into_iter().map(OutboundDestination::from).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]

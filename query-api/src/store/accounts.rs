@@ -265,22 +265,102 @@ pub async fn member_org_by_slug(pg: &PgPool, user_id: Uuid, slug: &str) -> AppRe
     Ok(org.map(|(id,)| id))
 }
 
-/// Store a session (by the hash of its token) until `expires_at`.
+/// Store a session (by the hash of its token) until `expires_at`; returns
+/// its id (the JWTs issued with it name it).
 pub async fn create_session(
     pg: &PgPool,
     token_hash: &str,
     user_id: Uuid,
     expires_at: OffsetDateTime,
-) -> AppResult<()> {
+) -> AppResult<Uuid> {
+    let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO sessions (id, token_hash, user_id, expires_at) VALUES ($1, $2, $3, $4)",
     )
-    .bind(Uuid::now_v7())
+    .bind(id)
     .bind(token_hash)
     .bind(user_id)
     .bind(expires_at)
     .execute(pg)
     .await?;
+    Ok(id)
+}
+
+/// Whether the session `id` of `user_id` is live (not ended, not expired).
+pub async fn session_live(pg: &PgPool, id: Uuid, user_id: Uuid) -> AppResult<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND expires_at > now())",
+    )
+    .bind(id)
+    .bind(user_id)
+    .fetch_one(pg)
+    .await?)
+}
+
+/// A session as listed to its user.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StoredSession {
+    pub id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The user's live sessions, newest first.
+pub async fn sessions_of(pg: &PgPool, user_id: Uuid) -> AppResult<Vec<StoredSession>> {
+    Ok(sqlx::query_as(
+        "SELECT id, created_at, expires_at FROM sessions WHERE user_id = $1 AND expires_at > now() \
+         ORDER BY created_at DESC, id DESC LIMIT 1000",
+    )
+    .bind(user_id)
+    .fetch_all(pg)
+    .await?)
+}
+
+/// End one session of the user (false: no such session).
+pub async fn end_session(pg: &PgPool, user_id: Uuid, id: Uuid) -> AppResult<bool> {
+    Ok(
+        sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(pg)
+            .await?
+            .rows_affected()
+            > 0,
+    )
+}
+
+/// End every session of the user but `keep` (when given).
+pub async fn end_sessions(pg: &PgPool, user_id: Uuid, keep: Option<Uuid>) -> AppResult<u64> {
+    Ok(
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2::uuid IS NULL OR id <> $2)")
+            .bind(user_id)
+            .bind(keep)
+            .execute(pg)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Replace the user's password hash and end their other sessions, in one
+/// transaction.
+pub async fn set_password(
+    pg: &PgPool,
+    user_id: Uuid,
+    hash: &str,
+    keep_session: Option<Uuid>,
+) -> AppResult<()> {
+    let mut tx = pg.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2::uuid IS NULL OR id <> $2)")
+        .bind(user_id)
+        .bind(keep_session)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -41,6 +41,17 @@ const COLUMNS: &str = "id, org_id, user_id, agent_id, agent_name, target_service
     window_minutes, min_runs, cooldown_minutes, channel, webhook_url, composite_config, is_active, state, \
     last_value, last_evaluated_at, last_fired_at, created_at, updated_at";
 
+/// The most alerts one organization may have.
+pub const MAX_ALERTS_PER_ORG: i64 = 200;
+
+/// How many alerts the organization has.
+pub async fn count(pg: &PgPool, org_id: Uuid) -> AppResult<i64> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM alerts WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_one(pg)
+        .await?)
+}
+
 /// A rule as validated by the route (every field decided).
 #[derive(Debug, Clone)]
 pub struct AlertRule {
@@ -243,11 +254,13 @@ pub async fn events(
     Ok((events, deliveries))
 }
 
-/// Every active alert of every organization (the evaluator's input), with
-/// the organization's slug.
+/// Every active alert of every organization whose owner is still a member
+/// (the evaluator's input), with the organization's slug.
 pub async fn active(pg: &PgPool) -> AppResult<Vec<(StoredAlert, String)>> {
     let alerts: Vec<StoredAlert> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM alerts WHERE is_active ORDER BY org_id, id"
+        "SELECT {COLUMNS} FROM alerts WHERE is_active \
+         AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = alerts.org_id AND m.user_id = alerts.user_id) \
+         ORDER BY org_id, id"
     ))
     .fetch_all(pg)
     .await?;

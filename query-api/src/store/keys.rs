@@ -109,6 +109,48 @@ pub async fn revoke_api_key(
     Ok(true)
 }
 
+/// Every key of the organization's members (active first, newest first,
+/// at most 1,000), with its owner's id and email.
+pub async fn of_org(pg: &PgPool, org_id: Uuid) -> AppResult<Vec<(StoredKey, Uuid, String)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        key: StoredKey,
+        user_id: Uuid,
+        email: String,
+    }
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {KEY_COLUMNS}, k.user_id, u.email FROM api_keys k \
+         JOIN organizations o ON o.id = k.org_id JOIN users u ON u.id = k.user_id \
+         WHERE k.org_id = $1 ORDER BY (k.revoked_at IS NULL) DESC, k.created_at DESC, k.id DESC LIMIT 1000"
+    ))
+    .bind(org_id)
+    .fetch_all(pg)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.key, r.user_id, r.email)).collect())
+}
+
+/// Revoke any key of the organization (an admin's action). Returns false
+/// when the organization has no such key.
+pub async fn revoke_in_org(
+    pg: &PgPool,
+    redis: &Redis,
+    org_id: Uuid,
+    key_id: Uuid,
+) -> AppResult<bool> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) \
+         WHERE id = $1 AND org_id = $2 RETURNING key_hash",
+    )
+    .bind(key_id)
+    .bind(org_id)
+    .fetch_optional(pg)
+    .await?;
+    let Some((hash,)) = row else { return Ok(false) };
+    tombstone(redis, &hash).await?;
+    Ok(true)
+}
+
 /// Revoke every key `user_id` holds in `org_id` (they left the
 /// organization); returns how many were active.
 pub async fn revoke_all_of(

@@ -1,7 +1,12 @@
 //! Organization members (PostgreSQL `memberships`): who belongs to an
 //! organization and with which role. An organization always keeps at
 //! least one admin: changes that would remove the last one are refused
-//! under a lock on the organization's memberships.
+//! under a lock on the organization's memberships. The acting admin's own
+//! role is checked again under that lock, inside the change's transaction:
+//! an admin demoted while their request was in flight changes nothing.
+//! Removing a member deactivates the alerts they own (and their hidden
+//! webhook endpoints) in the same transaction: nothing goes on notifying a
+//! person who left, at a URL they chose.
 
 use crate::error::AppResult;
 use sqlx::PgPool;
@@ -67,16 +72,54 @@ pub enum Refused {
     NotMember,
     /// The change would leave the organization without an admin.
     LastAdmin,
+    /// The acting member is (no longer) an admin.
+    NotAdmin,
 }
 
-/// Add the user with `email` to the organization with `role`.
+/// A member's role in an organization by its id.
+pub async fn role_by_org(pg: &PgPool, org_id: Uuid, user_id: Uuid) -> AppResult<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_optional(pg)
+            .await?,
+    )
+}
+
+/// Lock the organization's memberships; `Refused::NotAdmin` unless `actor`
+/// (when given) is an admin now.
+async fn lock_as(
+    tx: &mut sqlx::PgConnection,
+    org_id: Uuid,
+    actor: Option<Uuid>,
+) -> AppResult<Result<Vec<(Uuid, String)>, Refused>> {
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT user_id, role FROM memberships WHERE org_id = $1 FOR UPDATE")
+            .bind(org_id)
+            .fetch_all(tx)
+            .await?;
+    if let Some(actor) = actor {
+        if !rows.iter().any(|(u, r)| *u == actor && r == "admin") {
+            return Ok(Err(Refused::NotAdmin));
+        }
+    }
+    Ok(Ok(rows))
+}
+
+/// Add the user with `email` to the organization with `role`, as the
+/// admin `actor`.
 pub async fn add(
     pg: &PgPool,
     org_id: Uuid,
+    actor: Uuid,
     email: &str,
     role: &str,
 ) -> AppResult<Result<StoredMember, Refused>> {
     let mut tx = pg.begin().await?;
+    if let Err(r) = lock_as(&mut tx, org_id, Some(actor)).await? {
+        return Ok(Err(r));
+    }
     let user: Option<(Uuid,)> =
         sqlx::query_as("SELECT id FROM users WHERE lower(email) = lower($1)")
             .bind(email)
@@ -102,34 +145,36 @@ pub async fn add(
     Ok(Ok(member))
 }
 
-/// Lock the organization's memberships and count its admins other than
-/// `user_id` (every change that could remove an admin goes through here,
-/// so two concurrent demotions cannot both pass).
+/// Lock the organization's memberships (checking `actor`'s role, when
+/// given) and count its admins other than `user_id` (every change that
+/// could remove an admin goes through here, so two concurrent demotions
+/// cannot both pass).
 async fn other_admins(
     tx: &mut sqlx::PgConnection,
     org_id: Uuid,
+    actor: Option<Uuid>,
     user_id: Uuid,
-) -> AppResult<usize> {
-    let rows: Vec<(Uuid, String)> =
-        sqlx::query_as("SELECT user_id, role FROM memberships WHERE org_id = $1 FOR UPDATE")
-            .bind(org_id)
-            .fetch_all(tx)
-            .await?;
-    Ok(rows
-        .iter()
-        .filter(|(u, r)| *u != user_id && r == "admin")
-        .count())
+) -> AppResult<Result<usize, Refused>> {
+    Ok(lock_as(tx, org_id, actor).await?.map(|rows| {
+        rows.iter()
+            .filter(|(u, r)| *u != user_id && r == "admin")
+            .count()
+    }))
 }
 
-/// Change a member's role.
+/// Change a member's role, as the admin `actor`.
 pub async fn set_role(
     pg: &PgPool,
     org_id: Uuid,
+    actor: Uuid,
     user_id: Uuid,
     role: &str,
 ) -> AppResult<Result<StoredMember, Refused>> {
     let mut tx = pg.begin().await?;
-    let others = other_admins(&mut tx, org_id, user_id).await?;
+    let others = match other_admins(&mut tx, org_id, Some(actor), user_id).await? {
+        Ok(n) => n,
+        Err(r) => return Ok(Err(r)),
+    };
     let Some(current) = get(&mut tx, org_id, user_id).await? else {
         return Ok(Err(Refused::NotMember));
     };
@@ -149,11 +194,20 @@ pub async fn set_role(
     Ok(Ok(member))
 }
 
-/// Remove a member (their keys of the organization are revoked by the
-/// caller: `store::keys::revoke_all_of`).
-pub async fn remove(pg: &PgPool, org_id: Uuid, user_id: Uuid) -> AppResult<Result<(), Refused>> {
+/// Remove a member, as the admin `actor` (`None`: members leaving on their
+/// own). Their alerts are deactivated; their keys of the organization are
+/// revoked by the caller (`store::keys::revoke_all_of`).
+pub async fn remove(
+    pg: &PgPool,
+    org_id: Uuid,
+    actor: Option<Uuid>,
+    user_id: Uuid,
+) -> AppResult<Result<(), Refused>> {
     let mut tx = pg.begin().await?;
-    let others = other_admins(&mut tx, org_id, user_id).await?;
+    let others = match other_admins(&mut tx, org_id, actor, user_id).await? {
+        Ok(n) => n,
+        Err(r) => return Ok(Err(r)),
+    };
     let Some(current) = get(&mut tx, org_id, user_id).await? else {
         return Ok(Err(Refused::NotMember));
     };
@@ -165,6 +219,21 @@ pub async fn remove(pg: &PgPool, org_id: Uuid, user_id: Uuid) -> AppResult<Resul
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
+    sqlx::query(
+        "UPDATE webhook_endpoints SET is_active = false WHERE org_id = $1 AND alert_id IN \
+         (SELECT id FROM alerts WHERE org_id = $1 AND user_id = $2)",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE alerts SET is_active = false, updated_at = now() WHERE org_id = $1 AND user_id = $2",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Ok(()))
 }

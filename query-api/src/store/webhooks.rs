@@ -71,6 +71,33 @@ pub async fn list(pg: &PgPool, org_id: Uuid) -> AppResult<Vec<StoredEndpoint>> {
     .await?)
 }
 
+/// One URL the organization's data is sent to.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StoredDestination {
+    pub source: String,
+    pub id: Uuid,
+    pub url: String,
+    pub is_active: bool,
+    pub owner_user_id: Option<Uuid>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Every outbound URL of the organization: its webhook endpoints and its
+/// alerts' webhook URLs, newest first.
+pub async fn destinations(pg: &PgPool, org_id: Uuid) -> AppResult<Vec<StoredDestination>> {
+    Ok(sqlx::query_as(
+        "SELECT 'webhook_endpoint' AS source, id, url, is_active, NULL::uuid AS owner_user_id, created_at \
+           FROM webhook_endpoints WHERE org_id = $1 AND alert_id IS NULL \
+         UNION ALL \
+         SELECT 'alert', id, webhook_url, is_active, user_id, created_at \
+           FROM alerts WHERE org_id = $1 AND webhook_url IS NOT NULL \
+         ORDER BY created_at DESC, id DESC",
+    )
+    .bind(org_id)
+    .fetch_all(pg)
+    .await?)
+}
+
 pub async fn get(pg: &PgPool, org_id: Uuid, id: Uuid) -> AppResult<Option<StoredEndpoint>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 AND id = $2 AND alert_id IS NULL"

@@ -112,3 +112,24 @@ impl Me {
         }
     }
 }
+
+/// One of the caller's sessions (`GET /auth/sessions`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub created_at: String,
+    pub expires_at: String,
+    /// Whether the listing request came with this session.
+    pub current: bool,
+}
+
+impl SessionView {
+    pub fn build(s: crate::store::accounts::StoredSession, current: Uuid) -> Self {
+        SessionView {
+            id: s.id,
+            created_at: agentvista_shared::time_fmt::format(s.created_at),
+            expires_at: agentvista_shared::time_fmt::format(s.expires_at),
+            current: s.id == current,
+        }
+    }
+}

@@ -68,3 +68,13 @@ pub struct Status {
 impl Status {
     pub const OK: Status = Status { status: "ok" };
 }
+
+/// A key of an organization as its admins see it (`GET
+/// /org/{org_slug}/api-keys`): the key and its owner.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberApiKey {
+    #[serde(flatten)]
+    pub key: ApiKey,
+    pub user_id: Uuid,
+    pub user_email: String,
+}

@@ -128,3 +128,32 @@ pub struct TestDelivery {
     #[serde(rename = "type")]
     pub event_type: &'static str,
 }
+
+/// One URL the organization's data is sent to (`GET
+/// /org/{org_slug}/webhooks/destinations`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboundDestination {
+    /// `webhook_endpoint` or `alert`.
+    pub source: String,
+    /// The endpoint's or the alert's id.
+    pub id: Uuid,
+    pub url: String,
+    pub is_active: bool,
+    /// The alert's owner (null for endpoints, which belong to the
+    /// organization).
+    pub owner_user_id: Option<Uuid>,
+    pub created_at: String,
+}
+
+impl From<crate::store::webhooks::StoredDestination> for OutboundDestination {
+    fn from(d: crate::store::webhooks::StoredDestination) -> Self {
+        OutboundDestination {
+            source: d.source,
+            id: d.id,
+            url: d.url,
+            is_active: d.is_active,
+            owner_user_id: d.owner_user_id,
+            created_at: time_fmt::format(d.created_at),
+        }
+    }
+}

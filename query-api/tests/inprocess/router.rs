@@ -99,7 +99,7 @@ async fn malformed_keys_and_foreign_tokens_are_refused_without_a_lookup() {
     }
     // A JWT signed with another secret.
     let other = query_api::auth::JwtKeys::new(&[7u8; 32]);
-    let jwt = other.issue(uuid::Uuid::nil(), uuid::Uuid::nil(), 60);
+    let jwt = other.issue(uuid::Uuid::nil(), uuid::Uuid::nil(), uuid::Uuid::nil(), 60);
     let req = Request::get("/api/v1/auth/me")
         .header("authorization", format!("Bearer {jwt}"))
         .body(Body::empty())

@@ -362,6 +362,8 @@ mod tests {
         let c = k.verify(&k.issue(u, o, s, 60)).unwrap();
         assert_eq!((c.sub, c.org, c.sid), (u, o, Some(s)));
         assert!(k.verify(&k.issue(u, o, s, -60)).is_none());
-        assert!(JwtKeys::new(b"other").verify(&k.issue(u, o, s, 60)).is_none());
+        assert!(JwtKeys::new(b"other")
+            .verify(&k.issue(u, o, s, 60))
+            .is_none());
     }
 }

@@ -124,7 +124,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         if contains(&bytes, b"\\u0000") {
             if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
                 if let Some(field) = nul_path(&value, String::new()) {
-                    let field = if field.is_empty() { "body".to_string() } else { field };
+                    let field = if field.is_empty() {
+                        "body".to_string()
+                    } else {
+                        field
+                    };
                     return Err(AppError(ApiError::invalid_field(
                         field,
                         "must not contain a NUL character (\\u0000)",

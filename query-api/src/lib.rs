@@ -67,6 +67,9 @@ pub struct Config {
     /// The built web dashboard (`web/dist`), served at `/` on the API's
     /// origin (`AV_WEB_DIR`; default `web/dist` when it exists there).
     pub web_dir: Option<std::path::PathBuf>,
+    /// The most spans one trace detail answers with (`AV_TRACE_MAX_SPANS`,
+    /// default 10,000, at most 50,000); a larger trace says `truncated`.
+    pub trace_max_spans: i64,
 }
 
 impl Config {
@@ -97,6 +100,8 @@ impl Config {
             max_reads: config::parse("AV_QUERY_MAX_READS", 16usize)?.max(1),
             read_wait: Duration::from_millis(config::parse("AV_QUERY_READ_WAIT_MS", 5000u64)?),
             alert_interval: Duration::from_secs(config::parse("AV_ALERT_INTERVAL_SECS", 15u64)?),
+            trace_max_spans: config::parse("AV_TRACE_MAX_SPANS", store::spans::MAX_TRACE_SPANS)?
+                .clamp(1, 50_000),
             public_url: config::string("AV_PUBLIC_URL", "http://127.0.0.1:8080"),
             smtp: match config::string("AV_SMTP_HOST", "").as_str() {
                 "" => None,

@@ -200,7 +200,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), record))
         // gzip or zstd for clients that ask (a 10,000-span trace is
         // megabytes of JSON).
-        .layer(tower_http::compression::CompressionLayer::new().gzip(true).zstd(true))
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .gzip(true)
+                .zstd(true),
+        )
         .layer(axum::Extension(read_slots))
         .with_state(state)
 }

@@ -135,9 +135,18 @@ mod tests {
     #[test]
     fn the_browser_says_where_a_request_comes_from() {
         let public = "https://av.example.com";
-        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")]), public));
-        assert!(!same_origin(&headers(&[("sec-fetch-site", "same-site")]), public));
-        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")]), public));
+        assert!(same_origin(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            public
+        ));
+        assert!(!same_origin(
+            &headers(&[("sec-fetch-site", "same-site")]),
+            public
+        ));
+        assert!(!same_origin(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            public
+        ));
         // No browser header: curl, SDKs.
         assert!(same_origin(&headers(&[]), public));
         // Origin only (older browsers).
@@ -146,15 +155,24 @@ mod tests {
             public
         ));
         assert!(same_origin(
-            &headers(&[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]),
+            &headers(&[
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080")
+            ]),
             public
         ));
         assert!(!same_origin(
-            &headers(&[("origin", "http://127.0.0.1:9999"), ("host", "127.0.0.1:8080")]),
+            &headers(&[
+                ("origin", "http://127.0.0.1:9999"),
+                ("host", "127.0.0.1:8080")
+            ]),
             public
         ));
         assert!(!same_origin(
-            &headers(&[("origin", "https://evil.example"), ("host", "av.example.com")]),
+            &headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "av.example.com")
+            ]),
             public
         ));
         assert!(!same_origin(&headers(&[("origin", "null")]), public));

@@ -271,9 +271,14 @@ pub async fn change_password(
     Json(body): Json<PasswordChange>,
 ) -> AppResult<StatusCode> {
     let sid = signed_in(&principal)?;
-    let new = body.new_password.map(|p| validate_password(Some(p)).map_err(|e| {
-        ApiError::invalid_field("new_password", e.0.detail.trim_start_matches("password ").to_string())
-    }));
+    let new = body.new_password.map(|p| {
+        validate_password(Some(p)).map_err(|e| {
+            ApiError::invalid_field(
+                "new_password",
+                e.0.detail.trim_start_matches("password ").to_string(),
+            )
+        })
+    });
     let new = match new {
         Some(n) => n?,
         None => return Err(ApiError::invalid_field("new_password", "is required").into()),
@@ -283,7 +288,9 @@ pub async fn change_password(
         .ok_or_else(|| ApiError::not_found("User"))?;
     let current = body.current_password.unwrap_or_default();
     if !authn::verify_password_async(current, user.password_hash).await {
-        return Err(ApiError::invalid_field("current_password", "is not the current password").into());
+        return Err(
+            ApiError::invalid_field("current_password", "is not the current password").into(),
+        );
     }
     let hash = authn::hash_password_async(new).await?;
     accounts::set_password(&state.0.pg, user.id, &hash, Some(sid)).await?;
@@ -301,7 +308,9 @@ pub async fn sessions(
     let sid = signed_in(&principal)?;
     let rows = accounts::sessions_of(&state.0.pg, principal.user_id).await?;
     Ok(Json(
-        rows.into_iter().map(|s| SessionView::build(s, sid)).collect(),
+        rows.into_iter()
+            .map(|s| SessionView::build(s, sid))
+            .collect(),
     ))
 }
 

@@ -92,9 +92,15 @@ pub async fn add(
         );
     }
     let role = role(body.role)?;
-    let added = members::add(&state.0.pg, m.org_id, m.principal.user_id, &email, role.as_str())
-        .await?
-        .map_err(refused)?;
+    let added = members::add(
+        &state.0.pg,
+        m.org_id,
+        m.principal.user_id,
+        &email,
+        role.as_str(),
+    )
+    .await?
+    .map_err(refused)?;
     Ok((StatusCode::CREATED, Json(Member::from(added))))
 }
 
@@ -120,9 +126,15 @@ pub async fn change_role(
     let m = principal.member_of(&state, &slug).await?.admin()?;
     let user_id = member_id(&user_id)?;
     let role = role(body.role)?;
-    let changed = members::set_role(&state.0.pg, m.org_id, m.principal.user_id, user_id, role.as_str())
-        .await?
-        .map_err(refused)?;
+    let changed = members::set_role(
+        &state.0.pg,
+        m.org_id,
+        m.principal.user_id,
+        user_id,
+        role.as_str(),
+    )
+    .await?
+    .map_err(refused)?;
     Ok(Json(Member::from(changed)))
 }
 

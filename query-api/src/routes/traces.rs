@@ -258,7 +258,7 @@ pub async fn detail(
     // once (the answer waits for the slowest, not for the sum).
     let (header, (spans, total_spans), logs) = tokio::try_join!(
         runs::get(ch, org, trace_id),
-        spans::of_trace(ch, org, trace_id),
+        spans::of_trace(ch, org, trace_id, state.0.config.trace_max_spans),
         logs::of_trace(ch, org, trace_id),
     )?;
     // Building the tree of up to 10,000 spans is CPU work: off the async

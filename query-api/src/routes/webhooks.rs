@@ -8,7 +8,8 @@ use crate::auth::{OrgMember, Principal};
 use crate::error::{AppResult, Json, Query};
 use crate::store::webhooks::{self as store, EndpointUpdate, NewDelivery};
 use crate::views::webhooks::{
-    Delivery, DeliveryPage, OutboundDestination, TestDelivery, WebhookEndpoint, WebhookEndpointWithSecret,
+    Delivery, DeliveryPage, OutboundDestination, TestDelivery, WebhookEndpoint,
+    WebhookEndpointWithSecret,
 };
 use crate::webhooks::{
     signing, url_policy, Envelope, EnvelopeOrg, MAX_ENDPOINTS_PER_ORG, MAX_NAME_LEN, TEST_EVENT,
@@ -157,7 +158,9 @@ pub async fn destinations(
 ) -> AppResult<Json<Vec<OutboundDestination>>> {
     let m = principal.member_of(&state, &slug).await?.reader()?;
     let rows = store::destinations(&state.0.pg, m.org_id).await?;
-    Ok(Json(rows.into_iter().map(OutboundDestination::from).collect()))
+    Ok(Json(
+        rows.into_iter().map(OutboundDestination::from).collect(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -46,10 +46,12 @@ pub const MAX_ALERTS_PER_ORG: i64 = 200;
 
 /// How many alerts the organization has.
 pub async fn count(pg: &PgPool, org_id: Uuid) -> AppResult<i64> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM alerts WHERE org_id = $1")
-        .bind(org_id)
-        .fetch_one(pg)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM alerts WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_one(pg)
+            .await?,
+    )
 }
 
 /// A rule as validated by the route (every field decided).

@@ -127,7 +127,10 @@ pub async fn of_org(pg: &PgPool, org_id: Uuid) -> AppResult<Vec<(StoredKey, Uuid
     .bind(org_id)
     .fetch_all(pg)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.key, r.user_id, r.email)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.key, r.user_id, r.email))
+        .collect())
 }
 
 /// Revoke any key of the organization (an admin's action). Returns false

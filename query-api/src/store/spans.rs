@@ -6,7 +6,8 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The most spans one trace detail returns.
+/// The most spans one trace detail returns by default
+/// (`Config::trace_max_spans`).
 pub const MAX_TRACE_SPANS: i64 = 10_000;
 
 /// A span as read back.
@@ -49,12 +50,13 @@ pub struct StoredSpan {
     pub links: String,
 }
 
-/// The first spans of a trace by start (at most [`MAX_TRACE_SPANS`]), and
-/// how many the trace holds in all (counted only when there are more).
+/// The first spans of a trace by start (at most `max`), and how many the
+/// trace holds in all (counted only when there are more).
 pub async fn of_trace(
     ch: &clickhouse::Client,
     org_id: Uuid,
     trace_id: Uuid,
+    max: i64,
 ) -> AppResult<(Vec<StoredSpan>, u64)> {
     // One more than the cap tells whether there are more.
     let mut spans: Vec<StoredSpan> = ch
@@ -64,14 +66,14 @@ pub async fn of_trace(
         )
         .bind(org_id.to_string())
         .bind(trace_id.to_string())
-        .bind(MAX_TRACE_SPANS + 1)
+        .bind(max + 1)
         .fetch_all()
         .await?;
-    if spans.len() as i64 <= MAX_TRACE_SPANS {
+    if spans.len() as i64 <= max {
         let n = spans.len() as u64;
         return Ok((spans, n));
     }
-    spans.truncate(MAX_TRACE_SPANS as usize);
+    spans.truncate(max as usize);
     let total: u64 = ch
         .query(
             "SELECT count() FROM (SELECT span_id FROM spans FINAL \
@@ -81,5 +83,5 @@ pub async fn of_trace(
         .bind(trace_id.to_string())
         .fetch_one()
         .await?;
-    Ok((spans, total.max(MAX_TRACE_SPANS as u64)))
+    Ok((spans, total.max(max as u64)))
 }

@@ -27,9 +27,7 @@ pub struct Prompt {
 impl From<StoredPrompt> for Prompt {
     fn from(p: StoredPrompt) -> Self {
         Prompt {
-            variables: p
-                .variables
-                .unwrap_or_else(|| variables(&p.template_text)),
+            variables: p.variables.unwrap_or_else(|| variables(&p.template_text)),
             id: p.id,
             name: p.name,
             version: p.version,
@@ -93,7 +91,9 @@ fn placeholder(rest: &str) -> Option<&str> {
         end = i + c.len_utf8();
     }
     let after = trimmed[end..].trim_start();
-    after.starts_with("}}").then(|| &rest[skipped..skipped + end])
+    after
+        .starts_with("}}")
+        .then(|| &rest[skipped..skipped + end])
 }
 
 /// `GET /dashboard/prompts/{name}/compare`.

@@ -177,7 +177,8 @@ pub struct SpanNode {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TraceDetail {
     pub trace: Run,
-    /// The spans in `spans` (at most 10,000).
+    /// The spans in `spans` (at most 10,000 by default:
+    /// `AV_TRACE_MAX_SPANS`).
     pub span_count: usize,
     /// The spans the trace holds in all; more than `span_count` when the
     /// trace is larger than one answer holds.

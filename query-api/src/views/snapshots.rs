@@ -144,7 +144,14 @@ fn trace_detail_with_its_tree_and_logs() {
         span(4, Some(3), "llm", Some(900), Some(3_000_000)),
         span(5, Some(99), "custom", None, None),
     ];
-    let detail = TraceDetail::build(Some(&run()), id(1), &spans, spans.len() as u64, vec![Log::from(&log())]).unwrap();
+    let detail = TraceDetail::build(
+        Some(&run()),
+        id(1),
+        &spans,
+        spans.len() as u64,
+        vec![Log::from(&log())],
+    )
+    .unwrap();
     insta::assert_json_snapshot!(detail);
 }
 

@@ -261,10 +261,7 @@ impl EndpointTask {
             Err(_) => return finish(None, Some("invalid url".into())),
         };
         if !url_policy::literal_allowed(&parsed, self.config.allow_private) {
-            return finish(
-                None,
-                Some("destination refused".into()),
-            );
+            return finish(None, Some("destination refused".into()));
         }
         let timestamp = attempted_at.unix_timestamp();
         let signature = signing::signature(secret, timestamp, body);

@@ -562,6 +562,10 @@ pub struct Receiver {
     pub always_fail: Arc<AtomicBool>,
     /// Hold the next request this long before answering 200.
     pub hold_next: Arc<Mutex<Option<Duration>>>,
+    /// Answer 500 to every attempt of the first delivery (by its
+    /// `X-Webhook-Id`) the receiver sees, 200 to the others.
+    pub refuse_first_delivery: Arc<AtomicBool>,
+    first_id: Arc<Mutex<Option<String>>>,
 }
 
 impl Receiver {
@@ -581,7 +585,11 @@ impl Receiver {
                             .to_string()
                     };
                     let hold = state.hold_next.lock().unwrap().take();
-                    let status = if state.always_fail.load(Ordering::SeqCst) {
+                    let refused = state.refuse_first_delivery.load(Ordering::SeqCst) && {
+                        let mut first = state.first_id.lock().unwrap();
+                        first.get_or_insert_with(|| h("x-webhook-id")) == &h("x-webhook-id")
+                    };
+                    let status = if refused || state.always_fail.load(Ordering::SeqCst) {
                         AxStatus::INTERNAL_SERVER_ERROR
                     } else if state.fail_first.load(Ordering::SeqCst) > 0 {
                         state.fail_first.fetch_sub(1, Ordering::SeqCst);

@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod dashboard;
 mod faults;
+mod hardening;
 mod helpers;
 mod ingest;
 mod limits;

@@ -707,3 +707,105 @@ async fn roles_isolation_and_validation() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_failing_delivery_does_not_hold_the_endpoints_other_events() {
+    let app = delivering_app(None).await;
+    let acct = app.account().await;
+    let (receiver, url) = Receiver::start().await;
+    // The receiver refuses one event (say a 400 for one payload) forever.
+    receiver.refuse_first_delivery.store(true, Ordering::SeqCst);
+    let created = app.create_endpoint(&acct, &url, &["trace.failed"]).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let refused = app.send_test(&acct, &id).await["delivery_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Its first attempt failed before the others are created.
+    let got = receiver.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got[0].id, refused);
+    let later: Vec<String> = futures::future::join_all((0..3).map(|_| app.send_test(&acct, &id)))
+        .await
+        .iter()
+        .map(|d| d["delivery_id"].as_str().unwrap().to_string())
+        .collect();
+    // The later events are delivered while the refused one is still being
+    // retried (before, they waited behind it for hours).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let page = app.deliveries(&acct, &id).await;
+        let done = page["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| later.contains(&d["id"].as_str().unwrap().to_string()))
+            .filter(|d| d["status"] == "succeeded")
+            .count();
+        if done == later.len() || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let deliveries = page["deliveries"].as_array().unwrap();
+    for d in deliveries {
+        let did = d["id"].as_str().unwrap();
+        if did == refused {
+            assert_ne!(d["status"], "succeeded", "{d}");
+        } else {
+            assert_eq!(d["status"], "succeeded", "{d}");
+        }
+    }
+    assert_eq!(deliveries.len(), 4, "{page}");
+    // The successes between its attempts reset the breaker's count: the
+    // endpoint stays active.
+    let list = app.endpoints(&acct).await;
+    assert_eq!(list[0]["is_active"], true, "{list}");
+}
+
+#[tokio::test]
+async fn a_dead_endpoint_is_paused_within_one_pass_and_errors_are_generic() {
+    let app = delivering_app(None).await;
+    let acct = app.account().await;
+    // Nothing listens here: every attempt is refused by the system.
+    let url = format!("http://127.0.0.1:{}/hook", crate::helpers::free_port());
+    let created = app.create_endpoint(&acct, &url, &["trace.failed"]).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    for _ in 0..25 {
+        app.send_test(&acct, &id).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let endpoint = loop {
+        let list = app.endpoints(&acct).await;
+        if list[0]["is_active"] == false || Instant::now() > deadline {
+            break list[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(endpoint["is_active"], false, "{endpoint}");
+    // Paused by failures of different deliveries (before, only the oldest
+    // was ever attempted, each retry hours after the last).
+    let page = app
+        .org_call(
+            &acct,
+            "GET",
+            &format!("webhooks/endpoints/{id}/deliveries?page_size=100"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(page["deliveries"].as_array().unwrap().len(), 25);
+    let attempted: Vec<&Value> = page["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["attempt_count"].as_i64().unwrap_or(0) > 0)
+        .collect();
+    assert!(attempted.len() >= 4, "{page}");
+    // What a member reads of an attempt is a generic class, never the
+    // system's own error text (no port-scan oracle).
+    for d in &attempted {
+        for a in d["attempts"].as_array().unwrap() {
+            assert_eq!(a["error"], "connection refused", "{a}");
+        }
+    }
+}

@@ -135,6 +135,10 @@ impl Config {
                     config::parse("AV_WEBHOOK_TIMEOUT_SECS", 10u64)?.max(1),
                 ),
                 breaker_threshold: config::parse("AV_WEBHOOK_BREAKER_THRESHOLD", 10i32)?.max(1),
+                breaker_window: Duration::from_secs(config::parse(
+                    "AV_WEBHOOK_BREAKER_WINDOW_SECS",
+                    60u64,
+                )?),
                 backoff_scale: config::parse("AV_WEBHOOK_BACKOFF_SCALE", 1.0f64)?,
                 poll: Duration::from_millis(config::parse("AV_WEBHOOK_POLL_MS", 200u64)?),
                 // Longer than an attempt may take, so that a live holder

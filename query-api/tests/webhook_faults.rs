@@ -164,7 +164,7 @@ async fn a_dispatcher_killed_mid_delivery_loses_nothing_and_repeats_the_same_id(
 }
 
 #[tokio::test]
-async fn a_receiver_down_for_a_while_gets_every_event_in_order_when_back() {
+async fn a_receiver_down_for_a_while_gets_every_event_when_back() {
     let _one = ONE_AT_A_TIME.lock().await;
     let app = api_only().await;
     let acct = app.account().await;
@@ -182,6 +182,8 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_order_when_back() {
         &[
             ("AV_WEBHOOK_EVENTS", "false"),
             ("AV_WEBHOOK_BACKOFF_SCALE", "0.02"),
+            // Longer than the outage (a minute with AV_FAULTS_LONG=1).
+            ("AV_WEBHOOK_BREAKER_WINDOW_SECS", "600"),
         ],
     );
     let mut created = Vec::new();
@@ -196,8 +198,12 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_order_when_back() {
         failed_attempts >= 3,
         "only {failed_attempts} attempts while down"
     );
-    // Only the head was attempted while the receiver was down.
-    assert!(receiver.received().iter().all(|r| r.id == created[0]));
+    // Every event was attempted while the receiver was down (each on its
+    // own schedule: none waits behind another), and a streak of failures
+    // shorter than the breaker's window (60 s) paused nothing.
+    let attempted: std::collections::HashSet<String> =
+        receiver.received().iter().map(|r| r.id.clone()).collect();
+    assert_eq!(attempted.len(), created.len());
     receiver
         .always_fail
         .store(false, std::sync::atomic::Ordering::SeqCst);
@@ -205,11 +211,11 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_order_when_back() {
     while delivered_order(&receiver).len() < 10 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(
-        delivered_order(&receiver),
-        created,
-        "every event, in creation order"
-    );
+    let mut delivered = delivered_order(&receiver);
+    delivered.sort();
+    let mut expected = created.clone();
+    expected.sort();
+    assert_eq!(delivered, expected, "every event, once each");
     let list: Value = app
         .client
         .get(format!(

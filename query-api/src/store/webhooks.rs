@@ -132,6 +132,7 @@ pub async fn update(
            url = COALESCE($3, url), name = COALESCE($4, name), \
            event_types = COALESCE($5, event_types), is_active = COALESCE($6, is_active), \
            consecutive_failures = CASE WHEN $6 THEN 0 ELSE consecutive_failures END, \
+           failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END, \
            updated_at = now() \
          WHERE org_id = $1 AND id = $2 AND alert_id IS NULL RETURNING {ENDPOINT_COLUMNS}"
     ))
@@ -407,7 +408,7 @@ pub async fn record_successes(
     .bind(&attempts)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE webhook_endpoints SET consecutive_failures = 0 WHERE id = $1 AND consecutive_failures <> 0")
+    sqlx::query("UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL WHERE id = $1 AND consecutive_failures <> 0")
         .bind(endpoint_id)
         .execute(&mut *tx)
         .await?;
@@ -434,12 +435,20 @@ pub enum AfterAttempt {
     GaveUp,
 }
 
+/// When an endpoint's failures pause it (`AV_WEBHOOK_BREAKER_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct Breaker {
+    pub threshold: i32,
+    pub window: Duration,
+}
+
 /// Record an attempt and move the delivery and the endpoint on, in one
 /// transaction: success ends the delivery and resets the endpoint's
 /// failures; a failure schedules the next attempt (`retry_in`) or ends the
 /// delivery as failed after `max_attempts`, and counts against the
-/// endpoint, pausing it at `breaker` consecutive failures. Returns what
-/// happened and whether the breaker tripped now.
+/// endpoint, pausing it at `breaker.threshold` consecutive failures that
+/// span at least `breaker.window`. Returns what happened and whether the
+/// breaker tripped now.
 #[allow(clippy::too_many_arguments)]
 pub async fn record_attempt(
     pg: &PgPool,
@@ -449,7 +458,7 @@ pub async fn record_attempt(
     o: &AttemptOutcome,
     retry_in: Duration,
     max_attempts: i32,
-    breaker: i32,
+    breaker: Breaker,
 ) -> AppResult<(AfterAttempt, bool)> {
     let mut tx = pg.begin().await?;
     sqlx::query(
@@ -472,7 +481,9 @@ pub async fn record_attempt(
         .bind(attempt)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE webhook_endpoints SET consecutive_failures = 0 WHERE id = $1")
+        sqlx::query(
+            "UPDATE webhook_endpoints SET consecutive_failures = 0, failing_since = NULL WHERE id = $1",
+        )
             .bind(endpoint_id)
             .execute(&mut *tx)
             .await?;
@@ -500,16 +511,30 @@ pub async fn record_attempt(
     };
     let mut tripped = false;
     if !o.success {
-        let (failures, active, org_id, url): (i32, bool, Uuid, String) = sqlx::query_as(
-            "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1, \
-               is_active = is_active AND consecutive_failures + 1 < $2 \
-             WHERE id = $1 RETURNING consecutive_failures, is_active, org_id, url",
+        // The streak's length and age under the row's lock: a pass may
+        // trip the breaker once, whoever records the failure.
+        let (failures, streak_secs, was_active): (i32, f64, bool) = sqlx::query_as(
+            "SELECT consecutive_failures + 1, \
+               EXTRACT(EPOCH FROM now() - COALESCE(failing_since, now()))::float8, is_active \
+             FROM webhook_endpoints WHERE id = $1 FOR UPDATE",
         )
         .bind(endpoint_id)
-        .bind(breaker)
         .fetch_one(&mut *tx)
         .await?;
-        tripped = !active && failures == breaker;
+        let trip = was_active
+            && failures >= breaker.threshold
+            && streak_secs >= breaker.window.as_secs_f64();
+        let (active, org_id, url): (bool, Uuid, String) = sqlx::query_as(
+            "UPDATE webhook_endpoints SET consecutive_failures = $2, \
+               failing_since = COALESCE(failing_since, now()), is_active = is_active AND NOT $3 \
+             WHERE id = $1 RETURNING is_active, org_id, url",
+        )
+        .bind(endpoint_id)
+        .bind(failures)
+        .bind(trip)
+        .fetch_one(&mut *tx)
+        .await?;
+        tripped = trip && !active;
         if tripped {
             // The pause and the admins' notice commit together.
             notify_admins_in(
@@ -518,7 +543,7 @@ pub async fn record_attempt(
                 "webhook.endpoint_paused",
                 "A webhook endpoint was paused",
                 &format!(
-                    "The endpoint {endpoint_id} ({url}) failed {breaker} delivery attempts in a row and was paused. \
+                    "The endpoint {endpoint_id} ({url}) failed {failures} delivery attempts in a row and was paused. \
                      Fix the receiver, then re-enable it (PATCH is_active: true)."
                 ),
             )

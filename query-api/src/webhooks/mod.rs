@@ -24,8 +24,13 @@ pub struct WebhookConfig {
     pub allow_private: bool,
     /// One attempt's time limit; a timeout is a failed attempt.
     pub timeout: Duration,
-    /// Consecutive failed attempts that pause an endpoint.
+    /// Consecutive failed attempts (across deliveries) that pause an
+    /// endpoint, once they span at least `breaker_window`.
     pub breaker_threshold: i32,
+    /// How long a streak of failed attempts must have lasted before it
+    /// pauses the endpoint (a burst of events to a receiver that is down
+    /// for a few seconds pauses nothing).
+    pub breaker_window: Duration,
     /// Multiplies the retry schedule (1 in production; tests shrink it).
     pub backoff_scale: f64,
     /// Time between dispatcher passes; zero disables the dispatcher.

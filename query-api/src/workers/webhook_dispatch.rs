@@ -7,8 +7,11 @@
 //! schedule: a failed one waits for its retry time while the endpoint's
 //! other deliveries go on (order is not promised; every event carries its
 //! `created_at`). The breaker counts failed attempts across deliveries:
-//! `AV_WEBHOOK_BREAKER_THRESHOLD` in a row (any success resets the count)
-//! pause the endpoint, so a dead receiver is paused within one pass.
+//! `AV_WEBHOOK_BREAKER_THRESHOLD` (10) in a row (any success resets the
+//! count) spanning at least `AV_WEBHOOK_BREAKER_WINDOW_SECS` (60) pause the
+//! endpoint: a dead receiver is paused about two minutes after its first
+//! failure (on the retries 5 s, 35 s, then 2.5 min in), while a burst of
+//! events to a receiver down for a few seconds pauses nothing.
 //!
 //! Every attempt is signed with the endpoint's current secret, carries the
 //! delivery's id, is limited to `AV_WEBHOOK_TIMEOUT_SECS`, follows no
@@ -224,7 +227,10 @@ impl EndpointTask {
             outcome,
             retry_in,
             MAX_ATTEMPTS,
-            self.config.breaker_threshold,
+            store::Breaker {
+                threshold: self.config.breaker_threshold,
+                window: self.config.breaker_window,
+            },
         )
         .await?;
         m.failed_attempts.fetch_add(1, Ordering::Relaxed);

@@ -12,10 +12,16 @@
 //!
 //! Production runs Apache Kafka or Redpanda (docker-compose, Kubernetes);
 //! this broker is for the stack `scripts/up` starts and for the tests. It
-//! listens on loopback by default and has no authentication; and the
-//! protocol crate (0.18) pre-allocates an array by the length a frame
-//! declares, so a crafted frame can make it abort (kafka-protocol-rs PRs
-//! #152/#161/#200, open): keep it off networks that others reach.
+//! listens on loopback by default and has no authentication: keep it off
+//! networks that others reach. Its input is bounded all the same: a
+//! request frame by `--max-request-bytes`, the frames held at once by
+//! `--max-buffered-bytes`, the connections by `--max-connections`; and the
+//! protocol crate (0.18) reserves an array by the length a frame declares
+//! (kafka-protocol-rs PRs #152/#161/#200, open), which jemalloc turns into
+//! a reservation of address space (`MAP_NORESERVE`) rather than an abort,
+//! so a crafted frame closes its connection only (tested). On a kernel
+//! with strict overcommit (`vm.overcommit_memory = 2`) that last guard
+//! does not hold.
 
 pub mod groups;
 pub mod log;
@@ -79,6 +85,13 @@ pub struct Config {
     /// Partitions of a topic created with the broker's default.
     #[arg(long, default_value_t = 1)]
     pub default_partitions: i32,
+    /// Connections served at once; more are closed on accept.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Bytes of request frames held in memory at once, across connections
+    /// (at least `--max-request-bytes`).
+    #[arg(long, default_value_t = 512 << 20)]
+    pub max_buffered_bytes: usize,
 }
 
 fn parse_topic(v: &str) -> Result<(String, i32), String> {
@@ -155,6 +168,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         advertised: (host.to_string(), port.parse()?),
         max_request_bytes: config.max_request_bytes,
         default_partitions: config.default_partitions.clamp(1, store::MAX_PARTITIONS),
+        connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1))),
+        frame_budget: Arc::new(tokio::sync::Semaphore::new(
+            config
+                .max_buffered_bytes
+                .max(config.max_request_bytes)
+                .min(u32::MAX as usize),
+        )),
     });
     let offsets_retention = Duration::from_secs(config.offsets_retention_secs);
     let ticker = {

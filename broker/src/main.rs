@@ -3,6 +3,11 @@
 
 use clap::Parser;
 
+/// jemalloc (see the crate's manifest): a frame that declares a huge array
+/// costs address space, never an abort of the broker.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

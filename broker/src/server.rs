@@ -56,6 +56,12 @@ pub struct Broker {
     pub max_request_bytes: usize,
     /// Partitions of a topic created with `num_partitions = -1`.
     pub default_partitions: i32,
+    /// Connections served at once; more are closed on accept.
+    pub connections: Arc<tokio::sync::Semaphore>,
+    /// Bytes of request frames held at once across connections (each frame
+    /// takes its length before it is read): many connections that each
+    /// declare a large frame wait instead of exhausting memory.
+    pub frame_budget: Arc<tokio::sync::Semaphore>,
 }
 
 fn s(v: &str) -> StrBytes {
@@ -74,11 +80,17 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
         while connections.try_join_next().is_some() {}
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Ok(slot) = broker.connections.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "connection refused: at the connection limit");
+                    drop(stream);
+                    continue;
+                };
                 let broker = broker.clone();
                 connections.spawn(async move {
                     if let Err(e) = broker.connection(stream).await {
                         tracing::debug!(%peer, error = %e, "connection closed");
                     }
+                    drop(slot);
                 });
             }
             Err(e) => {
@@ -104,6 +116,10 @@ impl Broker {
                     self.max_request_bytes
                 );
             }
+            let _budget = self
+                .frame_budget
+                .acquire_many(u32::try_from(len).unwrap_or(u32::MAX))
+                .await?;
             let mut frame = BytesMut::zeroed(len as usize);
             stream.read_exact(&mut frame).await?;
             let Some(response) = self.request(frame.freeze()).await? else {

@@ -82,6 +82,13 @@ pub enum CreateError {
 /// `~` is not allowed in topic names, so it is never taken for a topic.
 const DELETED: &str = "~deleted-";
 
+/// The name a deleted topic's directory is renamed to before its files are
+/// removed: never a valid topic name, so an interrupted deletion is never
+/// loaded back as a topic.
+fn deleted_dir_name(name: &str) -> String {
+    format!("{name}{DELETED}{}", Uuid::new_v4())
+}
+
 /// Partitions a topic may have.
 pub const MAX_PARTITIONS: i32 = 1024;
 
@@ -201,9 +208,7 @@ impl Store {
         let Some(topic) = self.topics.write().expect("topics lock").remove(name) else {
             return false;
         };
-        let gone = topic
-            .dir
-            .with_file_name(format!("{name}.deleted-{}", Uuid::new_v4()));
+        let gone = topic.dir.with_file_name(deleted_dir_name(name));
         match std::fs::rename(&topic.dir, &gone) {
             Ok(()) => {
                 std::thread::spawn(move || {
@@ -326,16 +331,25 @@ mod tests {
         // A deletion interrupted after the rename, and a creation before
         // topic.json was written.
         let topics = data.join("topics");
-        std::fs::rename(topics.join("gone"), topics.join(format!("gone{DELETED}1"))).unwrap();
+        // The rename delete_topic makes, its removal interrupted.
+        let renamed = deleted_dir_name("gone");
+        assert!(!valid_topic_name(&renamed));
+        std::fs::rename(topics.join("gone"), topics.join(&renamed)).unwrap();
         std::fs::create_dir_all(topics.join("half").join("0")).unwrap();
         let store = Store::open(config(data.clone())).unwrap();
         let names: Vec<String> = store.topics().iter().map(|t| t.name.clone()).collect();
         assert_eq!(names, vec!["keep.me".to_string()]);
         assert_eq!(store.topic("keep.me").unwrap().partitions.len(), 2);
-        assert!(!topics.join(format!("gone{DELETED}1")).exists());
+        assert!(!topics.join(&renamed).exists());
         assert!(!topics.join("half").exists());
         assert!(store.delete_topic("keep.me"));
         assert!(store.topic("keep.me").is_none());
+        // Reopened at once (its files' removal perhaps not done): the
+        // deleted topic does not come back.
+        drop(store);
+        let store = Store::open(config(data.clone())).unwrap();
+        assert!(store.topics().is_empty());
+        drop(store);
         std::fs::remove_dir_all(data).unwrap();
     }
 }

@@ -400,3 +400,92 @@ async fn a_malformed_request_closes_its_connection_and_the_broker_serves_on() {
         .await
         .expect("acknowledged after the malformed requests");
 }
+
+#[tokio::test]
+async fn a_frame_declaring_a_huge_array_is_refused_without_taking_the_broker_down() {
+    use std::io::{Read, Write};
+    let broker = BrokerProcess::start(free_port(), temp_dir("huge-array"), &[]);
+    // Metadata v1 whose topics array declares 2^31 - 1 entries in a
+    // 14-byte frame: the protocol crate reserves the whole array before
+    // reading an element (about 100 GB here).
+    for declared in [i32::MAX, 1 << 28, 1 << 24] {
+        let mut frame = vec![0, 3, 0, 1, 0, 0, 0, 9, 0xff, 0xff];
+        frame.extend_from_slice(&declared.to_be_bytes());
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&(frame.len() as i32).to_be_bytes()).unwrap();
+        s.write_all(&frame).unwrap();
+        let mut buf = [0u8; 16];
+        assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)), "closed");
+    }
+    // The broker is still there: ApiVersions answered, a real client served.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&[0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 7, 0, 0])
+        .unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    create_topic(&broker.brokers(), "t", 1).await;
+    producer(&broker.brokers())
+        .send(
+            FutureRecord::<(), _>::to("t").payload("after"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("acknowledged after the crafted frames");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_and_the_broker_serves_on() {
+    use std::io::{Read, Write};
+    let broker = BrokerProcess::start(
+        free_port(),
+        temp_dir("conn-cap"),
+        &["--max-connections", "4"],
+    );
+    // Four connections, each answered once (so each holds a slot; a probe
+    // of the start-up wait may hold one for a moment, so retry).
+    let served = || -> Option<std::net::TcpStream> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        s.write_all(&[0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 7, 0, 0])
+            .ok()?;
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).ok()?;
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).ok()?;
+        Some(s)
+    };
+    let mut held = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while held.len() < 4 {
+        match served() {
+            Some(s) => held.push(s),
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+        assert!(std::time::Instant::now() < deadline, "slots not served");
+    }
+    // A fifth is closed at once.
+    let mut fifth = std::net::TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = fifth.write_all(&[0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 7, 0, 0]);
+    let mut buf = [0u8; 16];
+    assert!(matches!(fifth.read(&mut buf), Ok(0) | Err(_)), "closed");
+    // Freed, the slots serve again.
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&[0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 7, 0, 0])
+            .unwrap();
+        let mut len = [0u8; 4];
+        if s.read_exact(&mut len).is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never served again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

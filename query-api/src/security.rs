@@ -3,9 +3,10 @@
 //! the path refused, and the security headers on every response.
 //!
 //! The CSRF rule: a state-changing request (any method but GET, HEAD and
-//! OPTIONS) that carries the session cookie and no `Authorization` header,
-//! and every login or sign-up, is refused with 403 when the browser says it
-//! comes from another site or another origin of the same site: a
+//! OPTIONS) without an `Authorization` header (so one a browser may send on
+//! its own, with the session cookie or, for login and sign-up, to set one)
+//! is refused with 403 when the browser says it comes from another site or
+//! another origin of the same site: a
 //! `Sec-Fetch-Site` other than `same-origin` or `none`, or (browsers that
 //! send no `Sec-Fetch-Site`) an `Origin` that is neither the request's own
 //! (`Host`) nor `AV_PUBLIC_URL`'s. A request with neither header is not a
@@ -22,10 +23,7 @@ use axum::response::{IntoResponse, Response};
 
 /// The dashboard's Content-Security-Policy: its own scripts only (no inline
 /// script, no eval), its own API, no framing, no plugins.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
-    connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
-    frame-ancestors 'none'";
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Every response's security headers (set unless a handler set its own).
 pub const HEADERS: [(&str, &str); 5] = [
@@ -70,16 +68,11 @@ fn check(state: &AppState, req: &Request) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Whether the request is one the CSRF rule covers.
+/// Whether the request is one the CSRF rule covers: a state change that a
+/// browser could send on its own (no `Authorization` header).
 fn needs_same_origin(req: &Request) -> bool {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return false;
-    }
-    let path = req.uri().path().trim_end_matches('/');
-    let session_step = path.ends_with("/auth/login") || path.ends_with("/auth/signup");
-    let ambient = req.headers().get(header::AUTHORIZATION).is_none()
-        && crate::auth::session_token(req.headers()).is_some();
-    session_step || ambient
+    !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && req.headers().get(header::AUTHORIZATION).is_none()
 }
 
 /// Whether a browser's request comes from the dashboard's own origin (a

@@ -67,3 +67,36 @@ async fn the_dashboard_works_end_to_end_in_chromium() {
     assert_eq!(result["ok"], true, "{result}");
     drop(router);
 }
+
+/// Cross-site request forgery from a real browser: `web/e2e/csrf.mjs` signs
+/// up in Chromium, then opens pages on another port of the same host
+/// (same-site) and under another host name (cross-site) that auto-submit
+/// forms to logout and key creation: refused, the user stays signed in;
+/// the dashboard's own same-origin logout works.
+#[tokio::test]
+async fn form_posts_from_other_sites_do_nothing_in_chromium() {
+    let app = spawn_apps(|_| {}, |_| {}).await;
+    let base = app.api.trim_end_matches("/api/v1").to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(root().join("web/e2e/csrf.mjs"))
+            .env("AV_BASE_URL", base)
+            .current_dir(root().join("web"))
+            .output()
+            .expect("running node")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the CSRF run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["seen"]["same_site /api/v1/auth/logout"], 403);
+    assert_eq!(result["seen"]["cross_site /api/v1/auth/logout"], 403);
+    assert_eq!(result["seen"]["same_origin /api/v1/auth/logout"], 204);
+}

@@ -94,3 +94,31 @@ fn the_manifests_name_the_versioned_images_and_a_secret_per_service() {
     assert!(k8s.contains("secretName: agentvista-tls"));
     assert!(k8s.contains("AV_COOKIE_SECURE: \"true\""));
 }
+
+#[test]
+fn the_routers_set_the_query_apis_security_headers() {
+    for conf in ["deploy/nginx.compose.conf", "deploy/nginx.conf.template"] {
+        let text = read(conf);
+        for (name, value) in query_api::security::HEADERS
+            .iter()
+            .filter(|(n, _)| *n != "permissions-policy")
+        {
+            let line = format!("{name}: {value}").to_lowercase();
+            assert!(
+                text.lines().any(|l| {
+                    let l = l.trim().to_lowercase();
+                    l.starts_with("add_header")
+                        && line
+                            == format!("{}: {}", l.split_whitespace().nth(1).unwrap(), {
+                                let v = &l[l.find('"').unwrap() + 1..];
+                                &v[..v.find('"').unwrap()]
+                            })
+                        && l.ends_with("always;")
+                }),
+                "{conf} lacks {name}: {value}"
+            );
+        }
+        // The port stays in Host (the CSRF rule compares Origin with it).
+        assert!(text.contains("proxy_set_header Host $http_host;"), "{conf}");
+    }
+}

@@ -29,7 +29,7 @@ LOGS="$AV_HOME/logs"
 RUN="$AV_HOME/run"
 mkdir -p "$AV_HOME" "$LOGS" "$RUN"
 
-say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+say() { printf '\033[1m==>\033[0m [%4ss] %s\n' "$SECONDS" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -212,6 +212,15 @@ mod tests {
             "https://169.254.169.254/latest/meta-data",
             "https://[::1]/hook",
             "https://localhost/hook",
+            // IPv4-compatible and -mapped IPv6, 6to4, Teredo, site-local,
+            // benchmarking: accepted before the IANA registries were used.
+            "https://[::169.254.169.254]/latest/meta-data",
+            "https://[::127.0.0.1]/hook",
+            "https://[::ffff:169.254.169.254]/hook",
+            "https://[2002:a9fe:a9fe::1]/hook",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
+            "https://[fec0::1]/hook",
+            "https://198.18.0.1/hook",
         ] {
             let e = check(url, false, false).await.unwrap_err();
             assert!(

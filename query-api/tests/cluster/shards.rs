@@ -92,11 +92,9 @@ pub fn cluster() -> &'static Cluster {
 
 /// A client for one node's own (local) tables.
 fn node(url: &str) -> clickhouse::Client {
-    clickhouse::Client::default()
-        .with_url(url)
-        .with_database(
-            std::env::var("AV_CLICKHOUSE_DATABASE").unwrap_or_else(|_| "agentvista".into()),
-        )
+    clickhouse::Client::default().with_url(url).with_database(
+        std::env::var("AV_CLICKHOUSE_DATABASE").unwrap_or_else(|_| "agentvista".into()),
+    )
 }
 
 /// A count on one node, every `?` bound to the organization.

@@ -51,6 +51,29 @@ fn session_cookie(r: &reqwest::Response) -> String {
         .to_string()
 }
 
+impl TestApp {
+    /// A successful login's JWT.
+    async fn login_token(&self, ip: &str, email: &str, password: &str) -> String {
+        let r = self.login(ip, email, password).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// `GET /auth/me`'s status with a session cookie.
+    async fn me_with_cookie(&self, cookie: &str) -> StatusCode {
+        self.client
+            .get(format!("{}/auth/me", self.api))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
 fn random_ip() -> String {
     let b = uuid::Uuid::new_v4().into_bytes();
     format!("10.{}.{}.{}", b[0], b[1], b[2])
@@ -272,27 +295,13 @@ async fn cookie_requests_from_another_site_or_origin_change_nothing() {
         let r = post("/me/api-keys/", headers).await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
-    let me = app
-        .client
-        .get(format!("{}/auth/me", app.api))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(app.me_with_cookie(&cookie).await, StatusCode::OK);
     // The dashboard's own requests pass: same origin, and logout ends it.
     let r = post("/auth/logout", &[("sec-fetch-site", "same-origin")])
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let me = app
-        .client
-        .get(format!("{}/auth/me", app.api))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.me_with_cookie(&cookie).await, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -323,16 +332,8 @@ async fn a_jwt_ends_with_its_session_and_sessions_can_be_ended() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
     // Two sessions; the password change ends the other one.
-    let a = app.login(&ip, &email, "correct horse battery").await;
-    let a_jwt = a.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let b = app.login(&ip, &email, "correct horse battery").await;
-    let b_jwt = b.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let a_jwt = app.login_token(&ip, &email, "correct horse battery").await;
+    let b_jwt = app.login_token(&ip, &email, "correct horse battery").await;
     let (status, sessions) = app.get(&a_jwt, "/auth/sessions").await;
     assert_eq!(status, StatusCode::OK);
     let sessions = sessions.as_array().unwrap();

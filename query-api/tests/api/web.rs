@@ -43,13 +43,32 @@ async fn the_dashboard_works_end_to_end_in_chromium() {
             .display()
             .to_string()
     });
-    let base = router.url.clone();
+    let screenshots = root().join(".stack/screenshots").display().to_string();
+    let result = node_script(
+        "run.mjs",
+        &[
+            ("AV_BASE_URL", router.url.clone()),
+            ("AV_OTEL_PYTHON", otel_python),
+            ("AV_SCREENSHOTS", screenshots),
+        ],
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result}");
+    drop(router);
+}
+
+/// Run `web/e2e/<script>` with node (from `web/`, where playwright-core
+/// is installed) and `env`: it must exit 0; its last line of output, JSON.
+async fn node_script(script: &str, env: &[(&str, String)]) -> serde_json::Value {
+    let path = root().join("web/e2e").join(script);
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg(root().join("web/e2e/run.mjs"))
-            .env("AV_BASE_URL", base)
-            .env("AV_OTEL_PYTHON", otel_python)
-            .env("AV_SCREENSHOTS", root().join(".stack/screenshots"))
+            .arg(path)
+            .envs(env)
             .current_dir(root().join("web"))
             .output()
             .expect("running node")
@@ -59,13 +78,10 @@ async fn the_dashboard_works_end_to_end_in_chromium() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "the end-to-end run failed:\n{stdout}\n{}",
+        "{script} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let result: serde_json::Value =
-        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
-    assert_eq!(result["ok"], true, "{result}");
-    drop(router);
+    serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap()
 }
 
 /// Cross-site request forgery from a real browser: `web/e2e/csrf.mjs` signs
@@ -77,24 +93,7 @@ async fn the_dashboard_works_end_to_end_in_chromium() {
 async fn form_posts_from_other_sites_do_nothing_in_chromium() {
     let app = spawn_apps(|_| {}, |_| {}).await;
     let base = app.api.trim_end_matches("/api/v1").to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(root().join("web/e2e/csrf.mjs"))
-            .env("AV_BASE_URL", base)
-            .current_dir(root().join("web"))
-            .output()
-            .expect("running node")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the CSRF run failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value =
-        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    let result = node_script("csrf.mjs", &[("AV_BASE_URL", base)]).await;
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["seen"]["same_site /api/v1/auth/logout"], 403);
     assert_eq!(result["seen"]["cross_site /api/v1/auth/logout"], 403);

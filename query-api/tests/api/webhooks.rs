@@ -90,6 +90,19 @@ impl TestApp {
         self.org_call(acct, "GET", "webhooks/endpoints", None, StatusCode::OK)
             .await
     }
+
+    /// The account's (only) endpoint once it is paused, or as it is when
+    /// `within` has passed.
+    async fn paused_within(&self, acct: &Account, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let list = self.endpoints(acct).await;
+            if list[0]["is_active"] == false || Instant::now() > deadline {
+                return list[0].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 fn verifies(r: &Received, secret: &str) -> bool {
@@ -252,14 +265,7 @@ async fn consecutive_failures_pause_the_endpoint_until_it_is_re_enabled() {
     let id = created["id"].as_str().unwrap().to_string();
     app.send_test(&acct, &id).await;
     // The breaker (4 in this test) trips on the 4th failed attempt.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let endpoint = loop {
-        let list = app.endpoints(&acct).await;
-        if list[0]["is_active"] == false || Instant::now() > deadline {
-            break list[0].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let endpoint = app.paused_within(&acct, Duration::from_secs(30)).await;
     assert_eq!(endpoint["is_active"], false, "{endpoint}");
     assert_eq!(endpoint["consecutive_failures"], 4);
     let attempts = receiver.received().len();
@@ -775,14 +781,7 @@ async fn a_dead_endpoint_is_paused_within_one_pass_and_errors_are_generic() {
     for _ in 0..25 {
         app.send_test(&acct, &id).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let endpoint = loop {
-        let list = app.endpoints(&acct).await;
-        if list[0]["is_active"] == false || Instant::now() > deadline {
-            break list[0].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let endpoint = app.paused_within(&acct, Duration::from_secs(60)).await;
     assert_eq!(endpoint["is_active"], false, "{endpoint}");
     // Paused by failures of different deliveries (before, only the oldest
     // was ever attempted, each retry hours after the last).

@@ -1,5 +1,5 @@
 //! What every answer and every browser request goes through before a
-//! handler: the cross-site request rule for cookie sessions, a NUL byte in
+//! handler: the cross-site request rule (cookie sessions, login), a NUL byte in
 //! the path refused, and the security headers on every response.
 //!
 //! The CSRF rule: a state-changing request (any method but GET, HEAD and
@@ -60,8 +60,8 @@ fn check(state: &AppState, req: &Request) -> Result<(), AppError> {
     if needs_same_origin(req) && !same_origin(req.headers(), &state.0.config.public_url) {
         return Err(ApiError::new(
             ErrorKind::Forbidden,
-            "Cross-site request refused: state-changing requests with a session cookie \
-             must come from the dashboard's own origin.",
+            "Cross-site request refused: a state-changing request without an Authorization \
+             header must come from the dashboard's own origin.",
         )
         .into());
     }

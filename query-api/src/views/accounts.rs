@@ -127,8 +127,8 @@ impl SessionView {
     pub fn build(s: crate::store::accounts::StoredSession, current: Uuid) -> Self {
         SessionView {
             id: s.id,
-            created_at: agentvista_shared::time_fmt::format(s.created_at),
-            expires_at: agentvista_shared::time_fmt::format(s.expires_at),
+            created_at: time_fmt::format(s.created_at),
+            expires_at: time_fmt::format(s.expires_at),
             current: s.id == current,
         }
     }

@@ -374,6 +374,35 @@ async fn a_jwt_ends_with_its_session_and_sessions_can_be_ended() {
         app.get(&key, "/auth/sessions").await.0,
         StatusCode::FORBIDDEN
     );
+    // Bad inputs of the new routes: 400 naming the field, 404 for a
+    // session that is not a uuid or is another user's.
+    for (body, field) in [
+        (
+            json!({"current_password": "a new passphrase"}),
+            "new_password",
+        ),
+        (
+            json!({"current_password": "a new passphrase", "new_password": "short"}),
+            "new_password",
+        ),
+    ] {
+        let (status, answer) = app.call(&a_jwt, "POST", "/auth/password", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(
+            answer["detail"].as_str().unwrap().contains(field),
+            "{answer}"
+        );
+    }
+    let (_, mine) = app.get(&a_jwt, "/auth/sessions").await;
+    let mine = mine[0]["id"].as_str().unwrap().to_string();
+    let (_, other_jwt) = app.signup_session(&fresh_email()).await;
+    for id in [mine.as_str(), "not-a-uuid"] {
+        let (status, _) = app
+            .call(&other_jwt, "DELETE", &format!("/auth/sessions/{id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
+    }
+    assert_eq!(app.get(&a_jwt, "/auth/me").await.0, StatusCode::OK);
     // Log out everywhere.
     let (status, _) = app.call(&a_jwt, "DELETE", "/auth/sessions", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -567,6 +596,18 @@ async fn admins_revoke_members_keys_and_a_demoted_admin_changes_nothing() {
     assert_eq!(listed["user_email"], member.email);
     assert!(!keys.to_string().contains(&member_key), "never the raw key");
     let key_id = listed["id"].as_str().unwrap();
+    // An id that is not a uuid, or no key of the organization: 404.
+    for bad in ["not-a-uuid", "00000000-0000-0000-0000-000000000001"] {
+        let (status, _) = app
+            .call(
+                &admin.key,
+                "DELETE",
+                &format!("/org/{slug}/api-keys/{bad}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
+    }
     // Another organization's admin cannot revoke it.
     let other = app.account().await;
     let (status, _) = app
